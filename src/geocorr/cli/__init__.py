@@ -1,0 +1,45 @@
+"""The ``geocorr`` command line.
+
+Each command lives in its own module of this package and exposes
+``register(app: typer.Typer) -> None``. Command modules only turn flags into
+settings objects and call the library; heavy imports stay inside the command
+functions so that ``geocorr --help`` is fast.
+"""
+
+from __future__ import annotations
+
+import importlib
+import pkgutil
+
+import typer
+
+app = typer.Typer(
+    name="geocorr",
+    help="3D-aware semantic correspondence: reconstruct, match, verify, train, evaluate.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+
+@app.callback()
+def _root() -> None:
+    """3D-aware semantic correspondence: reconstruct, match, verify, train, evaluate."""
+
+
+def _register_commands() -> None:
+    for info in sorted(pkgutil.iter_modules(__path__), key=lambda m: m.name):
+        if info.name.startswith("_"):
+            continue
+        module = importlib.import_module(f"{__name__}.{info.name}")
+        register = getattr(module, "register", None)
+        if register is not None:
+            register(app)
+
+
+_register_commands()
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()
