@@ -1,0 +1,172 @@
+"""Tests for geocorr.geometry.geodesic: great circles, symmetry, the bridge rule."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from geocorr.geometry.geodesic import GeodesicSolver, geodesic_distances
+
+
+def _sphere(level: int):
+    s = trimesh.creation.icosphere(level)
+    return np.asarray(s.vertices, dtype=np.float64), np.asarray(s.faces, dtype=np.int64)
+
+
+def _great_circle(v: np.ndarray, sources: np.ndarray) -> np.ndarray:
+    unit = v / np.linalg.norm(v, axis=1, keepdims=True)
+    return np.arccos(np.clip(unit[sources] @ unit.T, -1.0, 1.0))
+
+
+@pytest.fixture(scope="module")
+def sphere3():
+    return _sphere(3)   # 642 vertices
+
+
+def test_heat_great_circle_within_2_percent():
+    v, f = _sphere(4)   # 2562 vertices
+    sources = np.array([0, 100, 2000])
+    d = geodesic_distances(v, f, sources)           # engine None -> heat
+    gt = _great_circle(v, sources)
+    assert d.shape == (3, len(v))
+    np.testing.assert_array_equal(d[np.arange(3), sources], 0.0)
+    # within 2% of the geodesic diameter (pi) everywhere; median relative error < 2%
+    assert np.abs(d - gt).max() < 0.02 * np.pi
+    far = gt > 0.3
+    assert np.median(np.abs(d - gt)[far] / gt[far]) < 0.02
+
+
+def test_exact_great_circle_within_half_percent(sphere3):
+    v, f = sphere3
+    sources = np.array([0, 321])
+    d = GeodesicSolver(v, f, engine="exact").distances(sources)
+    gt = _great_circle(v, sources)
+    assert np.abs(d - gt).max() < 0.005 * np.pi
+    # exact polyhedral distance to a vertex neighbour is the edge length
+    e = f[np.any(f == 0, axis=1)][0]
+    nb = e[e != 0][0]
+    assert d[0, nb] == pytest.approx(np.linalg.norm(v[0] - v[nb]), rel=1e-9)
+
+
+def test_pairwise_symmetric_and_matches_reference(sphere3):
+    v, f = sphere3
+    solver = GeodesicSolver(v, f)
+    rng = np.random.default_rng(0)
+    a = rng.integers(0, len(v), 200)
+    b = rng.integers(0, len(v), 200)
+    d_ab = solver.pairwise(a, b)
+    np.testing.assert_allclose(d_ab, solver.pairwise(b, a), rtol=0, atol=1e-12)
+    # slow reference: full rows in both directions
+    ref = 0.5 * (solver.distances(a)[np.arange(200), b] + solver.distances(b)[np.arange(200), a])
+    np.testing.assert_allclose(d_ab, ref, atol=1e-12)
+    assert np.all(d_ab[a == b] == 0)
+    # the raw heat rows are not symmetric; pairwise fixes that
+    rows = solver.distances(a[:20])
+    back = solver.distances(b[:20])
+    assert np.abs(rows[np.arange(20), b[:20]] - back[np.arange(20), a[:20]]).max() > 0
+
+
+def test_all_pairs_symmetric_cached_and_consistent(sphere3):
+    v, f = sphere3
+    solver = GeodesicSolver(v, f)
+    full = solver.all_pairs()
+    assert full.shape == (len(v), len(v)) and full.dtype == np.float32
+    np.testing.assert_array_equal(full, full.T)
+    np.testing.assert_array_equal(np.diag(full), 0.0)
+    rows = solver.distances(np.arange(len(v)))
+    np.testing.assert_allclose(full, 0.5 * (rows + rows.T), atol=1e-5)
+    assert solver.all_pairs() is full
+    a, b = np.array([1, 5, 9]), np.array([600, 3, 9])
+    np.testing.assert_allclose(solver.pairwise(a, b), full[a, b])
+
+
+def _two_spheres(gap: float):
+    v, f = _sphere(2)
+    v2 = np.vstack([v, v + [2.0 + gap, 0.3, 0.1]])
+    f2 = np.vstack([f, f + len(v)])
+    return v, f, v2, f2
+
+
+def test_disconnected_bridge_rule():
+    v, f, v2, f2 = _two_spheres(gap=0.5)
+    n = len(v)
+    solver = GeodesicSolver(v2, f2, engine="exact")
+    assert solver.n_components == 2
+    ((pa, pb, length),) = solver.bridges
+    pa, pb = (pa, pb) if pa < n else (pb, pa)
+    # the bridge is the closest vertex pair, found by brute force
+    gaps = np.linalg.norm(v2[:n, None] - v2[None, n:], axis=2)
+    assert length == pytest.approx(gaps.min())
+    assert np.linalg.norm(v2[pa] - v2[pb]) == pytest.approx(length)
+    single = GeodesicSolver(v, f, engine="exact")
+    d = solver.distances(np.array([0, n + 7]))
+    assert np.isfinite(d).all()
+    want_0 = single.distances([0])[0, pa] + length + single.distances([pb - n])[0]
+    np.testing.assert_allclose(d[0, n:], want_0, atol=1e-9)
+    np.testing.assert_allclose(d[0, :n], single.distances([0])[0], atol=1e-12)
+    want_1 = single.distances([7])[0, pb - n] + length + single.distances([pa])[0]
+    np.testing.assert_allclose(d[1, :n], want_1, atol=1e-9)
+
+
+def test_three_components_path_through_the_middle():
+    v, f = _sphere(1)
+    n = len(v)
+    vv = np.vstack([v, v + [3.0, 0, 0], v + [6.0, 0, 0]])
+    ff = np.vstack([f, f + n, f + 2 * n])
+    solver = GeodesicSolver(vv, ff, engine="exact")
+    assert solver.n_components == 3 and len(solver.bridges) == 2
+    one = GeodesicSolver(v, f, engine="exact")
+    # bridges: 0-1 and 1-2 (the 0-2 gap is longer)
+    ends = {tuple(sorted((p // n, q // n))): (p, q, w) for p, q, w in solver.bridges}
+    assert set(ends) == {(0, 1), (1, 2)}
+    p01, q01, w01 = ends[(0, 1)]
+    p12, q12, w12 = ends[(1, 2)]
+    a01, b01 = sorted((p01, q01))       # a01 on sphere 0, b01 on sphere 1
+    a12, b12 = sorted((p12, q12))       # a12 on sphere 1, b12 on sphere 2
+    src = 3
+    want = (one.distances([src])[0, a01] + w01
+            + one.distances([b01 - n])[0, a12 - n] + w12
+            + one.distances([b12 - 2 * n])[0])
+    np.testing.assert_allclose(solver.distances([src])[0, 2 * n:], want, atol=1e-9)
+
+
+def test_isolated_vertex_hangs_off_nearest(sphere3):
+    v, f = sphere3
+    vv = np.vstack([v, [[0, 0, 1.5]]])
+    solver = GeodesicSolver(vv, f, engine="exact")
+    iso = len(v)
+    w = int(np.argmin(np.linalg.norm(v - [0, 0, 1.5], axis=1)))
+    base = GeodesicSolver(v, f, engine="exact").distances([w])[0]
+    offset = np.linalg.norm(v[w] - vv[iso])
+    d = solver.distances([iso])[0]
+    assert d[iso] == 0
+    np.testing.assert_allclose(d[:iso], base + offset, atol=1e-12)
+    np.testing.assert_allclose(solver.distances([5])[0, iso],
+                               solver.distances([5])[0, w] + offset, atol=1e-12)
+
+
+def test_zero_area_faces_do_not_produce_nan(sphere3):
+    v, f = sphere3
+    # a sliver of zero area on an existing edge midpoint, a face with a repeated index
+    mid = 0.5 * (v[f[0, 0]] + v[f[0, 1]])
+    vv = np.vstack([v, mid])
+    ff = np.vstack([f, [[f[0, 0], f[0, 1], len(v)]], [[1, 1, 2]]])
+    for engine in ("heat", "exact"):
+        d = GeodesicSolver(vv, ff, engine=engine).distances([0, 10])
+        assert np.isfinite(d).all()
+        clean = GeodesicSolver(v, f, engine=engine).distances([0, 10])
+        np.testing.assert_allclose(d[:, : len(v)], clean, atol=1e-12)
+
+
+def test_bad_input():
+    v, f = _sphere(0)
+    with pytest.raises(ValueError, match="engine"):
+        GeodesicSolver(v, f, engine="fast")
+    with pytest.raises(ValueError, match="sources"):
+        GeodesicSolver(v, f).distances(np.array([0, 99]))
+    with pytest.raises(ValueError, match="same length"):
+        GeodesicSolver(v, f).pairwise(np.array([0, 1]), np.array([2]))
+    with pytest.raises(ValueError, match="non-degenerate"):
+        GeodesicSolver(np.zeros((3, 3)), np.array([[0, 1, 2]]))
+    assert GeodesicSolver(v, f).distances(np.zeros(0, dtype=int)).shape == (0, len(v))
