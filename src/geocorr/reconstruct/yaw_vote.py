@@ -1,0 +1,194 @@
+"""Eight-view yaw vote (method.md, stage 1 step 4).
+
+Render the mesh at known azimuths ``psi_k = k * 360 / n`` (``n = 8``: 45 degree
+steps), ask an :class:`~geocorr.reconstruct.orientation.OrientationEstimator`
+for each render's apparent azimuth ``phi_k``. If the mesh is yawed by ``theta``
+(its front points along ``theta``), then ``phi_k = psi_k - theta``, so every view
+suggests the correction ``c = phi_k - psi_k = -theta``. Each view votes for the
+``c`` in {0, 90, 180, 270} closest to ``phi_k - psi_k`` (circularly); the
+majority wins, ties are broken by summed confidence, and the vote margin is
+reported.
+
+A correction ``k`` means **rotate the mesh by ``k * 90`` degrees about +Z** (its own
+frame, counter-clockwise seen from above): ``X' = Rz(k 90) X``. A camera that
+rendered ``X`` renders ``X'`` identically after ``R' = R Rz(k 90)^T``.
+
+Symmetry (Orient Anything's order alpha): 1 = a clear front; 0 = no front (the
+view carries no azimuth: skipped); 2 or 4 = azimuth ambiguous modulo 180 or 90
+degrees (the vote is weighted by ``VoteSettings.symmetric_weight``; 0 skips it).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from geocorr.reconstruct.orientation import OrientationEstimate, OrientationEstimator
+from geocorr.reconstruct.views import ViewSettings, render_view, rotation_z
+
+__all__ = ["VoteSettings", "YawVote", "vote_yaw", "canonicalize_yaw", "apply_yaw_correction",
+           "correction_for"]
+
+
+@dataclass(frozen=True)
+class VoteSettings:
+    """Settings of the yaw vote.
+
+    Attributes:
+        num_views: renders around the object; 8 (45 degree steps) is the
+            paper's. Must be a positive multiple of 4 so every correction is
+            sampled symmetrically.
+        symmetric_weight: weight of a vote whose estimate reports symmetry
+            order 2 or 4. 0 (default) skips such votes: an ambiguous azimuth
+            would vote for the right correction or its 180/90-degree twin with
+            equal chance.
+        views: how the renders are made (size, elevation, field of view).
+    """
+
+    num_views: int = 8
+    symmetric_weight: float = 0.0
+    views: ViewSettings = field(default_factory=ViewSettings)
+
+    def __post_init__(self) -> None:
+        if self.num_views <= 0 or self.num_views % 4:
+            raise ValueError(f"num_views must be a positive multiple of 4, got {self.num_views}")
+        if self.symmetric_weight < 0:
+            raise ValueError(f"symmetric_weight must be >= 0, got {self.symmetric_weight}")
+
+
+@dataclass(frozen=True)
+class YawVote:
+    """Outcome of the vote.
+
+    Attributes:
+        correction: winning ``k`` in {0, 1, 2, 3}: rotate the mesh by ``k * 90``
+            degrees about +Z.
+        tally: ``(4,)`` weighted vote count per ``k``.
+        margin: winner's count minus the runner-up's (0 on a tie).
+        tie_broken: the top count was shared and confidence (or the preference
+            for the smaller rotation) decided.
+        view_azimuths: ``(n,)`` render azimuths ``psi_k`` in degrees.
+        estimated: ``(n,)`` estimated azimuths ``phi_k`` in degrees.
+        view_votes: ``(n,)`` int, the ``k`` each view voted for, ``-1`` if skipped.
+        weights: ``(n,)`` vote weights (0 for skipped views).
+    """
+
+    correction: int
+    tally: np.ndarray
+    margin: float
+    tie_broken: bool
+    view_azimuths: np.ndarray
+    estimated: np.ndarray
+    view_votes: np.ndarray
+    weights: np.ndarray
+
+    @property
+    def correction_deg(self) -> int:
+        return 90 * self.correction
+
+    def to_dict(self) -> dict:
+        return {
+            "correction": int(self.correction),
+            "correction_deg": int(self.correction_deg),
+            "tally": [float(x) for x in self.tally],
+            "margin": float(self.margin),
+            "tie_broken": bool(self.tie_broken),
+            "view_azimuths": [float(x) for x in self.view_azimuths],
+            "estimated": [float(x) for x in self.estimated],
+            "view_votes": [int(x) for x in self.view_votes],
+            "weights": [float(x) for x in self.weights],
+        }
+
+
+def correction_for(view_azimuth_deg: float, estimated_deg: float) -> int:
+    """The ``k`` whose ``k * 90`` is circularly closest to ``estimated - view``."""
+    d = (estimated_deg - view_azimuth_deg) % 360.0
+    return int(np.floor(d / 90.0 + 0.5)) % 4
+
+
+def vote_yaw(view_azimuths: Sequence[float], estimates: Sequence[OrientationEstimate],
+             symmetric_weight: float = 0.0) -> YawVote:
+    """Tally per-view votes into one correction (pure; no rendering).
+
+    Args:
+        view_azimuths: ``(n,)`` render azimuths ``psi_k`` in degrees.
+        estimates: ``n`` estimates, one per render.
+        symmetric_weight: weight of estimates with symmetry order 2 or 4.
+
+    Returns:
+        :class:`YawVote`. Ties in the weighted count go to the candidate with
+        the larger summed confidence (a missing confidence counts as 1); if
+        still tied, to the smallest rotation (k = 0 first: leave the mesh alone
+        when the evidence is balanced). No valid vote at all gives ``k = 0``,
+        margin 0.
+    """
+    psi = np.asarray(view_azimuths, dtype=np.float64).reshape(-1)
+    if len(estimates) != len(psi):
+        raise ValueError(f"{len(psi)} view azimuths but {len(estimates)} estimates")
+    n = len(psi)
+    votes = np.full(n, -1, dtype=np.int64)
+    weights = np.zeros(n)
+    phi = np.zeros(n)
+    tally = np.zeros(4)
+    conf_sum = np.zeros(4)
+    for i, (p, est) in enumerate(zip(psi, estimates, strict=True)):
+        phi[i] = est.azimuth_deg
+        if est.symmetry == 0:
+            continue
+        w = symmetric_weight if est.symmetry in (2, 4) else 1.0
+        if w <= 0:
+            continue
+        k = correction_for(p, est.azimuth_deg)
+        votes[i] = k
+        weights[i] = w
+        tally[k] += w
+        conf_sum[k] += w * (1.0 if est.confidence is None else float(est.confidence))
+    order = sorted(range(4), key=lambda k: (-tally[k], -conf_sum[k], k))
+    best = order[0]
+    top = tally[best]
+    tie = int(np.sum(np.isclose(tally, top))) > 1
+    runner = max(tally[k] for k in range(4) if k != best)
+    return YawVote(correction=best, tally=tally, margin=float(top - runner),
+                   tie_broken=tie and top > 0, view_azimuths=psi, estimated=phi,
+                   view_votes=votes, weights=weights)
+
+
+def canonicalize_yaw(vertices: np.ndarray, faces: np.ndarray, estimator: OrientationEstimator,
+                     settings: VoteSettings = VoteSettings()) -> YawVote:
+    """Render ``num_views`` views of the mesh, estimate each azimuth, vote.
+
+    Args:
+        vertices: ``(V, 3)`` mesh vertices (Z up).
+        faces: ``(F, 3)`` triangle indices.
+        estimator: any :class:`OrientationEstimator`.
+        settings: see :class:`VoteSettings`.
+
+    Returns:
+        :class:`YawVote`; apply it with :func:`apply_yaw_correction`.
+    """
+    psi = np.arange(settings.num_views) * (360.0 / settings.num_views)
+    estimates = [estimator.estimate(render_view(vertices, faces, float(p), settings.views))
+                 for p in psi]
+    return vote_yaw(psi, estimates, settings.symmetric_weight)
+
+
+def apply_yaw_correction(vertices: np.ndarray, camera_R: np.ndarray, k: int
+                         ) -> tuple[np.ndarray, np.ndarray]:
+    """Rotate the mesh by ``k * 90`` degrees about +Z and update the camera rotation.
+
+    Args:
+        vertices: ``(V, 3)`` mesh vertices.
+        camera_R: ``(3, 3)`` object-to-camera rotation that renders ``vertices``.
+        k: correction in {0, 1, 2, 3} (any integer is taken modulo 4).
+
+    Returns:
+        ``(vertices', R')`` with ``vertices' = vertices @ Rz^T`` and
+        ``R' = R Rz^T``; ``R' X' + t == R X + t`` for every vertex.
+    """
+    Rz = rotation_z(90.0 * (int(k) % 4))
+    # Snap to exact 0/±1 entries so repeated corrections do not accumulate error.
+    Rz = np.round(Rz)
+    v = np.asarray(vertices, dtype=np.float64) @ Rz.T
+    return v, np.asarray(camera_R, dtype=np.float64) @ Rz.T
