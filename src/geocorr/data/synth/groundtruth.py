@@ -1,0 +1,300 @@
+"""Dense ground truth of the procedural benchmark, and the correspondence check.
+
+**EVALUATION ONLY.** The pipeline (reconstruction, matching, verification,
+training) must never read ``GroundTruth/`` or import this module to make a
+decision; only scoring code does. A run with ``GroundTruth/`` deleted works.
+
+File: ``<root>/GroundTruth/<category>/<stem>.npz`` with
+
+* the ground-truth mesh: ``vertices (V, 3)``, ``faces (F, 3)``,
+  ``face_part (F,)``, ``vertex_part (V,)``, ``vertex_template (V, 3)``,
+  ``part_names (P,)``, ``part_material (P,)``, ``keypoint_vertices (K,)``;
+* the ground-truth camera: ``K (3, 3)``, ``R (3, 3)``, ``t (3,)``,
+  ``image_size [H, W]``; ``azimuth_deg``, ``elevation_deg``;
+* dense maps on the image grid: ``part_map (H, W)`` int16 (``-1`` =
+  background) and ``template_map (H, W, 3)`` float16 template coordinates;
+* the simulator's true corrections (see :mod:`geocorr.data.synth.simulator`):
+  ``sim_true_k``, ``sim_yaw_error_k``, ``sim_true_scale``,
+  ``sim_true_translation (3,)``, ``sim_center (3,)``, ``sim_normaliser``.
+
+**Correctness rule** (:func:`check_correspondences`): a pixel pair is correct
+when both pixels lie on the object, see the same part, and their template
+coordinates are closer than ``threshold`` (default 0.25, in template units
+where a part spans ``[-1, 1]`` per axis). A wrong match between two different
+parts of the same material is a *swap*: ``left_right`` when the target part is
+the source part's mirror (names differing by left/right), ``repeated``
+otherwise (e.g. front-left wheel onto rear-right wheel).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from geocorr.geometry.camera import Camera
+
+__all__ = ["GroundTruth", "CorrespondenceCheck", "load_groundtruth", "groundtruth_path",
+           "check_correspondences", "mirror_parts", "SWAP_NONE", "SWAP_LEFT_RIGHT",
+           "SWAP_REPEATED", "DEFAULT_THRESHOLD"]
+
+SWAP_NONE = 0
+"""Not a swap: correct, off the object, or onto a part of another material."""
+SWAP_LEFT_RIGHT = 1
+"""Matched onto the mirror part (left <-> right)."""
+SWAP_REPEATED = 2
+"""Matched onto another, non-mirror part of the same material (front <-> rear wheel)."""
+DEFAULT_THRESHOLD = 0.25
+"""Template-coordinate distance below which a same-part match is correct."""
+
+
+@dataclass(frozen=True, eq=False)
+class GroundTruth:
+    """Everything the scorer knows about one image.
+
+    Attributes:
+        category: category name.
+        stem: image stem, e.g. ``"car_0003"``.
+        vertices: ``(V, 3)`` ground-truth mesh, canonical frame.
+        faces: ``(F, 3)`` int64.
+        face_part: ``(F,)`` int32.
+        vertex_part: ``(V,)`` int32.
+        vertex_template: ``(V, 3)`` template coordinates.
+        part_names: ``(P,)`` part names.
+        part_material: ``(P,)`` materials.
+        keypoint_vertices: ``(K,)`` vertex index of each keypoint.
+        camera: ground-truth camera.
+        part_map: ``(H, W)`` int16 part id per pixel, ``-1`` = background.
+        template_map: ``(H, W, 3)`` float32 template coordinates per pixel.
+        azimuth_deg: true azimuth.
+        elevation_deg: true elevation.
+        sim_true_k: yaw correction stage 1 should find (quarter turns).
+        sim_yaw_error_k: the simulator's applied yaw error.
+        sim_true_scale: refinement's ideal scale.
+        sim_true_translation: ``(3,)`` refinement's ideal translation.
+        sim_center: ``(3,)`` ground-truth point at the simulated mesh's origin.
+        sim_normaliser: ground-truth units per simulated-mesh unit.
+    """
+
+    category: str
+    stem: str
+    vertices: np.ndarray
+    faces: np.ndarray
+    face_part: np.ndarray
+    vertex_part: np.ndarray
+    vertex_template: np.ndarray
+    part_names: tuple[str, ...]
+    part_material: tuple[str, ...]
+    keypoint_vertices: np.ndarray
+    camera: Camera
+    part_map: np.ndarray
+    template_map: np.ndarray
+    azimuth_deg: float
+    elevation_deg: float
+    sim_true_k: int
+    sim_yaw_error_k: int
+    sim_true_scale: float
+    sim_true_translation: np.ndarray
+    sim_center: np.ndarray
+    sim_normaliser: float
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """The npz payload (see module docstring), fixed key order."""
+        return {
+            "category": np.array(self.category), "stem": np.array(self.stem),
+            "vertices": np.asarray(self.vertices, np.float64),
+            "faces": np.asarray(self.faces, np.int64),
+            "face_part": np.asarray(self.face_part, np.int32),
+            "vertex_part": np.asarray(self.vertex_part, np.int32),
+            "vertex_template": np.asarray(self.vertex_template, np.float64),
+            "part_names": np.array(self.part_names), "part_material": np.array(self.part_material),
+            "keypoint_vertices": np.asarray(self.keypoint_vertices, np.int64),
+            "K": self.camera.K, "R": self.camera.R, "t": self.camera.t,
+            "image_size": np.array([self.camera.height, self.camera.width], np.int64),
+            "part_map": np.asarray(self.part_map, np.int16),
+            "template_map": np.asarray(self.template_map, np.float16),
+            "azimuth_deg": np.array(self.azimuth_deg, np.float64),
+            "elevation_deg": np.array(self.elevation_deg, np.float64),
+            "sim_true_k": np.array(self.sim_true_k, np.int64),
+            "sim_yaw_error_k": np.array(self.sim_yaw_error_k, np.int64),
+            "sim_true_scale": np.array(self.sim_true_scale, np.float64),
+            "sim_true_translation": np.asarray(self.sim_true_translation, np.float64),
+            "sim_center": np.asarray(self.sim_center, np.float64),
+            "sim_normaliser": np.array(self.sim_normaliser, np.float64),
+        }
+
+    @classmethod
+    def from_arrays(cls, d, where: str = "groundtruth") -> GroundTruth:
+        """Inverse of :meth:`to_arrays`; errors name ``where`` and the missing key."""
+        keys = ("category", "stem", "vertices", "faces", "face_part", "vertex_part",
+                "vertex_template", "part_names", "part_material", "keypoint_vertices", "K",
+                "R", "t", "image_size", "part_map", "template_map", "azimuth_deg",
+                "elevation_deg", "sim_true_k", "sim_yaw_error_k", "sim_true_scale",
+                "sim_true_translation", "sim_center", "sim_normaliser")
+        missing = [k for k in keys if k not in d]
+        if missing:
+            raise ValueError(f"{where}: missing field(s) {missing}")
+        H, W = (int(x) for x in d["image_size"])
+        camera = Camera(d["K"], d["R"], d["t"], W, H)
+        part_map = np.asarray(d["part_map"], np.int16)
+        if part_map.shape != (H, W):
+            raise ValueError(f"{where}: part_map has shape {part_map.shape}, expected {(H, W)}")
+        return cls(
+            category=str(d["category"]), stem=str(d["stem"]),
+            vertices=np.asarray(d["vertices"], np.float64),
+            faces=np.asarray(d["faces"], np.int64),
+            face_part=np.asarray(d["face_part"], np.int32),
+            vertex_part=np.asarray(d["vertex_part"], np.int32),
+            vertex_template=np.asarray(d["vertex_template"], np.float64),
+            part_names=tuple(str(s) for s in d["part_names"]),
+            part_material=tuple(str(s) for s in d["part_material"]),
+            keypoint_vertices=np.asarray(d["keypoint_vertices"], np.int64),
+            camera=camera, part_map=part_map,
+            template_map=np.asarray(d["template_map"], np.float32),
+            azimuth_deg=float(d["azimuth_deg"]), elevation_deg=float(d["elevation_deg"]),
+            sim_true_k=int(d["sim_true_k"]), sim_yaw_error_k=int(d["sim_yaw_error_k"]),
+            sim_true_scale=float(d["sim_true_scale"]),
+            sim_true_translation=np.asarray(d["sim_true_translation"], np.float64),
+            sim_center=np.asarray(d["sim_center"], np.float64),
+            sim_normaliser=float(d["sim_normaliser"]),
+        )
+
+
+def groundtruth_path(root: str | Path, category: str, stem: str) -> Path:
+    """``<root>/GroundTruth/<category>/<stem>.npz``."""
+    return Path(root) / "GroundTruth" / category / f"{stem}.npz"
+
+
+def load_groundtruth(root: str | Path, category: str, stem: str) -> GroundTruth:
+    """Read one image's ground truth (EVALUATION ONLY).
+
+    Raises:
+        FileNotFoundError: no such file (names the path).
+        ValueError: the file lacks a field or is inconsistent.
+    """
+    path = groundtruth_path(root, category, stem)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: ground-truth file not found")
+    with np.load(path, allow_pickle=False) as d:
+        return GroundTruth.from_arrays({k: d[k] for k in d.files}, where=str(path))
+
+
+def mirror_parts(part_names: tuple[str, ...] | list[str]) -> np.ndarray:
+    """Index of each part's left/right mirror, ``-1`` where none.
+
+    A part's mirror is the part whose name equals it with ``left``/``right``
+    (or ``l``/``r`` as a ``_``-separated token) swapped.
+
+    Returns:
+        ``(P,)`` int64.
+    """
+    swap = {"left": "right", "right": "left", "l": "r", "r": "l"}
+    index = {n: i for i, n in enumerate(part_names)}
+    out = np.full(len(part_names), -1, dtype=np.int64)
+    for i, name in enumerate(part_names):
+        tokens = re.split(r"([_\-\s])", name.lower())
+        if not any(t in swap for t in tokens):
+            continue
+        mirrored = "".join(swap.get(t, t) for t in tokens)
+        for j, other in enumerate(part_names):
+            if j != i and other.lower() == mirrored:
+                out[i] = index[other]
+    return out
+
+
+@dataclass(frozen=True, eq=False)
+class CorrespondenceCheck:
+    """Verdict on ``N`` pixel pairs (source image -> target image).
+
+    Attributes:
+        correct: ``(N,)`` bool, the documented rule (same part, template
+            distance < threshold, both on the object).
+        same_part: ``(N,)`` bool, both on the object and the same part.
+        template_dist: ``(N,)`` float64 template distance; ``inf`` unless same part.
+        src_on_object: ``(N,)`` bool, source pixel inside the image and on the object.
+        trg_on_object: ``(N,)`` bool, target pixel inside the image and on the object.
+        swap: ``(N,)`` int8 code: :data:`SWAP_NONE`, :data:`SWAP_LEFT_RIGHT`,
+            :data:`SWAP_REPEATED`.
+        possible: ``(N,)`` bool, the source point's counterpart is visible in the
+            target (some target pixel would be correct) — the recall denominator.
+    """
+
+    correct: np.ndarray
+    same_part: np.ndarray
+    template_dist: np.ndarray
+    src_on_object: np.ndarray
+    trg_on_object: np.ndarray
+    swap: np.ndarray
+    possible: np.ndarray
+
+
+def _lookup(gt: GroundTruth, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    H, W = gt.part_map.shape
+    cols = np.rint(uv[:, 0])
+    rows = np.rint(uv[:, 1])
+    inside = np.isfinite(uv).all(axis=1) & (cols >= 0) & (cols < W) & (rows >= 0) & (rows < H)
+    r = np.where(inside, rows, 0).astype(np.int64)
+    c = np.where(inside, cols, 0).astype(np.int64)
+    part = np.where(inside, gt.part_map[r, c], -1).astype(np.int64)
+    tmpl = gt.template_map[r, c].astype(np.float64)
+    return part >= 0, part, tmpl
+
+
+def check_correspondences(gt_src: GroundTruth, gt_trg: GroundTruth, uv_src: np.ndarray,
+                          uv_trg: np.ndarray, threshold: float = DEFAULT_THRESHOLD
+                          ) -> CorrespondenceCheck:
+    """Score pixel matches against the dense ground truth (nearest pixel).
+
+    Args:
+        gt_src: source image's ground truth.
+        gt_trg: target image's ground truth (same category).
+        uv_src: ``(N, 2)`` source pixels ``(x, y)``.
+        uv_trg: ``(N, 2)`` matched target pixels.
+        threshold: template distance below which a same-part match is correct.
+
+    Returns:
+        A :class:`CorrespondenceCheck`.
+    """
+    from scipy.spatial import cKDTree
+
+    uv_src = np.asarray(uv_src, dtype=np.float64)
+    uv_trg = np.asarray(uv_trg, dtype=np.float64)
+    if uv_src.ndim != 2 or uv_src.shape[1] != 2 or uv_trg.shape != uv_src.shape:
+        raise ValueError(f"uv_src and uv_trg must both have shape (N, 2), got {uv_src.shape} "
+                         f"and {uv_trg.shape}")
+    if gt_src.part_names != gt_trg.part_names:
+        raise ValueError(f"check_correspondences: {gt_src.stem} and {gt_trg.stem} have "
+                         f"different part lists (different categories?)")
+    if not threshold > 0:
+        raise ValueError(f"threshold must be positive, got {threshold}")
+    s_on, s_part, s_tmpl = _lookup(gt_src, uv_src)
+    t_on, t_part, t_tmpl = _lookup(gt_trg, uv_trg)
+    same = s_on & t_on & (s_part == t_part)
+    dist = np.full(len(uv_src), np.inf)
+    dist[same] = np.linalg.norm(s_tmpl[same] - t_tmpl[same], axis=1)
+    correct = same & (dist < threshold)
+
+    mirror = mirror_parts(gt_src.part_names)
+    material = np.asarray(gt_src.part_material, dtype=object)
+    swap = np.zeros(len(uv_src), dtype=np.int8)
+    diff = s_on & t_on & ~same
+    if diff.any():
+        sp, tp = s_part[diff], t_part[diff]
+        same_mat = material[sp] == material[tp]
+        is_mirror = mirror[sp] == tp
+        swap[np.flatnonzero(diff)[is_mirror]] = SWAP_LEFT_RIGHT
+        swap[np.flatnonzero(diff)[same_mat & ~is_mirror]] = SWAP_REPEATED
+
+    possible = np.zeros(len(uv_src), dtype=bool)
+    for p in np.unique(s_part[s_on]):
+        rows = np.flatnonzero(s_on & (s_part == p))
+        target = gt_trg.template_map[gt_trg.part_map == p].astype(np.float64)
+        if len(target) == 0:
+            continue
+        d, _ = cKDTree(target).query(s_tmpl[rows], k=1)
+        possible[rows] = d < threshold
+    return CorrespondenceCheck(correct=correct, same_part=same, template_dist=dist,
+                               src_on_object=s_on, trg_on_object=t_on, swap=swap,
+                               possible=possible)

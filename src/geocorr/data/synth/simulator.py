@@ -1,0 +1,288 @@
+"""SAM3D error simulator: what a single-image 3D reconstructor would hand us.
+
+From a ground-truth instance (canonical frame ``X``: X front, Y left, Z up)
+and its ground-truth camera ``(K, R, t)`` we produce:
+
+1. **A re-meshed surface** ``X_r``: occupancy of the watertight mesh on a
+   voxel grid at a random resolution, Gaussian-blurred, marching cubes at
+   0.5, fragments below 1% of the vertices dropped, Taubin smoothing, then
+   Gaussian noise along the normals. Vertices differ from the ground truth;
+   thin parts get thicker or vanish, as in real reconstructions. The grid
+   resolution adapts so the result keeps 2k-8k vertices.
+2. **Its own canonical frame**: ``Y = Q (X_r - c) / n`` with ``c`` the centre
+   of ``X_r``'s bounding box, ``n`` its bounding-box diagonal (so ``Y`` has a
+   unit diagonal) and ``Q = Rz(90 deg * k_err)`` a yaw mis-canonicalisation:
+   ``k_err != 0`` with probability ``flip_prob`` (``flip_prob_elongated`` for
+   elongated categories), then 1, 2, 3 with weights 1/4, 1/2, 1/4.
+3. **A predicted camera**: the exact camera for ``Y`` is
+   ``C* = (K, R Q^T, (R c + t) / n)`` (the true view rotation composed with
+   the yaw error: rendering ``Y`` with ``C*`` reproduces the image). The
+   predicted camera is ``C_pred = C*.with_object_transform(sigma, tau)``: it
+   sees the mesh as if it were ``sigma * Y + tau``, with a log-normal scale
+   error ``log sigma ~ N(0, scale_sigma)`` and a translation error
+   ``tau ~ N(0, (translation / sqrt 3)^2 I)`` (norm ~ ``translation`` times the
+   unit object size), so its render is off the mask.
+
+**The true corrections** (stored in GroundTruth, scored against stage 1).
+Stage 1 (a) refines the mesh with the camera fixed, ``X' = s Y + T``, then (b)
+rotates it about its own Z by ``90 deg * k`` and updates the camera so the
+image is unchanged: ``X'' = Rz(90 k) X'``, ``R'' = R_pred Rz(90 k)^T``,
+``t'' = t_pred`` (see :func:`apply_stage1_corrections`). The ideal answers are
+
+* ``true_scale = 1 / sigma`` and ``true_translation = -tau / sigma``: then
+  ``C_pred`` renders ``X'`` exactly as ``C*`` renders ``Y`` (a perfect overlay).
+  Under perspective, scaling about the camera centre leaves the image
+  unchanged, so a silhouette alone fixes ``(s, T)`` only up to that family;
+  score refinement by reprojection (or compare ``s`` after fixing the depth),
+  not by ``|s - true_scale|`` alone.
+* ``true_k = -k_err mod 4``: then ``X'' = (X_r - c) / n``, i.e. the mesh axes
+  are the ground-truth canonical axes, and ``R'' = R`` (the ground-truth
+  rotation); ``n X'' + c`` lies on the ground-truth surface.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import numpy as np
+
+from geocorr.geometry.camera import Camera
+
+__all__ = ["SimulatorSettings", "SimulatedReconstruction", "simulate_reconstruction",
+           "yaw_rotation", "remesh", "apply_stage1_corrections"]
+
+
+@dataclass
+class SimulatorSettings:
+    """Error model of the simulated reconstructor.
+
+    Attributes:
+        flip_prob: probability of a yaw mis-canonicalisation (``k_err != 0``)
+            for non-elongated categories (0.3: the paper sees it regularly).
+        flip_prob_elongated: same for elongated categories (0.6: the paper
+            sees it mostly for elongated/symmetric shapes). With both >= 0.3,
+            >= 30% of images are flipped overall.
+        scale_sigma: standard deviation of ``log sigma`` (0.3: SAM3D's scale is
+            off by tens of percent).
+        scale_clip: ``sigma`` is clipped to this range so the camera stays
+            outside the mis-scaled object.
+        translation: expected norm of ``tau`` in units of the object's
+            bounding-box diagonal (0.15).
+        resolution_range: voxel-grid resolution (cells along the longest side)
+            drawn uniformly; adapted to keep ``vertex_range``.
+        vertex_range: wanted vertex count of the re-meshed surface (2k-8k).
+        blur_voxels: Gaussian blur of the occupancy grid, in voxels (smooth,
+            blobby surfaces like a learned reconstructor's).
+        smooth_iterations: Taubin smoothing iterations after marching cubes.
+        surface_noise: standard deviation of the normal noise as a fraction
+            of the bounding-box diagonal.
+    """
+
+    flip_prob: float = 0.3
+    flip_prob_elongated: float = 0.6
+    scale_sigma: float = 0.3
+    scale_clip: tuple[float, float] = (0.5, 2.0)
+    translation: float = 0.15
+    resolution_range: tuple[int, int] = (36, 60)
+    vertex_range: tuple[int, int] = (2000, 8000)
+    blur_voxels: float = 1.0
+    smooth_iterations: int = 5
+    surface_noise: float = 0.003
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` naming the bad field."""
+        for name in ("flip_prob", "flip_prob_elongated"):
+            p = getattr(self, name)
+            if not 0 <= p <= 1:
+                raise ValueError(f"SimulatorSettings.{name} must be in [0, 1], got {p}")
+        for name in ("scale_sigma", "translation", "surface_noise", "blur_voxels"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"SimulatorSettings.{name} must be >= 0, "
+                                 f"got {getattr(self, name)}")
+        if not 0 < self.scale_clip[0] <= 1 <= self.scale_clip[1]:
+            raise ValueError(f"SimulatorSettings.scale_clip must bracket 1, got {self.scale_clip}")
+        if not 8 <= self.resolution_range[0] <= self.resolution_range[1]:
+            raise ValueError(f"SimulatorSettings.resolution_range must be >= 8 and ordered, "
+                             f"got {self.resolution_range}")
+        if not 0 < self.vertex_range[0] < self.vertex_range[1]:
+            raise ValueError(f"SimulatorSettings.vertex_range must be ordered and positive, "
+                             f"got {self.vertex_range}")
+
+
+@dataclass(frozen=True, eq=False)
+class SimulatedReconstruction:
+    """A simulated SAM3D output and the true corrections that undo its errors.
+
+    Attributes:
+        vertices: ``(V, 3)`` float64 mesh in its own canonical frame (unit bbox diagonal).
+        faces: ``(F, 3)`` int64 triangles, counter-clockwise from outside.
+        camera: predicted camera for ``vertices`` (scale/translation errors).
+        yaw_error_k: ``k_err``, the applied mis-canonicalisation ``Rz(90 k_err)``.
+        true_k: yaw correction ``(-k_err) mod 4`` (see module docstring).
+        true_scale: ideal refinement scale ``1 / sigma``.
+        true_translation: ``(3,)`` ideal refinement translation ``-tau / sigma``.
+        center: ``(3,)`` ``c``: the ground-truth-frame point at the mesh origin.
+        normaliser: ``n``: ground-truth units per mesh unit.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    camera: Camera
+    yaw_error_k: int
+    true_k: int
+    true_scale: float
+    true_translation: np.ndarray
+    center: np.ndarray
+    normaliser: float
+
+    def corrected_vertices(self) -> np.ndarray:
+        """The mesh after the true corrections, in ground-truth units and frame, ``(V, 3)``."""
+        v, _ = apply_stage1_corrections(self.vertices, self.camera, self.true_scale,
+                                        self.true_translation, self.true_k)
+        return self.normaliser * v + self.center
+
+
+def yaw_rotation(k: int) -> np.ndarray:
+    """``Rz(90 deg * k)``, exact integer entries, ``(3, 3)``."""
+    k = int(k) % 4
+    c, s = [1, 0, -1, 0][k], [0, 1, 0, -1][k]
+    return np.array([[c, -s, 0], [s, c, 0], [0, 0, 1]], dtype=np.float64)
+
+
+def apply_stage1_corrections(vertices: np.ndarray, camera: Camera, scale: float,
+                             translation: np.ndarray, k: int) -> tuple[np.ndarray, Camera]:
+    """Stage 1's documented correction: refine ``X' = s X + T``, then yaw ``Rz(90 k)``.
+
+    Args:
+        vertices: ``(V, 3)`` mesh in its own frame.
+        camera: its predicted camera (kept fixed during refinement).
+        scale: ``s``.
+        translation: ``(3,)`` ``T``.
+        k: quarter turns about the mesh's own Z.
+
+    Returns:
+        ``(vertices'', camera'')`` with ``X'' = Rz(90 k) (s X + T)`` and
+        ``camera''`` = ``camera`` with ``R'' = R Rz(90 k)^T`` (same image).
+    """
+    v = np.asarray(vertices, dtype=np.float64)
+    Rk = yaw_rotation(k)
+    refined = scale * v + np.asarray(translation, dtype=np.float64).reshape(1, 3)
+    out = refined @ Rk.T
+    return out, camera.with_pose(camera.R @ Rk.T, camera.t)
+
+
+def remesh(vertices: np.ndarray, faces: np.ndarray, resolution: int,
+           blur_voxels: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+    """Occupancy-grid re-meshing of a watertight mesh (marching cubes).
+
+    Args:
+        vertices: ``(V, 3)``.
+        faces: ``(F, 3)``.
+        resolution: grid cells along the longest bounding-box side.
+        blur_voxels: Gaussian blur of the occupancy, in voxels.
+
+    Returns:
+        ``(vertices (V', 3), faces (F', 3))`` outward-oriented; fragments with
+        fewer than 1% of the vertices are dropped.
+    """
+    import trimesh
+    from scipy import ndimage
+    from skimage.measure import marching_cubes
+
+    mesh = trimesh.Trimesh(np.asarray(vertices, np.float64), np.asarray(faces, np.int64),
+                           process=False)
+    lo, hi = mesh.bounds
+    pitch = float((hi - lo).max()) / int(resolution)
+    origin = lo - 3 * pitch
+    n = np.ceil((hi - lo) / pitch).astype(np.int64) + 7
+    axes = [origin[i] + pitch * np.arange(n[i]) for i in range(3)]
+    grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
+    occ = mesh.contains(grid).reshape(tuple(n)).astype(np.float32)
+    if blur_voxels > 0:
+        occ = ndimage.gaussian_filter(occ, blur_voxels)
+    if occ.max() <= 0.5:
+        raise ValueError(f"remesh: resolution {resolution} is too coarse for this mesh "
+                         f"(nothing inside the surface)")
+    v, f, _, _ = marching_cubes(occ, 0.5, spacing=(pitch, pitch, pitch))
+    v = v.astype(np.float64) + origin
+    f = f.astype(np.int64)
+    out = trimesh.Trimesh(v, f, process=True)
+    parts = out.split(only_watertight=False)
+    if len(parts) > 1:
+        keep = [p for p in parts if len(p.vertices) >= 0.01 * len(out.vertices)]
+        out = trimesh.util.concatenate(keep)
+    if out.volume < 0:
+        out.invert()
+    return np.asarray(out.vertices, np.float64), np.asarray(out.faces, np.int64)
+
+
+def _taubin(vertices: np.ndarray, faces: np.ndarray, iterations: int) -> np.ndarray:
+    import trimesh
+
+    mesh = trimesh.Trimesh(vertices.copy(), faces, process=False)
+    if iterations > 0:
+        trimesh.smoothing.filter_taubin(mesh, lamb=0.5, nu=0.53, iterations=iterations)
+    return np.asarray(mesh.vertices, np.float64)
+
+
+def simulate_reconstruction(vertices: np.ndarray, faces: np.ndarray, camera: Camera,
+                            elongated: bool, rng: np.random.Generator,
+                            settings: SimulatorSettings | None = None
+                            ) -> SimulatedReconstruction:
+    """Simulate SAM3D's output for one image.
+
+    Args:
+        vertices: ``(V, 3)`` ground-truth mesh, canonical frame, watertight.
+        faces: ``(F, 3)`` its triangles.
+        camera: ground-truth camera of the image.
+        elongated: whether the category is yaw-ambiguous (raises the flip rate).
+        rng: the image's generator.
+        settings: the error model; defaults to :class:`SimulatorSettings`.
+
+    Returns:
+        A :class:`SimulatedReconstruction`.
+    """
+    from geocorr.data.synth.render import vertex_normals
+
+    settings = settings or SimulatorSettings()
+    settings.validate()
+    lo_v, hi_v = settings.vertex_range
+    res = int(rng.integers(settings.resolution_range[0], settings.resolution_range[1] + 1))
+    for _ in range(4):
+        rv, rf = remesh(vertices, faces, res, settings.blur_voxels)
+        if lo_v <= len(rv) <= hi_v:
+            break
+        target = math.sqrt(lo_v * hi_v)
+        res = max(8, int(round(res * math.sqrt(target / max(len(rv), 1)))))
+    rv = _taubin(rv, rf, settings.smooth_iterations)
+    lo, hi = rv.min(axis=0), rv.max(axis=0)
+    center = (lo + hi) / 2
+    normaliser = float(np.linalg.norm(hi - lo))
+    noise = rng.normal(0.0, settings.surface_noise * normaliser, len(rv))
+    rv = rv + noise[:, None] * vertex_normals(rv, rf)
+
+    p = settings.flip_prob_elongated if elongated else settings.flip_prob
+    flipped = rng.random() < p
+    k_choice = int(rng.choice([1, 2, 3], p=[0.25, 0.5, 0.25]))
+    k_err = k_choice if flipped else 0
+    Q = yaw_rotation(k_err)
+    Y = (rv - center) @ Q.T / normaliser
+
+    exact = Camera(camera.K, camera.R @ Q.T, (camera.R @ center + camera.t) / normaliser,
+                   camera.width, camera.height)
+    lo_s, hi_s = settings.scale_clip
+    sigma, tau = 1.0, np.zeros(3)
+    for _ in range(10):  # redraw until the mis-placed mesh stays in front of the camera
+        s_try = float(np.clip(math.exp(rng.normal(0.0, settings.scale_sigma)), lo_s, hi_s))
+        t_try = rng.normal(0.0, settings.translation / math.sqrt(3.0), 3)
+        z = exact.to_camera(s_try * Y + t_try)[:, 2]
+        if z.min() > 0.05 * float(exact.to_camera(np.zeros((1, 3)))[0, 2]):
+            sigma, tau = s_try, t_try
+            break
+    predicted = exact.with_object_transform(sigma, tau)
+    return SimulatedReconstruction(
+        vertices=Y, faces=rf, camera=predicted, yaw_error_k=k_err, true_k=(-k_err) % 4,
+        true_scale=1.0 / sigma, true_translation=-tau / sigma, center=center,
+        normaliser=normaliser,
+    )
