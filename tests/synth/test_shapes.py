@@ -1,0 +1,191 @@
+"""Tests of the parametric categories: mesh validity, labels, keypoints, mirrors."""
+
+from __future__ import annotations
+
+from functools import cache
+
+import numpy as np
+import pytest
+import trimesh
+from scipy.spatial import cKDTree
+
+from geocorr.data.synth.shapes import CATEGORIES, category_info, make_shape
+from geocorr.data.synth.shapes.primitives import grid_counts, unit_primitive
+
+SEED = 7
+
+
+@cache
+def _shape(category: str, instance: int):
+    return make_shape(category, instance, SEED)
+
+
+def _mesh(shape) -> trimesh.Trimesh:
+    return trimesh.Trimesh(shape.vertices, shape.faces, process=False)
+
+
+# ----------------------------------------------------------------- primitives
+
+
+@pytest.mark.parametrize(
+    ("kind", "volume", "tol", "min_angle"),
+    [
+        ("box", 8.0, 1e-9, 44.9),
+        # The disk mapping squeezes the four cap corners (worst angle ~9 degrees).
+        ("cylinder", 2 * np.pi, 0.03, 8.0),
+        ("ellipsoid", 4 / 3 * np.pi, 0.03, 20.0),
+    ],
+)
+def test_unit_primitive_closed_outward_and_analytic_volume(kind, volume, tol, min_angle):
+    prim = unit_primitive(kind, (24, 24, 24))
+    mesh = trimesh.Trimesh(prim.template, prim.faces, process=False)
+    assert mesh.is_watertight and mesh.is_winding_consistent
+    assert mesh.volume > 0  # outward normals
+    assert abs(mesh.volume - volume) / volume < tol
+    assert np.abs(prim.template).max() <= 1.0 + 1e-12
+    # Every triangle reasonably shaped: the grid gives no slivers.
+    assert np.degrees(mesh.face_angles.min()) > min_angle
+
+
+def test_unit_primitive_lands_on_its_analytic_surface():
+    cyl = unit_primitive("cylinder", (8, 8, 4))
+    t = cyl.template
+    wall = np.abs(np.abs(t[:, 2]) - 1.0) > 1e-9
+    np.testing.assert_allclose(np.hypot(t[wall, 0], t[wall, 1]), 1.0, atol=1e-12)
+    assert np.all(np.hypot(t[:, 0], t[:, 1]) <= 1.0 + 1e-12)
+    sph = unit_primitive("ellipsoid", (5, 6, 7))
+    np.testing.assert_allclose(np.linalg.norm(sph.template, axis=1), 1.0, atol=1e-12)
+    # Vertex count of a (2, 3, 4) box grid: 2*(3*4+2*4+2*3) quads -> V = Q + 2.
+    box = unit_primitive("box", (2, 3, 4))
+    assert len(box.template) == 2 * (12 + 8 + 6) + 2
+    assert len(box.faces) == 2 * 2 * (12 + 8 + 6)
+
+
+def test_grid_counts_and_bad_input():
+    assert grid_counts(np.array([1.0, 0.25, 0.05]), 0.1) == (10, 3, 2)
+    with pytest.raises(ValueError, match="positive"):
+        grid_counts(np.array([1.0, 0.0, 1.0]), 0.1)
+    with pytest.raises(ValueError, match="unknown primitive"):
+        unit_primitive("cone", (3, 3, 3))  # type: ignore[arg-type]
+
+
+# ----------------------------------------------------------------- registry
+
+
+def test_registry_has_required_categories():
+    assert len(CATEGORIES) >= 1
+    assert "car" in CATEGORIES
+
+
+def test_unknown_category_lists_known_ones():
+    with pytest.raises(ValueError, match="car"):
+        make_shape("spaceship", 0, 0)
+    with pytest.raises(ValueError, match="known categories"):
+        category_info("spaceship")
+    with pytest.raises(ValueError, match="instance_id"):
+        make_shape("car", -1, 0)
+
+
+# ----------------------------------------------------------------- per category
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_mesh_is_watertight_connected_and_sized(category):
+    shape = _shape(category, 0)
+    mesh = _mesh(shape)
+    assert mesh.is_watertight and mesh.is_winding_consistent
+    assert mesh.volume > 0
+    labels = trimesh.graph.connected_component_labels(mesh.face_adjacency, len(mesh.faces))
+    assert labels.max() == 0
+    assert 3000 <= len(shape.vertices) <= 10000
+    # Bounding box centred on the origin (the canonical frame's convention).
+    np.testing.assert_allclose(shape.vertices.min(0) + shape.vertices.max(0), 0.0, atol=1e-9)
+    # Edge-length spread: no edge many times the typical one (no long slivers).
+    lengths = mesh.edges_unique_length
+    assert lengths.max() < 4.0 * np.median(lengths)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_deterministic_and_varies(category):
+    a = _shape(category, 0)
+    b = make_shape(category, 0, SEED)
+    for name in ("vertices", "faces", "face_part", "vertex_part", "vertex_template",
+                 "keypoint_vertices"):
+        x, y = getattr(a, name), getattr(b, name)
+        assert x.dtype == y.dtype and np.array_equal(x, y), name
+    c = _shape(category, 1)
+    ext_a = np.ptp(a.vertices, axis=0)
+    ext_c = np.ptp(c.vertices, axis=0)
+    assert np.abs(ext_a / ext_c - 1.0).max() > 0.02
+    d = make_shape(category, 0, SEED + 1)
+    assert not np.array_equal(np.ptp(d.vertices, axis=0), ext_a)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_labels_are_consistent(category):
+    info = category_info(category)
+    shape = _shape(category, 0)
+    assert shape.part_names == info.part_names
+    assert shape.part_material == info.part_material
+    assert shape.keypoint_names == info.keypoint_names
+    assert shape.keypoint_groups == info.keypoint_groups
+    assert shape.face_part.dtype == np.int32 and shape.vertex_part.dtype == np.int32
+    counts = np.bincount(shape.face_part, minlength=shape.num_parts)
+    required = [i for i, n in enumerate(info.part_names) if n not in info.optional_parts]
+    assert np.all(counts[required] > 0), [info.part_names[i] for i in required if counts[i] == 0]
+    assert np.abs(shape.vertex_template).max() <= 1.0
+    # Every vertex takes the part of one of its faces (seam rule: the lowest id).
+    lowest = np.full(len(shape.vertices), np.iinfo(np.int32).max)
+    np.minimum.at(lowest, shape.faces.ravel(), np.repeat(shape.face_part, 3))
+    np.testing.assert_array_equal(shape.vertex_part, lowest)
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_keypoints_and_groups(category):
+    info = category_info(category)
+    shape = _shape(category, 0)
+    assert 10 <= len(shape.keypoint_names) <= 30
+    parts = [info.part_names.index(p) for p in info.keypoint_parts]
+    np.testing.assert_array_equal(shape.vertex_part[shape.keypoint_vertices], parts)
+    assert len(set(shape.keypoint_vertices.tolist())) == len(shape.keypoint_vertices)
+    seen: set[int] = set()
+    for group in info.keypoint_groups:
+        assert len(group) >= 2 and not seen & set(group)
+        seen |= set(group)
+        materials = {info.part_material[parts[k]] for k in group}
+        assert len(materials) == 1  # a group is alike parts
+
+
+def _mirror_pairs(names: tuple[str, ...]) -> list[tuple[int, int]]:
+    out = []
+    for i, n in enumerate(names):
+        if "left" in n:
+            right = n.replace("left", "right")
+            if right in names:
+                out.append((i, names.index(right)))
+    return out
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_mirror_parts_reflect_onto_each_other(category):
+    shape = _shape(category, 0)
+    diag = float(np.linalg.norm(np.ptp(shape.vertices, axis=0)))
+    pairs = _mirror_pairs(shape.part_names)
+    assert pairs or category not in {"car", "chair", "aeroplane", "dog"}
+    for left, right in pairs:
+        lv = shape.vertices[shape.vertex_part == left] * np.array([1.0, -1.0, 1.0])
+        rv_idx = np.flatnonzero(shape.vertex_part == right)
+        if len(lv) < 4 or len(rv_idx) < 4:
+            continue
+        dist, j = cKDTree(shape.vertices[rv_idx]).query(lv)
+        name = shape.part_names[left]
+        assert np.median(dist) < 0.01 * diag, name
+        lt = shape.vertex_template[shape.vertex_part == left]
+        rt = shape.vertex_template[rv_idx[j]]
+        close = dist < 0.005 * diag
+        assert close.mean() > 0.5, name
+        err = np.linalg.norm(lt[close] - rt[close], axis=1)
+        assert np.quantile(err, 0.9) < 0.1, name
+        # The mirror part is the classic error: mirrored points sit on the other part.
+        own = cKDTree(shape.vertices[shape.vertex_part == left]).query(lv)[0]
+        assert np.median(own) > 0.05 * diag, name
