@@ -1,0 +1,191 @@
+"""On-disk feature cache: a dataset is encoded once per backbone and settings.
+
+An entry is keyed by the SHA-256 of the image's pixels (and of any extra
+arguments of ``extract``, e.g. a mask) and of ``backbone.cache_key()``, which
+names every output-changing setting and the weights' identity. Entries are
+``.npz`` files (features, optionally float16, plus the canvas transform and the
+full key, re-checked on read) written atomically (temporary file +
+``os.replace``); an unreadable or mismatching entry is recomputed and
+overwritten, never trusted and never crashed on.
+
+Layout: ``ROOT/<backbone name>/<digest[:2]>/<digest>.npz``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+import zipfile
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from geocorr.features.base import Backbone, FeatureMap
+from geocorr.geometry.image_transform import ResizePad
+
+__all__ = ["FeatureCache", "image_digest", "file_identity", "check_rgb_image"]
+
+_FORMAT = "geocorr-features-v1"
+
+
+def check_rgb_image(image: np.ndarray, what: str = "image") -> np.ndarray:
+    """Validate an ``(H, W, 3)`` uint8 RGB image and return it as a contiguous array.
+
+    Raises:
+        ValueError: naming ``what`` when the shape or dtype is wrong.
+    """
+    image = np.asarray(image)
+    if image.ndim != 3 or image.shape[2] != 3 or image.shape[0] < 1 or image.shape[1] < 1:
+        raise ValueError(f"{what} must be (H, W, 3) RGB, got shape {image.shape}")
+    if image.dtype != np.uint8:
+        raise ValueError(f"{what} must be uint8, got {image.dtype}")
+    return np.ascontiguousarray(image)
+
+
+def file_identity(path: str | os.PathLike[str], hash_bytes: bool = True) -> str:
+    """A short identity of a weights file for cache keys.
+
+    Args:
+        path: the file.
+        hash_bytes: hash the content (first 16 hex digits of SHA-256; right
+            for files of a few hundred MB at most); else use name, size and
+            modification time (cheap, for multi-GB checkpoints).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"weights file not found: {p}")
+    if not hash_bytes:
+        st = p.stat()
+        return f"{p.resolve()}:{st.st_size}:{st.st_mtime_ns}"
+    h = hashlib.sha256()
+    with open(p, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return f"{p.name}:sha256={h.hexdigest()[:16]}"
+
+
+def _hash_value(h: Any, value: Any) -> None:
+    if isinstance(value, np.ndarray):
+        arr = np.ascontiguousarray(value)
+        h.update(f"nd{arr.shape}{arr.dtype.str}".encode())
+        h.update(arr.tobytes())
+    elif isinstance(value, (list, tuple)) and any(isinstance(v, np.ndarray) for v in value):
+        for v in value:
+            _hash_value(h, v)
+    else:
+        h.update(repr(value).encode())
+
+
+def image_digest(image: np.ndarray) -> str:
+    """SHA-256 hex digest of an image's shape, dtype and pixels."""
+    h = hashlib.sha256()
+    _hash_value(h, np.asarray(image))
+    return h.hexdigest()
+
+
+class FeatureCache:
+    """A directory of cached :class:`FeatureMap` s.
+
+    Args:
+        root: cache directory (created on first write).
+        float16: store features as float16 (half the disk; ~1e-3 relative
+            error, below any matching decision); they are returned as float32.
+
+    Attributes:
+        hits: entries served from disk so far.
+        misses: entries computed (absent, corrupt or stale) so far.
+    """
+
+    def __init__(self, root: str | os.PathLike[str], float16: bool = False) -> None:
+        self.root = Path(root)
+        if self.root.exists() and not self.root.is_dir():
+            raise NotADirectoryError(f"feature cache root is not a directory: {self.root}")
+        self.float16 = float16
+        self.hits = 0
+        self.misses = 0
+
+    def key(self, image: np.ndarray, backbone: Backbone, key_extra: str = "",
+            **extract_kwargs: Any) -> str:
+        """The full key string of an entry (image digest + backbone key + extras)."""
+        h = hashlib.sha256()
+        for name in sorted(extract_kwargs):
+            h.update(name.encode())
+            _hash_value(h, extract_kwargs[name])
+        return (f"{_FORMAT}|image={image_digest(image)}|backbone={backbone.cache_key()}"
+                f"|extra={key_extra}|kwargs={h.hexdigest()}")
+
+    def path(self, image: np.ndarray, backbone: Backbone, key_extra: str = "",
+             **extract_kwargs: Any) -> Path:
+        """Where the entry for these inputs lives."""
+        return self._path_for(self.key(image, backbone, key_extra, **extract_kwargs),
+                              backbone.name)
+
+    def _path_for(self, key: str, backbone_name: str) -> Path:
+        digest = hashlib.sha256(key.encode()).hexdigest()
+        name = "".join(c if c.isalnum() or c in "-_." else "_" for c in backbone_name) or "_"
+        return self.root / name / digest[:2] / f"{digest}.npz"
+
+    def load(self, path: Path, key: str) -> FeatureMap | None:
+        """Read an entry; None when absent, unreadable or written under another key."""
+        if not path.is_file():
+            return None
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                if str(z["key"]) != key:
+                    return None
+                t = z["transform"]
+                transform = ResizePad(scale=float(t[0]), left=int(t[1]), top=int(t[2]),
+                                      size=int(t[3]), src_width=int(t[4]), src_height=int(t[5]))
+                features = z["features"].astype(np.float32)
+                return FeatureMap(features, transform, str(z["name"]))
+        except (OSError, ValueError, KeyError, EOFError, IndexError, zipfile.BadZipFile):
+            return None
+
+    def save(self, path: Path, key: str, fmap: FeatureMap) -> None:
+        """Write an entry atomically (temporary file in the same folder + ``os.replace``)."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        t = fmap.transform
+        features = fmap.features.astype(np.float16 if self.float16 else np.float32)
+        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+        try:
+            with os.fdopen(fd, "wb") as f:
+                np.savez(f, features=features, key=np.array(key), name=np.array(fmap.name),
+                         transform=np.array([t.scale, t.left, t.top, t.size, t.src_width,
+                                             t.src_height], dtype=np.float64))
+            os.replace(tmp, path)
+        except BaseException:
+            if os.path.exists(tmp):
+                os.unlink(tmp)
+            raise
+
+    def get_or_compute(self, image: np.ndarray, backbone: Backbone, key_extra: str = "",
+                       **extract_kwargs: Any) -> FeatureMap:
+        """The cached features of ``image``, computing and storing them when needed.
+
+        Args:
+            image: ``(H, W, 3)`` uint8 RGB.
+            backbone: the backbone to run on a miss.
+            key_extra: anything else that should separate entries (e.g. a
+                dataset version).
+            **extract_kwargs: passed to ``backbone.extract`` (e.g. ``mask=``);
+                they are part of the key (arrays by content).
+
+        Returns:
+            The :class:`FeatureMap` (float32).
+        """
+        image = check_rgb_image(image)
+        key = self.key(image, backbone, key_extra, **extract_kwargs)
+        path = self._path_for(key, backbone.name)
+        cached = self.load(path, key)
+        if cached is not None:
+            self.hits += 1
+            return cached
+        self.misses += 1
+        fmap = backbone.extract(image, **extract_kwargs)
+        self.save(path, key, fmap)
+        if self.float16:
+            return FeatureMap(fmap.features.astype(np.float16).astype(np.float32),
+                              fmap.transform, fmap.name)
+        return fmap

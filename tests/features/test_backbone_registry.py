@@ -1,0 +1,22 @@
+import pytest
+
+from geocorr.features.classical import ClassicalBackbone
+from geocorr.features.registry import backbone_names, make_backbone
+from geocorr.features.xfeat import XFeatBackbone
+
+
+def test_names_and_settings():
+    assert {"xfeat", "classical"} <= set(backbone_names())
+    b = make_backbone("xfeat", grid_size=32, context=True)
+    assert isinstance(b, XFeatBackbone)
+    assert b.settings.grid_size == 32 and b.settings.context.enabled
+    assert isinstance(make_backbone("classical"), ClassicalBackbone)
+
+
+def test_errors_name_the_problem():
+    with pytest.raises(ValueError, match="combinations are fused"):
+        make_backbone("dinov2+sd")
+    with pytest.raises(ValueError, match="unknown backbone"):
+        make_backbone("resnet")
+    with pytest.raises(ValueError, match="grid_sise"):
+        make_backbone("xfeat", grid_sise=3)
