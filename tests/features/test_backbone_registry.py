@@ -20,3 +20,13 @@ def test_errors_name_the_problem():
         make_backbone("resnet")
     with pytest.raises(ValueError, match="grid_sise"):
         make_backbone("xfeat", grid_sise=3)
+
+
+def test_vit_names():
+    from geocorr.features.vit import ViTBackbone
+
+    v2, v3 = make_backbone("dinov2"), make_backbone("dinov3", layer=-2)
+    assert isinstance(v2, ViTBackbone) and isinstance(v3, ViTBackbone)
+    assert (v2.name, v2.settings.image_size) == ("dinov2", 840)
+    assert (v3.name, v3.settings.image_size, v3.settings.layer) == ("dinov3", 960, -2)
+    assert v3.settings.image_size % 16 == 0 and v2.settings.image_size % 14 == 0

@@ -44,6 +44,14 @@ BACKBONES: dict[str, BackboneSpec] = {
     "classical": BackboneSpec("geocorr.features.classical", "ClassicalBackbone",
                               "ClassicalSettings",
                               summary="DAISY + Lab colour, 64x64 (no learned weights)"),
+    "dinov2": BackboneSpec("geocorr.features.vit", "ViTBackbone", "ViTSettings",
+                           defaults={"model": "facebook/dinov2-base", "image_size": 840,
+                                     "name": "dinov2"},
+                           summary="DINOv2 ViT-B/14 at 840 px -> (768, 60, 60)"),
+    "dinov3": BackboneSpec("geocorr.features.vit", "ViTBackbone", "ViTSettings",
+                           defaults={"model": "facebook/dinov3-vitb16-pretrain-lvd1689m",
+                                     "image_size": 960, "name": "dinov3"},
+                           summary="DINOv3 ViT-B/16 at 960 px -> (768, 60, 60)"),
 }
 
 
