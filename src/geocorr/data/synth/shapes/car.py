@@ -28,7 +28,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, make_info
+from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, lr_keypoints, make_info
 from geocorr.data.synth.shapes.placement import Y_AXIS_OUT, affine, smoothstep
 
 PARTS = (
@@ -51,10 +51,7 @@ PARTS = (
 )
 
 _SIDES = (("left", 1.0), ("right", -1.0))
-
-
-def _lr(name: str, part: str, t: tuple[float, float, float]) -> list[KeypointSpec]:
-    return [KeypointSpec(f"{name}_{s}", f"{part}_{s}", t) for s, _ in _SIDES]
+_lr = lr_keypoints
 
 
 KEYPOINTS = (
