@@ -1,0 +1,281 @@
+"""Scoring keypoint predictions against a benchmark: from a file, or from a predictor.
+
+Two entry points share one path (``pairs + predictions -> PairScore -> PCKReport``):
+
+- :func:`score_file`: predictions written by *any* method as JSON Lines, one
+  object per pair, ``{"pair": "<pair id>", "trg_kps": [[x, y], ...]}`` in
+  original target-image pixels, aligned with the pair's source keypoints
+  (what ``geocorr score`` runs);
+- :func:`evaluate_pairs`: a ``predict(pair) -> (N, 2)`` callable, e.g.
+  :func:`geocorr.evaluation.predict.feature_predictor` over a backbone (what
+  ``geocorr eval`` runs).
+
+Pair ids are the readers' ``KeypointPair.pair_id`` (SPair: the pair stem of
+the Layout file; the others: see docs/evaluation.md).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Literal
+
+import numpy as np
+
+from geocorr.data.pairs import KeypointPair, PairDataset, ThresholdRule
+from geocorr.evaluation.geometry_aware import AP10K_GROUPS, SPAIR_GROUPS
+from geocorr.evaluation.pck import PairScore, PCKReport, pck_report, score_pair
+
+__all__ = [
+    "DatasetKind",
+    "DATASET_RULES",
+    "DEFAULT_ALPHAS",
+    "EvalResult",
+    "PredictionFile",
+    "open_dataset",
+    "read_predictions",
+    "score_predictions",
+    "evaluate_pairs",
+    "score_file",
+]
+
+DatasetKind = Literal["spair", "pfpascal", "pfwillow", "ap10k"]
+
+DATASET_RULES: dict[str, ThresholdRule] = {
+    "spair": "bbox", "ap10k": "bbox", "pfpascal": "image", "pfwillow": "keypoints"}
+"""PCK threshold rule of each keypoint benchmark."""
+
+DEFAULT_ALPHAS: dict[str, tuple[float, ...]] = {
+    "spair": (0.01, 0.05, 0.1), "ap10k": (0.01, 0.05, 0.1),
+    "pfpascal": (0.05, 0.1, 0.15), "pfwillow": (0.05, 0.1, 0.15)}
+"""PCK levels each benchmark's tables report."""
+
+
+def open_dataset(kind: str, root: str | Path, **kwargs: Any) -> PairDataset:
+    """Open a keypoint benchmark by name (``spair``, ``pfpascal``, ``pfwillow``, ``ap10k``).
+
+    ``kwargs`` go to the reader (e.g. ``layout="small"`` for SPair).
+    """
+    if kind == "spair":
+        from geocorr.data.spair import SPairDataset
+
+        return SPairDataset(root, **kwargs)
+    if kind == "pfpascal":
+        from geocorr.data.pfpascal import PFPascalDataset
+
+        return PFPascalDataset(root, **kwargs)
+    if kind == "pfwillow":
+        from geocorr.data.pfwillow import PFWillowDataset
+
+        return PFWillowDataset(root, **kwargs)
+    if kind == "ap10k":
+        from geocorr.data.ap10k import AP10KDataset
+
+        return AP10KDataset(root, **kwargs)
+    raise ValueError(f"unknown dataset {kind!r}; use one of spair, pfpascal, pfwillow, ap10k "
+                     f"(TSS is scored from flow: geocorr.evaluation.flow_pck)")
+
+
+@dataclass(frozen=True, eq=False)
+class EvalResult:
+    """Scores of one set of predictions on one benchmark split.
+
+    Attributes:
+        dataset: benchmark name (``"spair"``...).
+        split: split name, or ``None`` when pairs were passed in directly.
+        threshold_rule: how ``T`` was measured.
+        alphas: PCK levels.
+        size: canvas side ``S`` of the resize-and-pad protocol (``None``: original pixels).
+        report: all PCK numbers.
+        scores: per-pair errors, in pair order (for swap analyses, plots, re-thresholding).
+    """
+
+    dataset: str
+    split: str | None
+    threshold_rule: ThresholdRule
+    alphas: tuple[float, ...]
+    size: int | None
+    report: PCKReport
+    scores: tuple[PairScore, ...]
+
+    def to_dict(self, per_pair: bool = False) -> dict[str, Any]:
+        """JSON-ready dict; ``per_pair`` adds each pair's errors and threshold."""
+        d: dict[str, Any] = {"dataset": self.dataset, "split": self.split,
+                             "threshold_rule": self.threshold_rule, "size": self.size,
+                             "num_pairs": len(self.scores), **self.report.to_dict()}
+        if per_pair:
+            d["pairs"] = [{"pair": s.pair_id, "category": s.category,
+                           "threshold": s.threshold, "errors": s.errors.tolist(),
+                           "geometry_aware": s.geometry_aware.tolist()} for s in self.scores]
+        return d
+
+
+@dataclass(frozen=True)
+class PredictionFile:
+    """Parsed predictions file.
+
+    Attributes:
+        path: the file.
+        trg_kps: ``pair id -> (N, 2)`` float64 predicted target keypoints.
+        lines: ``pair id ->`` 1-based line number (for error messages).
+    """
+
+    path: Path
+    trg_kps: dict[str, np.ndarray]
+    lines: dict[str, int]
+
+
+def read_predictions(path: str | Path) -> PredictionFile:
+    """Read a JSON Lines predictions file (blank lines are skipped).
+
+    Raises:
+        FileNotFoundError: no such file.
+        ValueError: a malformed line, a missing/ill-typed field or a repeated pair;
+            the message names the file and the line.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise FileNotFoundError(f"predictions file {path} does not exist")
+    kps: dict[str, np.ndarray] = {}
+    lines: dict[str, int] = {}
+    with path.open(encoding="utf-8") as f:
+        for no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{no}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: not a JSON object ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise ValueError(f"{where}: expected a JSON object "
+                                 f'{{"pair": ..., "trg_kps": [[x, y], ...]}}')
+            for key in ("pair", "trg_kps"):
+                if key not in obj:
+                    raise ValueError(f"{where}: missing field '{key}'")
+            pid = obj["pair"]
+            if not isinstance(pid, str | int) or isinstance(pid, bool):
+                raise ValueError(f"{where}: field 'pair' must be a string, got {pid!r}")
+            pid = str(pid)
+            if pid in kps:
+                raise ValueError(f"{where}: pair '{pid}' already predicted on line {lines[pid]}")
+            try:
+                arr = np.asarray(obj["trg_kps"], dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: field 'trg_kps' must be a list of [x, y] "
+                                 f"numbers") from None
+            if arr.size == 0:
+                arr = arr.reshape(0, 2)
+            if arr.ndim != 2 or arr.shape[1] != 2:
+                raise ValueError(f"{where}: field 'trg_kps' must be a list of [x, y] pairs, "
+                                 f"got shape {arr.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{where}: field 'trg_kps' has NaN or inf")
+            kps[pid] = arr
+            lines[pid] = no
+    return PredictionFile(path=path, trg_kps=kps, lines=lines)
+
+
+def _groups_for(dataset: PairDataset | str) -> Callable[[str], tuple[tuple[int, ...], ...]]:
+    if isinstance(dataset, str):
+        if dataset == "ap10k":
+            return lambda _cat: AP10K_GROUPS
+        if dataset == "spair":
+            return lambda cat: SPAIR_GROUPS.get(cat, ())
+        return lambda _cat: ()
+    return dataset.geometry_groups
+
+
+def _rule_for(dataset: PairDataset | str) -> ThresholdRule:
+    if isinstance(dataset, str):
+        if dataset not in DATASET_RULES:
+            raise ValueError(f"unknown dataset kind {dataset!r}; use one of "
+                             f"{', '.join(DATASET_RULES)}")
+        return DATASET_RULES[dataset]
+    return dataset.threshold_rule
+
+
+def _name(dataset: PairDataset | str) -> str:
+    return dataset if isinstance(dataset, str) else dataset.name
+
+
+def score_predictions(pairs: Sequence[KeypointPair], predictions: PredictionFile,
+                      dataset: PairDataset | str, alphas: Sequence[float] | None = None, *,
+                      size: int | None = 840, split: str | None = None) -> EvalResult:
+    """Score a parsed predictions file against the pairs of a split.
+
+    Args:
+        pairs: the split's pairs.
+        predictions: from :func:`read_predictions`.
+        dataset: the reader (gives threshold rule and groups) or its kind name.
+        alphas: PCK levels; ``None`` = the benchmark's usual ones.
+        size: canvas side ``S``; ``None`` scores in original pixels.
+        split: recorded in the result.
+
+    Raises:
+        ValueError: predictions for unknown pairs, wrong keypoint counts (naming
+            the line), or pairs without a prediction (listing a few).
+    """
+    by_id = {p.pair_id: p for p in pairs}
+    unknown = [pid for pid in predictions.trg_kps if pid not in by_id]
+    if unknown:
+        pid = unknown[0]
+        raise ValueError(f"{predictions.path}:{predictions.lines[pid]}: unknown pair '{pid}' "
+                         f"(not in the split; {len(unknown)} unknown in all)")
+    for pid, arr in predictions.trg_kps.items():
+        n = by_id[pid].num_keypoints
+        if len(arr) != n:
+            raise ValueError(f"{predictions.path}:{predictions.lines[pid]}: pair '{pid}' has "
+                             f"{n} source keypoints but {len(arr)} predictions")
+    missing = [p.pair_id for p in pairs if p.pair_id not in predictions.trg_kps]
+    if missing:
+        shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
+        raise ValueError(f"{predictions.path}: {len(missing)} of {len(pairs)} pairs have no "
+                         f"prediction: {shown}")
+    return evaluate_pairs(pairs, lambda p: predictions.trg_kps[p.pair_id], dataset, alphas,
+                          size=size, split=split)
+
+
+def evaluate_pairs(pairs: Sequence[KeypointPair], predict_fn: Callable[[KeypointPair], Any],
+                   dataset: PairDataset | str, alphas: Sequence[float] | None = None, *,
+                   size: int | None = 840, split: str | None = None,
+                   progress: bool = False) -> EvalResult:
+    """Predict every pair with ``predict_fn`` and score it.
+
+    Args:
+        pairs: pairs to score.
+        predict_fn: ``pair -> (N, 2)`` target keypoints in original target pixels.
+        dataset: a reader (threshold rule, groups) or a kind name ``"spair"``...
+        alphas: PCK levels; ``None`` = the benchmark's usual ones.
+        size: canvas side ``S``; ``None`` scores in original pixels.
+        split: recorded in the result.
+        progress: show a rich progress bar.
+
+    Returns:
+        An :class:`EvalResult`.
+    """
+    name = _name(dataset)
+    rule = _rule_for(dataset)
+    groups = _groups_for(dataset)
+    alphas = tuple(float(a) for a in (alphas or DEFAULT_ALPHAS.get(name, (0.05, 0.1))))
+    if any(not 0 < a for a in alphas):
+        raise ValueError(f"alphas must be positive, got {alphas}")
+    it: Sequence[KeypointPair] = pairs
+    if progress:
+        from rich.progress import track
+
+        it = track(pairs, description=f"scoring {name}")
+    scores = tuple(score_pair(p, predict_fn(p), rule=rule, size=size, groups=groups(p.category))
+                   for p in it)
+    return EvalResult(dataset=name, split=split, threshold_rule=rule, alphas=alphas, size=size,
+                      report=pck_report(scores, alphas), scores=scores)
+
+
+def score_file(dataset: PairDataset, split: str, predictions_path: str | Path,
+               alphas: Sequence[float] | None = None, *, size: int | None = 840) -> EvalResult:
+    """Read ``split`` of ``dataset`` and a predictions file, and score it (``geocorr score``)."""
+    preds = read_predictions(predictions_path)
+    return score_predictions(dataset.pairs(split), preds, dataset, alphas, size=size,
+                             split=split)

@@ -1,0 +1,89 @@
+"""Human-readable tables and atomic JSON output of evaluation results."""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from rich.table import Table
+
+from geocorr.evaluation.pck import PCK, PCKReport
+
+__all__ = ["pck_table", "breakdown_table", "write_json_atomic", "format_pct"]
+
+_FLAG_NAMES = {0: "easy", 1: "medium", 2: "hard"}
+
+
+def format_pct(value: float) -> str:
+    """A fraction as a percentage with one decimal, ``"-"`` for NaN."""
+    return "-" if math.isnan(value) else f"{100 * value:.1f}"
+
+
+def _row(label: str, p: PCK, alphas: tuple[float, ...]) -> list[str]:
+    return ([label, str(p.num_pairs), str(p.num_keypoints)]
+            + [format_pct(p.per_image[a]) for a in alphas]
+            + [format_pct(p.per_keypoint[a]) for a in alphas])
+
+
+def _table(title: str, alphas: tuple[float, ...], first: str) -> Table:
+    t = Table(title=title)
+    t.add_column(first)
+    t.add_column("pairs", justify="right")
+    t.add_column("kpts", justify="right")
+    for a in alphas:
+        t.add_column(f"img@{a:g}", justify="right")
+    for a in alphas:
+        t.add_column(f"kpt@{a:g}", justify="right")
+    return t
+
+
+def pck_table(report: PCKReport, title: str = "PCK (%)") -> Table:
+    """Per-category rows, then ``all``, ``category mean`` and ``geometry-aware`` rows.
+
+    Columns: per-image PCK (``img@alpha``) then per-keypoint PCK (``kpt@alpha``), in percent.
+    """
+    a = report.alphas
+    t = _table(title, a, "category")
+    for cat, p in report.per_category.items():
+        t.add_row(*_row(cat, p, a))
+    t.add_section()
+    t.add_row(*_row("all", report.overall, a), style="bold")
+    if len(report.per_category) > 1:
+        t.add_row("category mean", "", "", *[format_pct(report.category_mean[x]) for x in a],
+                  *[""] * len(a))
+    t.add_row(*_row("geometry-aware", report.geometry_aware, a))
+    return t
+
+
+def breakdown_table(report: PCKReport, title: str = "PCK (%) by difficulty") -> Table | None:
+    """SPair difficulty breakdown rows (``flag = value``), or ``None`` without flags."""
+    if not report.breakdowns:
+        return None
+    a = report.alphas
+    t = _table(title, a, "flag")
+    for flag, groups in report.breakdowns.items():
+        for value, p in groups.items():
+            label = f"{flag} = {value}"
+            if flag in ("viewpoint_variation", "scale_variation") and value in _FLAG_NAMES:
+                label += f" ({_FLAG_NAMES[value]})"
+            t.add_row(*_row(label, p, a))
+    return t
+
+
+def write_json_atomic(obj: Any, path: str | Path) -> None:
+    """Write JSON to ``path`` via a temporary file in the same folder and ``os.replace``."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = json.dumps(obj, indent=2, allow_nan=False)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write(text + "\n")
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
