@@ -241,8 +241,8 @@ def render_image(root: str, category: str, index: int, settings: SynthSettings) 
         camera=cam, part_map=rendering.part, template_map=rendering.template,
         azimuth_deg=scene.azimuth_deg, elevation_deg=scene.elevation_deg,
         sim_true_k=sim.true_k, sim_yaw_error_k=sim.yaw_error_k, sim_true_scale=sim.true_scale,
-        sim_true_translation=sim.true_translation, sim_center=sim.center,
-        sim_normaliser=sim.normaliser,
+        sim_true_translation=sim.true_translation, sim_gt_scale=sim.gt_scale,
+        sim_gt_offset=sim.gt_offset,
     )
     save_npz(groundtruth_path(root_p, category, stem), gt.to_arrays())
     return record

@@ -15,7 +15,8 @@ File: ``<root>/GroundTruth/<category>/<stem>.npz`` with
   background) and ``template_map (H, W, 3)`` float16 template coordinates;
 * the simulator's true corrections (see :mod:`geocorr.data.synth.simulator`):
   ``sim_true_k``, ``sim_yaw_error_k``, ``sim_true_scale``,
-  ``sim_true_translation (3,)``, ``sim_center (3,)``, ``sim_normaliser``.
+  ``sim_true_translation (3,)``, ``sim_gt_scale``, ``sim_gt_offset (3,)`` (after the
+  true corrections, ground-truth position = ``sim_gt_scale * X'' + sim_gt_offset``).
 
 **Correctness rule** (:func:`check_correspondences`): a pixel pair is correct
 when both pixels lie on the object, see the same part, and their template
@@ -74,8 +75,8 @@ class GroundTruth:
         sim_yaw_error_k: the simulator's applied yaw error.
         sim_true_scale: refinement's ideal scale.
         sim_true_translation: ``(3,)`` refinement's ideal translation.
-        sim_center: ``(3,)`` ground-truth point at the simulated mesh's origin.
-        sim_normaliser: ground-truth units per simulated-mesh unit.
+        sim_gt_scale: ``a`` with ground truth ``~ a X'' + b`` after the true corrections.
+        sim_gt_offset: ``(3,)`` ``b`` of that similarity.
     """
 
     category: str
@@ -97,8 +98,8 @@ class GroundTruth:
     sim_yaw_error_k: int
     sim_true_scale: float
     sim_true_translation: np.ndarray
-    sim_center: np.ndarray
-    sim_normaliser: float
+    sim_gt_scale: float
+    sim_gt_offset: np.ndarray
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The npz payload (see module docstring), fixed key order."""
@@ -121,8 +122,8 @@ class GroundTruth:
             "sim_yaw_error_k": np.array(self.sim_yaw_error_k, np.int64),
             "sim_true_scale": np.array(self.sim_true_scale, np.float64),
             "sim_true_translation": np.asarray(self.sim_true_translation, np.float64),
-            "sim_center": np.asarray(self.sim_center, np.float64),
-            "sim_normaliser": np.array(self.sim_normaliser, np.float64),
+            "sim_gt_scale": np.array(self.sim_gt_scale, np.float64),
+            "sim_gt_offset": np.asarray(self.sim_gt_offset, np.float64),
         }
 
     @classmethod
@@ -132,7 +133,7 @@ class GroundTruth:
                 "vertex_template", "part_names", "part_material", "keypoint_vertices", "K",
                 "R", "t", "image_size", "part_map", "template_map", "azimuth_deg",
                 "elevation_deg", "sim_true_k", "sim_yaw_error_k", "sim_true_scale",
-                "sim_true_translation", "sim_center", "sim_normaliser")
+                "sim_true_translation", "sim_gt_scale", "sim_gt_offset")
         missing = [k for k in keys if k not in d]
         if missing:
             raise ValueError(f"{where}: missing field(s) {missing}")
@@ -157,8 +158,8 @@ class GroundTruth:
             sim_true_k=int(d["sim_true_k"]), sim_yaw_error_k=int(d["sim_yaw_error_k"]),
             sim_true_scale=float(d["sim_true_scale"]),
             sim_true_translation=np.asarray(d["sim_true_translation"], np.float64),
-            sim_center=np.asarray(d["sim_center"], np.float64),
-            sim_normaliser=float(d["sim_normaliser"]),
+            sim_gt_scale=float(d["sim_gt_scale"]),
+            sim_gt_offset=np.asarray(d["sim_gt_offset"], np.float64),
         )
 
 

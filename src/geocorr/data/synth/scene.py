@@ -195,7 +195,7 @@ def sample_scene(vertices: np.ndarray, rng: np.random.Generator,
     center = (lo + hi) / 2
     radius = float(np.linalg.norm(vertices - center, axis=1).max())
     distance = 2.0 * radius * focal / (fill * min(width, height))
-    for _ in range(3):  # apparent size ~ 1/distance: a few fixed-point steps
+    for _ in range(6):  # apparent size ~ 1/distance: a few fixed-point steps
         distance = max(distance, 1.2 * radius)
         cam = orbit_camera(center, azimuth, elevation, distance, K, width, height)
         box = _projected_box(vertices, cam)

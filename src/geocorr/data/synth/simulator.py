@@ -35,9 +35,15 @@ image is unchanged: ``X'' = Rz(90 k) X'``, ``R'' = R_pred Rz(90 k)^T``,
   unchanged, so a silhouette alone fixes ``(s, T)`` only up to that family;
   score refinement by reprojection (or compare ``s`` after fixing the depth),
   not by ``|s - true_scale|`` alone.
-* ``true_k = -k_err mod 4``: then ``X'' = (X_r - c) / n``, i.e. the mesh axes
-  are the ground-truth canonical axes, and ``R'' = R`` (the ground-truth
-  rotation); ``n X'' + c`` lies on the ground-truth surface.
+* ``true_k = -k_err mod 4``: then the mesh axes are the ground-truth
+  canonical axes and ``R'' = R`` (the ground-truth rotation).
+
+With the camera fixed, the corrected mesh lives in the predicted camera's
+frame, a similarity of the ground truth's: ``X_gt ~ a X'' + b`` with
+``a = n sigma = gt_scale`` and ``b = n Q^T tau + c = gt_offset`` (both
+stored). Equivalently, in camera coordinates the corrected mesh is the
+ground-truth mesh scaled by ``1 / a`` about the camera centre (the image is
+the same).
 """
 
 from __future__ import annotations
@@ -124,6 +130,8 @@ class SimulatedReconstruction:
         true_translation: ``(3,)`` ideal refinement translation ``-tau / sigma``.
         center: ``(3,)`` ``c``: the ground-truth-frame point at the mesh origin.
         normaliser: ``n``: ground-truth units per mesh unit.
+        gt_scale: ``a``: after the true corrections, ``X_gt ~ a X'' + b``.
+        gt_offset: ``(3,)`` ``b`` of that similarity.
     """
 
     vertices: np.ndarray
@@ -135,12 +143,14 @@ class SimulatedReconstruction:
     true_translation: np.ndarray
     center: np.ndarray
     normaliser: float
+    gt_scale: float
+    gt_offset: np.ndarray
 
     def corrected_vertices(self) -> np.ndarray:
-        """The mesh after the true corrections, in ground-truth units and frame, ``(V, 3)``."""
+        """The mesh after the true corrections, mapped to the ground-truth frame, ``(V, 3)``."""
         v, _ = apply_stage1_corrections(self.vertices, self.camera, self.true_scale,
                                         self.true_translation, self.true_k)
-        return self.normaliser * v + self.center
+        return self.gt_scale * v + self.gt_offset
 
 
 def yaw_rotation(k: int) -> np.ndarray:
@@ -284,5 +294,6 @@ def simulate_reconstruction(vertices: np.ndarray, faces: np.ndarray, camera: Cam
     return SimulatedReconstruction(
         vertices=Y, faces=rf, camera=predicted, yaw_error_k=k_err, true_k=(-k_err) % 4,
         true_scale=1.0 / sigma, true_translation=-tau / sigma, center=center,
-        normaliser=normaliser,
+        normaliser=normaliser, gt_scale=normaliser * sigma,
+        gt_offset=normaliser * (Q.T @ tau) + center,
     )
