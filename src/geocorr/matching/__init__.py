@@ -1,1 +1,1 @@
-"""geocorr.matching."""
+"""geocorr.matching: nearest neighbours, relaxed cyclic consistency, candidate matches."""
