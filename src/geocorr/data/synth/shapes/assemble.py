@@ -50,17 +50,17 @@ class AssemblySettings:
     """How densely instances are meshed.
 
     Attributes:
-        target_vertices: vertex budget used to choose the grid edge length from
-            the summed part areas. Hidden (swallowed) surface is removed by the
-            union, so results land somewhat below it; 6500 gives 3k-10k vertices
-            for every built-in category.
+        target_vertices: vertex budget of the primitives before the union, which
+            sets the grid edge length. Hidden (swallowed) surface is removed by
+            the union, so results land below it; 6000 gives 3k-10k vertices for
+            every built-in category.
         min_cells: fewest grid cells along any axis of a curved primitive, so
             small parts (eyes, mirrors) stay recognisably round.
         max_edge_factor: after the union, edges longer than this times the grid
             edge are split (manifold3d ``refine_to_length``).
     """
 
-    target_vertices: int = 6500
+    target_vertices: int = 6000
     min_cells: int = 3
     max_edge_factor: float = 100.0
     jitter: float = 1e-3
@@ -192,11 +192,36 @@ def _box_area(extent: Sequence[float]) -> float:
     return 2.0 * (a * b + b * c + c * a)
 
 
+def _min_cells(kind: str, settings: AssemblySettings) -> int:
+    return 1 if kind == "box" else max(2, settings.min_cells)
+
+
+def _edge_for_budget(parts: Sequence[PartSpec], settings: AssemblySettings) -> float:
+    """Grid edge length whose primitives total about ``settings.target_vertices`` vertices.
+
+    Starts from the summed (box-estimated) part areas, then rescales a few
+    times using the exact grid vertex counts, which the per-axis minimum cell
+    counts of small parts push above the area estimate.
+    """
+    area = sum(_box_area(s.extent) * _AREA_FACTOR[s.kind] for s in parts if not s.subtract)
+    edge = float(np.sqrt(area / settings.target_vertices))
+    for _ in range(4):
+        total = 0
+        for s in parts:
+            if s.subtract:
+                continue
+            extent = np.asarray(s.extent, dtype=np.float64)
+            nx, ny, nz = grid_counts(extent, edge, _min_cells(s.kind, settings))
+            total += 2 * (nx * ny + ny * nz + nz * nx) + 2
+        edge *= float(np.sqrt(total / settings.target_vertices))
+    return edge
+
+
 def _part_manifold(spec: PartSpec, part_id: int, edge: float, settings: AssemblySettings):
     m3d = _manifold()
     extent = np.asarray(spec.extent, dtype=np.float64)
-    minimum = 1 if spec.kind == "box" else max(2, settings.min_cells)
-    prim = unit_primitive(spec.kind, grid_counts(extent, edge, minimum), extent)
+    counts = grid_counts(extent, edge, _min_cells(spec.kind, settings))
+    prim = unit_primitive(spec.kind, counts, extent)
     pos = spec.world(prim.template)
     # A tiny deterministic jitter keeps flat grids from being exactly flat: manifold3d
     # otherwise collapses "unnecessary" collinear/coplanar vertices near the seams,
@@ -262,8 +287,7 @@ def assemble(
     if missing:
         raise ValueError(f"{info.name}: parts missing from the build: {sorted(missing)}")
 
-    area = sum(_box_area(s.extent) * _AREA_FACTOR[s.kind] for s in parts)
-    edge = float(np.sqrt(area / settings.target_vertices))
+    edge = _edge_for_budget(parts, settings)
     adds = [_part_manifold(s, ids[s.name], edge, settings) for s in parts if not s.subtract]
     subs = [_part_manifold(s, ids[s.name], edge, settings) for s in parts if s.subtract]
     solid = m3d.Manifold.batch_boolean(adds, m3d.OpType.Add)
@@ -304,7 +328,7 @@ def assemble(
     centre = 0.5 * (vertices.min(axis=0) + vertices.max(axis=0))
     vertices = vertices - centre
 
-    by_name = {s.name: s for s in parts if not s.subtract}
+    by_name = {s.name: s for s in parts}
     kp_vertices = np.empty(len(keypoints), dtype=np.int64)
     for k, kp in enumerate(keypoints):
         spec = by_name.get(kp.part)

@@ -22,6 +22,9 @@ __all__ = ["CATEGORIES", "category_info", "make_shape"]
 # SPair-71k names where the category exists there.
 _MODULES = {
     "car": "car",
+    "bus": "bus",
+    "chair": "chair",
+    "dog": "dog",
 }
 
 CATEGORIES: tuple[str, ...] = tuple(_MODULES)
