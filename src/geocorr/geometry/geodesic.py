@@ -2,14 +2,24 @@
 
 Two engines:
 
-- ``"heat"`` (default): the heat method of Crane et al. via potpourri3d's
-  ``MeshHeatMethodDistanceSolver`` (intrinsic-Delaunay "robust" Laplacian,
-  ``t = mean edge length**2``). The factorisation is built once per mesh and
-  each source costs two back-substitutions (~1 ms at 5k vertices). Accuracy
-  is about 1% of the mesh's geodesic diameter on an evenly meshed surface;
-  the result is not exactly symmetric (``d(a, b) != d(b, a)`` by ~1%).
+- ``"heat"`` (default): the heat method of Crane et al., as implemented by
+  geometry-central's ``HeatMethodDistanceSolver`` (what potpourri3d's
+  ``MeshHeatMethodDistanceSolver(use_robust=False)`` runs): cotangent
+  Laplacian ``L``, lumped barycentric mass ``M``, ``t = mean edge length**2``,
+  heat ``(M + t L) u = delta_s``, unit field ``X = grad u / |grad u|`` per
+  face, Poisson ``L phi = div X``, ``d = phi - phi[s]``. Re-implemented here
+  because potpourri3d solves one source per call: both systems are factorised
+  once (SuperLU ordering) and solved for blocks of ``BLOCK`` sources with
+  numba kernels, ~4x faster per source. The only deliberate difference: the
+  singular Poisson system is solved with vertex 0 pinned, where
+  geometry-central adds ``1e-6 * I`` (which biases its distances by ~2e-5
+  relative at 642 vertices; the tests compare against potpourri3d).
+  Accuracy is about 1% of the geodesic diameter on an evenly meshed
+  surface; the result is not exactly symmetric (``d(a, b) != d(b, a)`` by
+  ~1%). potpourri3d's intrinsic-Delaunay
+  ("robust") variant is not used: it cannot be batched.
 - ``"exact"``: the MMP exact polyhedral algorithm via pygeodesic. Exact on
-  the polyhedron, symmetric, but ~50x slower per source.
+  the polyhedron, symmetric, but ~100x slower per source.
 
 :meth:`GeodesicSolver.pairwise` and :meth:`GeodesicSolver.all_pairs` are
 symmetrised: they return ``(d(a, b) + d(b, a)) / 2``. :meth:`distances` and
@@ -76,6 +86,99 @@ class _Bridge:
     length: float
 
 
+class _Factor:
+    """Sparse LU (SuperLU ordering) with numba triangular solves over many right-hand sides.
+
+    SuperLU solves one right-hand side at a time; the heat method needs
+    thousands, so the factors are extracted once and applied to a row-major
+    ``(n, k)`` block, which vectorises over the ``k`` columns (~4x faster per
+    column than ``splu(...).solve`` at 5k vertices).
+    """
+
+    def __init__(self, matrix: csr_matrix) -> None:
+        from scipy.sparse.linalg import splu
+
+        lu = splu(matrix.tocsc(), permc_spec="MMD_AT_PLUS_A", diag_pivot_thresh=0.01,
+                  options={"SymmetricMode": True})
+        lower, upper = lu.L.tocsr(), lu.U.tocsr()
+        lower.sort_indices()
+        upper.sort_indices()
+        self._lower = (lower.indptr.astype(np.int64), lower.indices.astype(np.int64),
+                       lower.data)
+        self._upper = (upper.indptr.astype(np.int64), upper.indices.astype(np.int64),
+                       upper.data)
+        self._perm_r = lu.perm_r
+        self._perm_c = lu.perm_c
+
+    def solve(self, rhs: np.ndarray) -> np.ndarray:
+        """Solve ``A X = rhs`` for ``rhs`` of shape ``(n, k)``; returns ``(n, k)``."""
+        y = np.empty_like(rhs, dtype=np.float64, order="C")
+        y[self._perm_r] = rhs
+        _kernels()["lower"](*self._lower, y)
+        _kernels()["upper"](*self._upper, y)
+        return y[self._perm_c]
+
+
+class _HeatMethod:
+    """Batched heat method on one connected surface.
+
+    The algorithm of geometry-central's ``HeatMethodDistanceSolver`` (which
+    potpourri3d's ``MeshHeatMethodDistanceSolver(use_robust=False)`` wraps),
+    on the mesh's own triangulation: heat ``(M + t L) u = delta_s`` with
+    ``t = mean edge length**2`` and lumped barycentric mass ``M``; per face
+    ``X = grad u / |grad u|``; ``L phi = div X``; ``d = phi - phi[s]``.
+    Both systems are factorised once and solved for blocks of sources.
+    """
+
+    def __init__(self, vertices: np.ndarray, faces: np.ndarray) -> None:
+        v, f = vertices, faces
+        n = len(v)
+        p = v[f]                                            # (F, 3, 3) corner positions
+        e = p[:, [2, 0, 1]] - p[:, [1, 2, 0]]               # edge opposite corner i
+        cross = np.cross(p[:, 1] - p[:, 0], p[:, 2] - p[:, 0])
+        dbl_area = np.linalg.norm(cross, axis=1)            # (F,) twice the area
+        unit_n = cross / dbl_area[:, None]
+        # cotangent of the angle at corner i, between the two edges leaving it
+        a = p[:, [1, 2, 0]] - p
+        b = p[:, [2, 0, 1]] - p
+        cot = np.einsum("fij,fij->fi", a, b) / dbl_area[:, None]
+        # halfedge k runs f[k] -> f[k+1]; its opposite corner is k+2
+        tail, head = f, f[:, [1, 2, 0]]
+        half_w = 0.5 * cot[:, [2, 0, 1]]                    # (F, 3)
+        rows = np.concatenate([tail.ravel(), head.ravel(), tail.ravel(), head.ravel()])
+        cols = np.concatenate([head.ravel(), tail.ravel(), tail.ravel(), head.ravel()])
+        w = half_w.ravel()
+        lap = csr_matrix((np.concatenate([-w, -w, w, w]), (rows, cols)), shape=(n, n))
+        mass = np.bincount(f.ravel(), weights=np.repeat(dbl_area / 6.0, 3), minlength=n)
+        edges = np.unique(np.sort(np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]]),
+                                  axis=1), axis=0)
+        t = float(np.mean(np.linalg.norm(v[edges[:, 0]] - v[edges[:, 1]], axis=1))) ** 2
+        self.n = n
+        self.faces = np.ascontiguousarray(f, dtype=np.int64)
+        self.grad_basis = np.ascontiguousarray(np.cross(unit_n[:, None, :], e))  # (F, 3, 3)
+        self.div_weight = np.ascontiguousarray(
+            half_w[:, :, None] * (v[head] - v[tail]))                             # (F, 3, 3)
+        heat_op = (lap * t + csr_matrix((mass, (np.arange(n), np.arange(n))), shape=(n, n)))
+        self.heat = _Factor(heat_op)
+        # L is singular (constants); pin vertex 0 to zero, shift per source afterwards
+        self.poisson = _Factor(lap[1:, 1:]) if n > 1 else None
+
+    def rows(self, sources: np.ndarray) -> np.ndarray:
+        """Distances from each local source to every vertex, ``(k,)`` -> ``(k, n)``."""
+        k = len(sources)
+        if self.poisson is None:
+            return np.zeros((k, self.n))
+        rhs = np.zeros((self.n, k))
+        rhs[sources, np.arange(k)] = 1.0
+        u = self.heat.solve(rhs)
+        div = np.zeros((self.n, k))
+        _kernels()["divergence"](self.faces, self.grad_basis, self.div_weight, u, div)
+        phi = np.zeros((self.n, k))
+        phi[1:] = self.poisson.solve(div[1:])
+        d = (phi - phi[sources, np.arange(k)]).T
+        return np.maximum(d, 0.0)
+
+
 class _Component:
     """One connected surface: its vertices (global ids) and a lazily built solver."""
 
@@ -89,25 +192,28 @@ class _Component:
         self.engine = engine
         self._solver = None
 
-    def row(self, local_source: int) -> np.ndarray:
-        """Distances from one local vertex to every vertex of the component, ``(n,)``."""
+    def rows(self, local_sources: np.ndarray) -> np.ndarray:
+        """Distances from local vertices to every vertex of the component, ``(k, n)``."""
+        local_sources = np.asarray(local_sources, dtype=np.int64)
         if self._solver is None:
             if self.engine == "heat":
-                import potpourri3d as pp3d
-
-                self._solver = pp3d.MeshHeatMethodDistanceSolver(self.vertices, self.faces)
+                self._solver = _HeatMethod(self.vertices, self.faces)
             else:
                 from pygeodesic.geodesic import PyGeodesicAlgorithmExact
 
                 self._solver = PyGeodesicAlgorithmExact(self.vertices, self.faces)
         if self.engine == "heat":
-            d = np.asarray(self._solver.compute_distance(int(local_source)), dtype=np.float64)
+            out = np.empty((len(local_sources), len(self.ids)))
+            for lo in range(0, len(local_sources), BLOCK):
+                out[lo : lo + BLOCK] = self._solver.rows(local_sources[lo : lo + BLOCK])
         else:
-            d, _ = self._solver.geodesicDistances(np.array([local_source], dtype=np.int32), None)
-            d = np.asarray(d, dtype=np.float64)
-        d = np.where(np.isfinite(d), np.maximum(d, 0.0), 0.0)
-        d[local_source] = 0.0
-        return d
+            out = np.empty((len(local_sources), len(self.ids)))
+            for i, s in enumerate(local_sources):
+                d, _ = self._solver.geodesicDistances(np.array([s], dtype=np.int32), None)
+                out[i] = d
+        out = np.where(np.isfinite(out), np.maximum(out, 0.0), 0.0)
+        out[np.arange(len(local_sources)), local_sources] = 0.0
+        return out
 
 
 class GeodesicSolver:
@@ -212,8 +318,8 @@ class GeodesicSolver:
         """
         src = self._indices(sources, "sources")
         out = np.empty((len(src), self.n_vertices))
-        for i, s in enumerate(src):
-            out[i] = self._row(int(s))
+        for lo in range(0, len(src), BLOCK):
+            out[lo : lo + BLOCK] = self._rows(src[lo : lo + BLOCK])
         return out
 
     def pairwise(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
@@ -265,14 +371,13 @@ class GeodesicSolver:
             return self._all_pairs
         n = self.n_vertices
         out = np.empty((n, n), dtype=np.float32)
+        starts = range(0, n, BLOCK)
         if progress:
             from rich.progress import track
 
-            it = track(range(n), description="all-pairs geodesics", transient=True)
-        else:
-            it = range(n)
-        for s in it:
-            out[s] = self._row(s)
+            starts = track(starts, description="all-pairs geodesics", transient=True)
+        for lo in starts:
+            out[lo : lo + BLOCK] = self._rows(np.arange(lo, min(lo + BLOCK, n)))
         # symmetrise in blocks to avoid a second V x V temporary
         for lo in range(0, n, 1024):
             hi = min(lo + 1024, n)
@@ -295,46 +400,49 @@ class GeodesicSolver:
             raise ValueError(f"{name}: vertex index out of range [0, {self.n_vertices})")
         return arr.astype(np.int64)
 
-    def _local_row(self, vertex: int) -> np.ndarray:
-        """Distances inside ``vertex``'s component (cached for bridge ends)."""
-        comp = self._components[self.component[vertex]]
-        return comp.row(int(self._local[vertex]))
-
     def _bridge_row(self, vertex: int) -> np.ndarray:
+        """Distances inside ``vertex``'s component from a bridge end (cached), ``(n_c,)``."""
         row = self._row_cache.get(vertex)
         if row is None:
-            row = self._local_row(vertex)
+            comp = self._components[self.component[vertex]]
+            row = comp.rows(self._local[[vertex]])[0]
             self._row_cache[vertex] = row
         return row
 
-    def _row(self, source: int) -> np.ndarray:
-        """Full ``(V,)`` distance row from one vertex (bridge rule applied)."""
-        anchor = int(self._anchor[source])
-        offset0 = float(self._anchor_len[source])
-        out = np.empty(self.n_vertices)
-        start = int(self.component[anchor])
-        if len(self._components) == 1:
-            out[self._components[0].ids] = self._local_row(anchor)
-        else:
-            first = self._local_row(anchor)
-            out[self._components[start].ids] = first
-            # walk the tree outwards: (component, entry vertex, distance to entry)
-            stack = [(start, -1, anchor, 0.0)]
+    def _rows(self, sources: np.ndarray) -> np.ndarray:
+        """Full distance rows ``(S, V)`` from vertices (bridge rule applied)."""
+        anchors = self._anchor[sources]
+        out = np.empty((len(sources), self.n_vertices))
+        anchor_comp = self.component[anchors]
+        for start, comp in enumerate(self._components):
+            sel = np.flatnonzero(anchor_comp == start)
+            if len(sel) == 0:
+                continue
+            first = comp.rows(self._local[anchors[sel]])                 # (k, n_start)
+            if len(self._components) == 1 and len(sel) == len(sources):
+                out[:, comp.ids] = first
+                continue
+            out[np.ix_(sel, comp.ids)] = first
+            # walk the tree outwards: (component, parent, entry vertex, distance to entry (k,))
+            stack = [(start, -1, -1, np.zeros(len(sel)))]
             while stack:
-                comp, parent, entry, dist_entry = stack.pop()
-                row = first if comp == start else self._bridge_row(entry)
-                for br in self._adjacent[comp]:
+                cur, parent, entry, dist_entry = stack.pop()
+                for br in self._adjacent[cur]:
                     if br.b == parent:
                         continue
-                    d_exit = dist_entry + row[self._local[br.pa]]
-                    dist_next = d_exit + br.length
-                    out[self._components[br.b].ids] = dist_next + self._bridge_row(br.pb)
-                    stack.append((br.b, comp, br.pb, dist_next))
-        iso = self.component < 0
-        if np.any(iso):
-            out[iso] = out[self._anchor[iso]] + self._anchor_len[iso]
-        out += offset0
-        out[source] = 0.0
+                    if cur == start:
+                        to_exit = first[:, self._local[br.pa]]
+                    else:
+                        to_exit = self._bridge_row(entry)[self._local[br.pa]]
+                    dist_next = dist_entry + to_exit + br.length
+                    out[np.ix_(sel, self._components[br.b].ids)] = (
+                        dist_next[:, None] + self._bridge_row(br.pb)[None, :])
+                    stack.append((br.b, cur, br.pb, dist_next))
+        iso = np.flatnonzero(self.component < 0)
+        if len(iso):
+            out[:, iso] = out[:, self._anchor[iso]] + self._anchor_len[iso]
+        out += self._anchor_len[sources][:, None]
+        out[np.arange(len(sources)), sources] = 0.0
         return out
 
     def _spanning_tree(self) -> list[_Bridge]:
@@ -370,6 +478,85 @@ class GeodesicSolver:
         if len(reached) != c:
             raise RuntimeError("component spanning tree is disconnected")
         return bridges
+
+
+_KERNELS: dict = {}
+
+
+def _kernels() -> dict:
+    """numba kernels, compiled on first use (no import-time work)."""
+    if _KERNELS:
+        return _KERNELS
+    import numba
+
+    @numba.njit(cache=False, nogil=True)
+    def lower(indptr, indices, data, x):  # pragma: no cover - numba
+        # x <- L^-1 x, L lower triangular in CSR, x row-major (n, k)
+        n, k = x.shape
+        for i in range(n):
+            diag = 1.0
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                if j < i:
+                    c = data[p]
+                    for col in range(k):
+                        x[i, col] -= c * x[j, col]
+                elif j == i:
+                    diag = data[p]
+            if diag != 1.0:
+                inv = 1.0 / diag
+                for col in range(k):
+                    x[i, col] *= inv
+
+    @numba.njit(cache=False, nogil=True)
+    def upper(indptr, indices, data, x):  # pragma: no cover - numba
+        # x <- U^-1 x, U upper triangular in CSR
+        n, k = x.shape
+        for i in range(n - 1, -1, -1):
+            diag = 1.0
+            for p in range(indptr[i], indptr[i + 1]):
+                j = indices[p]
+                if j > i:
+                    c = data[p]
+                    for col in range(k):
+                        x[i, col] -= c * x[j, col]
+                elif j == i:
+                    diag = data[p]
+            inv = 1.0 / diag
+            for col in range(k):
+                x[i, col] *= inv
+
+    @numba.njit(cache=False, nogil=True)
+    def divergence(faces, grad_basis, div_weight, u, out):  # pragma: no cover - numba
+        # per face: X = grad u / |grad u|; halfedge h (f[h] -> f[h+1]) adds w_h . X to
+        # its tail and subtracts it from its head. Inner loops run over the k columns
+        # (contiguous rows of u and out) so they vectorise.
+        n_faces = faces.shape[0]
+        k = u.shape[1]
+        for f in range(n_faces):
+            a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
+            g00, g01, g02 = grad_basis[f, 0, 0], grad_basis[f, 0, 1], grad_basis[f, 0, 2]
+            g10, g11, g12 = grad_basis[f, 1, 0], grad_basis[f, 1, 1], grad_basis[f, 1, 2]
+            g20, g21, g22 = grad_basis[f, 2, 0], grad_basis[f, 2, 1], grad_basis[f, 2, 2]
+            w00, w01, w02 = div_weight[f, 0, 0], div_weight[f, 0, 1], div_weight[f, 0, 2]
+            w10, w11, w12 = div_weight[f, 1, 0], div_weight[f, 1, 1], div_weight[f, 1, 2]
+            w20, w21, w22 = div_weight[f, 2, 0], div_weight[f, 2, 1], div_weight[f, 2, 2]
+            for col in range(k):
+                ua, ub, uc = u[a, col], u[b, col], u[c, col]
+                gx = g00 * ua + g10 * ub + g20 * uc
+                gy = g01 * ua + g11 * ub + g21 * uc
+                gz = g02 * ua + g12 * ub + g22 * uc
+                sq = gx * gx + gy * gy + gz * gz
+                inv = 1.0 / np.sqrt(sq) if sq > 0.0 else 0.0
+                v0 = (w00 * gx + w01 * gy + w02 * gz) * inv
+                v1 = (w10 * gx + w11 * gy + w12 * gz) * inv
+                v2 = (w20 * gx + w21 * gy + w22 * gz) * inv
+                out[a, col] += v0 - v2
+                out[b, col] += v1 - v0
+                out[c, col] += v2 - v1
+
+    _KERNELS.update(lower=lower, upper=upper, divergence=divergence)
+    return _KERNELS
 
 
 def geodesic_distances(vertices: np.ndarray, faces: np.ndarray, sources: np.ndarray,
