@@ -137,3 +137,28 @@ def test_missing_prediction_named(tmp_path):
     (tmp_path / "pred").mkdir()
     with pytest.raises(FileNotFoundError, match="FG3DCar/pair01:1->2: missing prediction"):
         score_tss_flow(ds.directions(), flow_directory_predictor(tmp_path / "pred"))
+
+
+def test_cli_scores_tss_flow_directory(tmp_path):
+    import json
+
+    from typer.testing import CliRunner
+
+    from geocorr.cli import app
+
+    root = build(tmp_path / "tss")
+    pred = tmp_path / "pred"
+    for pair in TSSDataset(root).pairs():
+        (pred / pair.pair_id).mkdir(parents=True)
+        for k in (1, 2):
+            write_flo(pred / pair.pair_id / f"flow{k}.flo", read_flo(pair.flow_path(k)))
+    out = tmp_path / "tss.json"
+    r = CliRunner().invoke(app, ["score", "--dataset", "tss", "--root", str(root),
+                                 "--predictions", str(pred), "--json", str(out)])
+    assert r.exit_code == 0, r.output
+    assert "FG3DCar" in r.output and "100.0" in r.output
+    d = json.loads(out.read_text())
+    assert d["results"][0]["subset_mean"] == 1.0
+    r = CliRunner().invoke(app, ["score", "--dataset", "tss", "--root", str(root),
+                                 "--predictions", str(tmp_path / "nothing")])
+    assert r.exit_code == 2 and "does not exist" in r.output

@@ -11,14 +11,18 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def score(
         dataset: str = typer.Option(..., "--dataset",
-                                    help="spair | pfpascal | pfwillow | ap10k (spair also "
+                                    help="spair | pfpascal | pfwillow | ap10k | tss (spair also "
                                          "reads geocorr's procedural benchmark)."),
         root: Path = typer.Option(..., "--root", help="Dataset root directory."),
         predictions: Path = typer.Option(
             ..., "--predictions",
             help='JSON Lines, one {"pair": ID, "trg_kps": [[x, y], ...]} per pair, '
-                 "original target pixels, aligned with the pair's source keypoints."),
-        split: str = typer.Option("test", "--split", help="Split to score."),
+                 "original target pixels, aligned with the pair's source keypoints. "
+                 "TSS: a directory PRED/<subset>/<pair>/flow{1,2}.flo laid out like the "
+                 "ground truth."),
+        split: str = typer.Option("test", "--split",
+                                  help="Split to score (TSS: 'test' = all subsets, or "
+                                       "FG3DCar / JODS / PASCAL)."),
         json_out: Path | None = typer.Option(None, "--json", help="Write all numbers here."),
         alpha: list[float] | None = typer.Option(
             None, "--alpha", help="PCK level (repeatable); default: the benchmark's usual ones."),
@@ -38,6 +42,9 @@ def register(app: typer.Typer) -> None:
         with user_errors():
             if size < 0:
                 raise ValueError(f"--size must be >= 0, got {size}")
+            if dataset == "tss":
+                _score_tss(root, split, predictions, alpha, json_out)
+                return
             ds = open_dataset(dataset, root)
             result = score_file(ds, split, predictions, alpha or None, size=size or None)
             out = Console()
@@ -51,3 +58,37 @@ def register(app: typer.Typer) -> None:
                 d["root"] = str(root)
                 write_json_atomic(d, json_out)
                 out.print(f"wrote {json_out}")
+
+
+def _score_tss(root: Path, split: str, predictions: Path, alpha: list[float] | None,
+               json_out: Path | None) -> None:
+    """Flow PCK of ``.flo`` predictions on TSS, one table row per subset."""
+    from rich.console import Console
+    from rich.table import Table
+
+    from geocorr.data.tss import TSSDataset
+    from geocorr.evaluation.flow_pck import flow_directory_predictor, score_tss_flow
+    from geocorr.evaluation.tables import format_pct, write_json_atomic
+
+    ds = TSSDataset(root)
+    subset = None if split in ("test", "all") else split
+    predict = flow_directory_predictor(predictions)
+    alphas = alpha or [0.05]
+    results = [score_tss_flow(ds.directions(subset), predict, a) for a in alphas]
+    table = Table(title="tss: flow PCK (%)")
+    table.add_column("subset")
+    for a in alphas:
+        table.add_column(f"@{a:g}", justify="right")
+    for s in results[0].per_subset:
+        table.add_row(s, *[format_pct(r.per_subset[s]) for r in results])
+    table.add_section()
+    table.add_row("mean of subsets", *[format_pct(r.subset_mean) for r in results],
+                  style="bold")
+    table.add_row("mean of directions", *[format_pct(r.mean) for r in results])
+    out = Console()
+    out.print(table)
+    if json_out is not None:
+        write_json_atomic({"dataset": "tss", "split": split, "root": str(root),
+                           "predictions": str(predictions),
+                           "results": [r.to_dict() for r in results]}, json_out)
+        out.print(f"wrote {json_out}")
