@@ -161,4 +161,4 @@ def test_cli_scores_tss_flow_directory(tmp_path):
     assert d["results"][0]["subset_mean"] == 1.0
     r = CliRunner().invoke(app, ["score", "--dataset", "tss", "--root", str(root),
                                  "--predictions", str(tmp_path / "nothing")])
-    assert r.exit_code == 2 and "does not exist" in r.output
+    assert r.exit_code == 2 and "does not exist" in " ".join(r.output.split())

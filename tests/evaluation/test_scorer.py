@@ -118,10 +118,10 @@ def test_cli_errors_are_one_line_exit_2(spair, tmp_path):
     r = CliRunner().invoke(app, ["score", "--dataset", "spair", "--root", str(spair.root),
                                  "--predictions", str(preds)])
     assert r.exit_code == 2
-    assert "p.jsonl:4" in r.output
+    assert "p.jsonl:4" in "".join(r.output.split())
     r = CliRunner().invoke(app, ["score", "--dataset", "spair", "--root",
                                  str(tmp_path / "nowhere"), "--predictions", str(preds)])
-    assert r.exit_code == 2 and "SPair-71k root" in r.output
+    assert r.exit_code == 2 and "SPair-71k root" in " ".join(r.output.split())
 
 
 def test_original_pixels_option_equals_canvas(spair, tmp_path):
