@@ -6,7 +6,7 @@ from geocorr.features.xfeat import XFeatBackbone
 
 
 def test_names_and_settings():
-    assert {"xfeat", "classical"} <= set(backbone_names())
+    assert {"xfeat", "classical", "dinov2", "dinov3", "sd"} <= set(backbone_names())
     b = make_backbone("xfeat", grid_size=32, context=True)
     assert isinstance(b, XFeatBackbone)
     assert b.settings.grid_size == 32 and b.settings.context.enabled
@@ -30,3 +30,11 @@ def test_vit_names():
     assert (v2.name, v2.settings.image_size) == ("dinov2", 840)
     assert (v3.name, v3.settings.image_size, v3.settings.layer) == ("dinov3", 960, -2)
     assert v3.settings.image_size % 16 == 0 and v2.settings.image_size % 14 == 0
+
+
+def test_sd_name():
+    from geocorr.features.sd import SDBackbone
+
+    b = make_backbone("sd", timestep=100, layers=("s3", "s4"))
+    assert isinstance(b, SDBackbone) and b.settings.timestep == 100
+    assert b.settings.image_size == 960 and b.settings.output_grid == 60

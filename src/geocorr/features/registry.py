@@ -52,6 +52,8 @@ BACKBONES: dict[str, BackboneSpec] = {
                            defaults={"model": "facebook/dinov3-vitb16-pretrain-lvd1689m",
                                      "image_size": 960, "name": "dinov3"},
                            summary="DINOv3 ViT-B/16 at 960 px -> (768, 60, 60)"),
+    "sd": BackboneSpec("geocorr.features.sd", "SDBackbone", "SDSettings",
+                       summary="Stable Diffusion 1.5 decoder s3/s4/s5 -> (3200, 60, 60)"),
 }
 
 
