@@ -73,8 +73,9 @@ def test_grid_counts_and_bad_input():
 
 
 def test_registry_has_required_categories():
-    assert len(CATEGORIES) >= 1
-    assert "car" in CATEGORIES
+    assert {"car", "bus", "chair", "dog", "aeroplane", "table"} <= set(CATEGORIES)
+    assert all(isinstance(category_info(c).elongated, bool) for c in CATEGORIES)
+    assert category_info("bus").elongated and not category_info("dog").elongated
 
 
 def test_unknown_category_lists_known_ones():

@@ -25,6 +25,8 @@ _MODULES = {
     "bus": "bus",
     "chair": "chair",
     "dog": "dog",
+    "aeroplane": "aeroplane",
+    "table": "table",
 }
 
 CATEGORIES: tuple[str, ...] = tuple(_MODULES)
