@@ -33,8 +33,6 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score predicted target keypoints with PCK (per image, per keypoint, per category,
         geometry-aware subset, SPair difficulty breakdowns)."""
-        from rich.console import Console
-
         from geocorr.cli._common import user_errors
         from geocorr.evaluation.scorer import open_dataset, score_file
         from geocorr.evaluation.tables import breakdown_table, pck_table, write_json_atomic
@@ -47,7 +45,7 @@ def register(app: typer.Typer) -> None:
                 return
             ds = open_dataset(dataset, root)
             result = score_file(ds, split, predictions, alpha or None, size=size or None)
-            out = Console()
+            out = _console()
             out.print(pck_table(result.report, title=f"{dataset} {split}: PCK (%)"))
             bd = breakdown_table(result.report)
             if bd is not None:
@@ -63,7 +61,6 @@ def register(app: typer.Typer) -> None:
 def _score_tss(root: Path, split: str, predictions: Path, alpha: list[float] | None,
                json_out: Path | None) -> None:
     """Flow PCK of ``.flo`` predictions on TSS, one table row per subset."""
-    from rich.console import Console
     from rich.table import Table
 
     from geocorr.data.tss import TSSDataset
@@ -85,10 +82,18 @@ def _score_tss(root: Path, split: str, predictions: Path, alpha: list[float] | N
     table.add_row("mean of subsets", *[format_pct(r.subset_mean) for r in results],
                   style="bold")
     table.add_row("mean of directions", *[format_pct(r.mean) for r in results])
-    out = Console()
+    out = _console()
     out.print(table)
     if json_out is not None:
         write_json_atomic({"dataset": "tss", "split": split, "root": str(root),
                            "predictions": str(predictions),
                            "results": [r.to_dict() for r in results]}, json_out)
         out.print(f"wrote {json_out}")
+
+
+def _console():  # noqa: ANN202 - rich.console.Console, imported lazily
+    """stdout console; 120 columns when not a terminal so tables are not truncated in logs."""
+    from rich.console import Console
+
+    out = Console()
+    return out if out.is_terminal else Console(width=120)

@@ -31,7 +31,7 @@ def _row(label: str, p: PCK, alphas: tuple[float, ...]) -> list[str]:
 
 def _table(title: str, alphas: tuple[float, ...], first: str) -> Table:
     t = Table(title=title)
-    t.add_column(first)
+    t.add_column(first, no_wrap=True)
     t.add_column("pairs", justify="right")
     t.add_column("kpts", justify="right")
     for a in alphas:
@@ -67,7 +67,7 @@ def breakdown_table(report: PCKReport, title: str = "PCK (%) by difficulty") -> 
     t = _table(title, a, "flag")
     for flag, groups in report.breakdowns.items():
         for value, p in groups.items():
-            label = f"{flag} = {value}"
+            label = f"{flag}={value}"
             if flag in ("viewpoint_variation", "scale_variation") and value in _FLAG_NAMES:
                 label += f" ({_FLAG_NAMES[value]})"
             t.add_row(*_row(label, p, a))
