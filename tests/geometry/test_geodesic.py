@@ -243,3 +243,11 @@ def test_block_boundaries_do_not_change_rows(sphere3):
     many = solver.distances(np.arange(300))          # 300 > BLOCK sources
     np.testing.assert_allclose(many[[0, 255, 256, 299]],
                                solver.distances(np.array([0, 255, 256, 299])), atol=1e-12)
+
+
+def test_face_winding_does_not_matter(sphere3):
+    v, f = sphere3
+    flipped = f.copy()
+    flipped[::2] = flipped[::2, ::-1]
+    np.testing.assert_allclose(GeodesicSolver(v, flipped).distances([3, 400]),
+                               GeodesicSolver(v, f).distances([3, 400]), atol=1e-10)
