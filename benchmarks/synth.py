@@ -1,0 +1,97 @@
+"""Speed of ``geocorr synth``: the issue's benchmark size, timed end to end.
+
+Run: ``.venv/bin/python benchmarks/synth.py [--workers 2] [--images 20] [--pairs 100]``.
+Generates every registered category (the target is 6 categories x 20 images x
+100 pairs per split in <= 3 minutes on 2 cores) into a temporary folder, and
+prints the wall time, per-image cost, pair counts, yaw-flip rate and output
+size. Also times one image's stages (shape, render, simulator) in-process.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+TARGET_S = 180.0
+
+
+def _stage_times(category: str) -> dict[str, float]:
+    from geocorr.data.synth.render import render_shape
+    from geocorr.data.synth.scene import sample_scene
+    from geocorr.data.synth.shapes import category_info, make_shape
+    from geocorr.data.synth.simulator import simulate_reconstruction
+    from geocorr.data.synth.textures import instance_looks, random_background
+
+    make_shape(category, 99, 0)  # warm-up (numba compile, imports)
+    out = {}
+    t = time.perf_counter()
+    shape = make_shape(category, 0, 0)
+    out["shape"] = time.perf_counter() - t
+    rng = np.random.default_rng(0)
+    scene = sample_scene(shape.vertices, rng)
+    looks = instance_looks(category, shape.part_material, rng)
+    bg = random_background(scene.camera.height, scene.camera.width, rng)
+    render_shape(shape, scene.camera, looks, scene.light_dir, scene.ambient, bg, rng)
+    t = time.perf_counter()
+    render_shape(shape, scene.camera, looks, scene.light_dir, scene.ambient, bg, rng)
+    out["render"] = time.perf_counter() - t
+    t = time.perf_counter()
+    simulate_reconstruction(shape.vertices, shape.faces, scene.camera,
+                            category_info(category).elongated, rng)
+    out["simulator"] = time.perf_counter() - t
+    return out
+
+
+def main() -> None:
+    from geocorr.data.synth.generate import SynthSettings, generate_dataset
+    from geocorr.data.synth.shapes import CATEGORIES
+
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--images", type=int, default=20)
+    ap.add_argument("--pairs", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    args = ap.parse_args()
+
+    print(f"# geocorr synth speed — {platform.processor() or platform.machine()}, "
+          f"{os.cpu_count()} cores, load average {os.getloadavg()[0]:.1f}")
+    print()
+    print("| category | shape (ms) | render (ms) | simulator (ms) |")
+    print("|---|---|---|---|")
+    for cat in CATEGORIES:
+        st = _stage_times(cat)
+        print(f"| {cat} | {1e3 * st['shape']:.0f} | {1e3 * st['render']:.0f} | "
+              f"{1e3 * st['simulator']:.0f} |")
+    print()
+
+    tmp = Path(tempfile.mkdtemp(prefix="geocorr-synth-bench-"))
+    try:
+        settings = SynthSettings(seed=args.seed, categories=tuple(CATEGORIES),
+                                 images_per_category=args.images,
+                                 pairs_per_split=(args.pairs,) * 3)
+        t = time.perf_counter()
+        summary = generate_dataset(tmp / "ds", settings, progress=False, workers=args.workers)
+        wall = time.perf_counter() - t
+        size = sum(p.stat().st_size for p in (tmp / "ds").rglob("*") if p.is_file())
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    n_cat = len(CATEGORIES)
+    scaled = wall * 6 / n_cat
+    print(f"generate_dataset: {n_cat} categories x {args.images} images, pairs "
+          f"{summary.num_pairs}, {args.workers} workers")
+    print(f"wall {wall:.1f} s ({1e3 * wall / summary.num_images:.0f} ms per image, incl. "
+          f"process start-up); scaled to 6 categories: {scaled:.1f} s; target {TARGET_S:.0f} s: "
+          f"{'met' if scaled <= TARGET_S else 'NOT met'}")
+    print(f"yaw-flipped reconstructions {100 * summary.flipped_fraction:.0f}%, keypoints "
+          f"visible {100 * summary.visible_keypoints:.0f}%, output {size / 2**20:.1f} MiB")
+
+
+if __name__ == "__main__":
+    main()
