@@ -110,3 +110,84 @@ def test_file_identity(tmp_path):
     assert str(p.stat().st_size) in file_identity(p, hash_bytes=False)
     with pytest.raises(FileNotFoundError):
         file_identity(tmp_path / "nope")
+
+
+def _tiny_spair(root):
+    """Two images (one with a mask), one test pair, SPair-71k layout."""
+    import json
+
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    for name in ("car_0000", "car_0001"):
+        p = root / "JPEGImages" / "car" / f"{name}.jpg"
+        p.parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(rng.integers(0, 255, (48, 64, 3), dtype=np.uint8)).save(p)
+    seg = np.zeros((48, 64), np.uint8)
+    seg[10:40, 8:50] = 255
+    (root / "Segmentation" / "car").mkdir(parents=True)
+    Image.fromarray(seg).save(root / "Segmentation" / "car" / "car_0000.png")
+    stem = "000000-car_0000-car_0001:car"
+    pair = {"src_imname": "car_0000.jpg", "trg_imname": "car_0001.jpg", "category": "car",
+            "src_imsize": [64, 48, 3], "trg_imsize": [64, 48, 3],
+            "src_bndbox": [8, 10, 49, 39], "trg_bndbox": [0, 0, 63, 47],
+            "src_kps": [[10.0, 12.0]], "trg_kps": [[20.0, 22.0]], "kps_ids": ["0"]}
+    (root / "PairAnnotation" / "test").mkdir(parents=True)
+    (root / "PairAnnotation" / "test" / f"{stem}.json").write_text(json.dumps(pair))
+    (root / "Layout" / "large").mkdir(parents=True)
+    (root / "Layout" / "large" / "test.txt").write_text(stem + "\n")
+    return root
+
+
+def test_backbone_inputs_and_mask_reading(tmp_path):
+    from PIL import Image
+
+    from geocorr.features.cache import backbone_inputs, read_mask
+    from geocorr.features.registry import make_backbone
+
+    mask = np.zeros((4, 5), bool)
+    mask[1:3, 2:4] = True
+    assert backbone_inputs(make_backbone("classical"), mask=mask, category="car") == {}
+    got = backbone_inputs(make_backbone("classical", context=True), mask=mask,
+                          bbox=np.array([0, 0, 3, 3]))
+    assert list(got) == ["mask"] and got["mask"].dtype == bool
+    got = backbone_inputs(make_backbone("xfeat", context=True), bbox=np.array([0, 0, 3, 3]))
+    assert list(got) == ["bbox"]
+    sd = make_backbone("sd", prompt="a photo of a {category}")
+    assert backbone_inputs(sd, category="car") == {"category": "car"}
+    with pytest.raises(ValueError, match="category"):
+        backbone_inputs(sd)
+    pal = Image.fromarray(mask.astype(np.uint8) * 3, mode="L").convert("P")
+    pal.save(tmp_path / "m.png")
+    np.testing.assert_array_equal(read_mask(tmp_path / "m.png"), mask)
+    (tmp_path / "bad.png").write_bytes(b"nope")
+    with pytest.raises(ValueError, match="cannot read mask"):
+        read_mask(tmp_path / "bad.png")
+
+
+def test_encode_dataset_and_cli(tmp_path):
+    from typer.testing import CliRunner
+
+    from geocorr.cli import app
+    from geocorr.features.cache import encode_dataset
+    from geocorr.features.registry import make_backbone
+
+    root = _tiny_spair(tmp_path / "ds")
+    cache = FeatureCache(tmp_path / "cache")
+    bb = make_backbone("classical", canvas_size=64, grid_size=16, radius=4, context=True)
+    s = encode_dataset(root, ["test"], bb, cache, progress=False)
+    assert (s.num_images, s.computed, s.cached, s.masked) == (2, 2, 0, 1)
+    s = encode_dataset(root, ["test"], bb, cache, progress=False)
+    assert (s.computed, s.cached) == (0, 2)
+    r = CliRunner().invoke(app, ["features", "--dataset", str(root), "--split", "test",
+                                 "--backbone", "classical", "--cache", str(tmp_path / "c2"),
+                                 "--quiet", "--float16"])
+    assert r.exit_code == 0, r.output
+    assert "2 images, 2 computed" in r.output
+    assert len(list((tmp_path / "c2" / "classical").rglob("*.npz"))) == 2
+    r = CliRunner().invoke(app, ["features", "--dataset", str(root), "--backbone", "dinov2+sd",
+                                 "--cache", str(tmp_path / "c2")])
+    assert r.exit_code == 2 and "combinations are fused" in " ".join(r.output.split())
+    r = CliRunner().invoke(app, ["features", "--dataset", str(root), "--backbone", "sd",
+                                 "--context", "--cache", str(tmp_path / "c2")])
+    assert r.exit_code == 2 and "--context applies" in " ".join(r.output.split())

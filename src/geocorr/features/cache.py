@@ -16,7 +16,9 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import time
 import zipfile
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +27,8 @@ import numpy as np
 from geocorr.features.base import Backbone, FeatureMap
 from geocorr.geometry.image_transform import ResizePad
 
-__all__ = ["FeatureCache", "image_digest", "file_identity", "check_rgb_image"]
+__all__ = ["FeatureCache", "image_digest", "file_identity", "check_rgb_image", "backbone_inputs",
+           "EncodeSummary", "encode_dataset", "read_mask"]
 
 _FORMAT = "geocorr-features-v1"
 
@@ -189,3 +192,140 @@ class FeatureCache:
             return FeatureMap(fmap.features.astype(np.float16).astype(np.float32),
                               fmap.transform, fmap.name)
         return fmap
+
+    def features_for(self, image: np.ndarray, backbone: Backbone, *, mask: np.ndarray | None = None,
+                     bbox: np.ndarray | None = None, category: str | None = None,
+                     key_extra: str = "") -> FeatureMap:
+        """:meth:`get_or_compute` with exactly the inputs ``backbone``'s output depends on.
+
+        Use this (not ``get_or_compute`` with hand-picked kwargs) wherever the same
+        cache is shared, so that every caller hits the same entries; see
+        :func:`backbone_inputs`.
+        """
+        kwargs = backbone_inputs(backbone, mask=mask, bbox=bbox, category=category)
+        return self.get_or_compute(image, backbone, key_extra, **kwargs)
+
+
+def backbone_inputs(backbone: Backbone, mask: np.ndarray | None = None,
+                    bbox: np.ndarray | None = None, category: str | None = None
+                    ) -> dict[str, Any]:
+    """The extra ``extract`` arguments that change ``backbone``'s output.
+
+    A mask (else the box) only for backbones whose image-wide context is on
+    (``settings.context.enabled``); the category only for a prompt containing
+    ``"{category}"``. Everything else is dropped, so it does not split cache
+    entries.
+    """
+    settings = getattr(backbone, "settings", None)
+    out: dict[str, Any] = {}
+    context = getattr(settings, "context", None)
+    if context is not None and getattr(context, "enabled", False):
+        if mask is not None:
+            out["mask"] = np.asarray(mask) > 0
+        elif bbox is not None:
+            out["bbox"] = np.asarray(bbox, dtype=np.float64)
+    if "{category}" in str(getattr(settings, "prompt", "")):
+        if not category:
+            raise ValueError(f"backbone {backbone.name!r} prompts with a category; pass category")
+        out["category"] = category
+    return out
+
+
+def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
+    """A mask PNG (0/255 grayscale, RGB or palette) as ``(H, W)`` bool, non-zero = object."""
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            arr = np.asarray(im)
+    except OSError as exc:
+        raise ValueError(f"cannot read mask {path}: {exc}") from exc
+    return (arr > 0).any(axis=2) if arr.ndim == 3 else arr > 0
+
+
+def _read_rgb(path: Path) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except OSError as exc:
+        raise ValueError(f"cannot read image {path}: {exc}") from exc
+
+
+@dataclass(frozen=True)
+class EncodeSummary:
+    """What :func:`encode_dataset` did.
+
+    Attributes:
+        num_images: distinct images of the requested splits.
+        computed: images the backbone ran on.
+        cached: images already in the cache.
+        masked: images encoded with their object mask (context backbones only).
+        seconds: wall time.
+        seconds_per_computed: mean time of one computed image (0 if none).
+    """
+
+    num_images: int
+    computed: int
+    cached: int
+    masked: int
+    seconds: float
+    seconds_per_computed: float
+
+
+def encode_dataset(root: str | os.PathLike[str], splits: list[str], backbone: Backbone,
+                   cache: FeatureCache, *, use_masks: bool = True, progress: bool = True,
+                   key_extra: str = "") -> EncodeSummary:
+    """Encode every image of an SPair-layout dataset's splits into the cache, once each.
+
+    Args:
+        root: dataset root (SPair-71k or the procedural benchmark).
+        splits: split names (``trn``, ``val``, ``test``).
+        backbone: the backbone to run.
+        cache: where the features go.
+        use_masks: read ``Segmentation/<cat>/<stem>.png`` for context backbones
+            (the pair JSON's box is used when a mask is missing).
+        progress: show a rich progress bar.
+        key_extra: passed to the cache.
+
+    Returns:
+        :class:`EncodeSummary`.
+    """
+    from geocorr.data.spair import SPairDataset
+
+    ds = SPairDataset(root)
+    items: dict[Path, tuple[str, np.ndarray | None]] = {}
+    for split in splits:
+        for pair in ds.pairs(split):
+            items.setdefault(pair.src_image, (pair.category, pair.src_bbox))
+            items.setdefault(pair.trg_image, (pair.category, pair.trg_bbox))
+    hits0, misses0 = cache.hits, cache.misses
+    masked = 0
+    compute_time = 0.0
+    start = time.perf_counter()
+    from rich.progress import Progress
+
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task(f"encoding with {backbone.name}", total=len(items))
+        for path, (category, bbox) in sorted(items.items()):
+            image = _read_rgb(path)
+            mask = None
+            seg = ds.segmentation_path(category, path.name)
+            if use_masks and seg.is_file():
+                mask = read_mask(seg)
+                if mask.shape != image.shape[:2]:
+                    raise ValueError(f"mask {seg} is {mask.shape[::-1]}, image {path} is "
+                                     f"{image.shape[1::-1]}")
+            kwargs = backbone_inputs(backbone, mask=mask, bbox=bbox, category=category)
+            masked += int("mask" in kwargs)
+            t0 = time.perf_counter()
+            before = cache.misses
+            cache.get_or_compute(image, backbone, key_extra, **kwargs)
+            if cache.misses > before:
+                compute_time += time.perf_counter() - t0
+            bar.advance(task)
+    computed = cache.misses - misses0
+    return EncodeSummary(num_images=len(items), computed=computed, cached=cache.hits - hits0,
+                         masked=masked, seconds=time.perf_counter() - start,
+                         seconds_per_computed=compute_time / computed if computed else 0.0)

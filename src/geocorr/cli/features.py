@@ -1,0 +1,59 @@
+"""``geocorr features``: encode a dataset's images once into the feature cache."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def features(
+        dataset: Path = typer.Option(..., "--dataset", help="SPair-layout dataset root."),
+        split: list[str] = typer.Option(
+            ["test"], "--split", help="Splits to encode (repeat or comma-separate)."),
+        backbone: str = typer.Option(
+            "xfeat", "--backbone", help="xfeat, classical, dinov2, dinov3 or sd."),
+        cache: Path = typer.Option(..., "--cache", help="Feature cache directory."),
+        context: bool = typer.Option(
+            False, "--context/--no-context",
+            help="Image-wide context for xfeat/classical (pooled + position in the object)."),
+        model: str = typer.Option(
+            None, "--model", help="Weights: local directory or hub id (dinov2/dinov3/sd), "
+            "state-dict path (xfeat)."),
+        image_size: int = typer.Option(
+            None, "--image-size", help="Canvas side (dinov2/dinov3/sd; default per backbone)."),
+        prompt: str = typer.Option(
+            None, "--prompt", help='SD prompt, e.g. "a photo of a {category}".'),
+        float16: bool = typer.Option(False, "--float16", help="Store features as float16."),
+        masks: bool = typer.Option(
+            True, "--masks/--no-masks", help="Use Segmentation/ masks for the context."),
+        device: str = typer.Option("cpu", "--device", help="torch device."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    ) -> None:
+        """Encode every image of the given splits once; later runs read the cache."""
+        from geocorr.cli._common import user_errors
+
+        with user_errors():
+            from geocorr.features.cache import FeatureCache, encode_dataset
+            from geocorr.features.registry import make_backbone
+
+            settings: dict[str, object] = {}
+            if context:
+                if backbone not in ("xfeat", "classical"):
+                    raise ValueError(f"--context applies to xfeat and classical, not {backbone}")
+                settings["context"] = True
+            if model is not None:
+                settings["weights" if backbone == "xfeat" else "model"] = model
+            if image_size is not None:
+                settings["image_size"] = image_size
+            if prompt is not None:
+                settings["prompt"] = prompt
+            bb = make_backbone(backbone, device=device, **settings)
+            splits = [s.strip() for item in split for s in item.split(",") if s.strip()]
+            summary = encode_dataset(dataset, splits, bb, FeatureCache(cache, float16=float16),
+                                     use_masks=masks, progress=not quiet)
+        typer.echo(f"{backbone}: {summary.num_images} images, {summary.computed} computed "
+                   f"({summary.seconds_per_computed:.3f} s each), {summary.cached} from cache, "
+                   f"{summary.masked} with masks -> {cache}")
