@@ -69,6 +69,25 @@ def _check_pair(a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return a, b
 
 
+def _torch_unit_rows(x, eps: float = 1e-8):
+    """Like :func:`normalize_rows`, computed by torch (multi-threaded) -> ``torch.Tensor``.
+
+    ``x`` may be a numpy array or a float32 tensor; a strided view (e.g. the
+    transpose of a ``(C, h*w)`` feature map) is used without a copy.
+    """
+    import torch
+
+    if isinstance(x, torch.Tensor):
+        t = x.to(torch.float32)
+    else:
+        x = np.asarray(x, dtype=np.float32)
+        t = torch.from_numpy(x if x.flags.writeable else x.copy())
+    if t.ndim != 2:
+        raise ValueError(f"descriptors must be (N, D), got shape {tuple(t.shape)}")
+    n = torch.linalg.vector_norm(t, dim=1, keepdim=True)
+    return torch.where(n >= eps, t / n.clamp_min(eps), torch.zeros((), dtype=t.dtype))
+
+
 def nearest_neighbors(query: np.ndarray, database: np.ndarray, *,
                       engine: Literal["torch", "faiss"] | None = None,
                       block_bytes: int = DEFAULT_BLOCK_BYTES) -> NNResult:
@@ -86,21 +105,21 @@ def nearest_neighbors(query: np.ndarray, database: np.ndarray, *,
     """
     if engine not in (None, "torch", "faiss"):
         raise ValueError(f"engine must be 'torch', 'faiss' or None, got {engine!r}")
+    if engine != "faiss":
+        return mutual_nearest(query, database, block_bytes=block_bytes, backward=False).ab
     q, db = _check_pair(query, database)
     N, M = len(q), len(db)
     if M == 0 or N == 0:
         return NNResult(np.full(N, -1, np.int64), np.zeros(N, np.float32))
-    if engine == "faiss":
-        try:
-            import faiss
-        except ImportError as exc:
-            raise ImportError("engine='faiss' needs faiss: pip install faiss-cpu "
-                              "(or use engine='torch')") from exc
-        index = faiss.IndexFlatIP(q.shape[1])
-        index.add(np.ascontiguousarray(db))
-        sim, idx = index.search(np.ascontiguousarray(q), 1)
-        return NNResult(idx[:, 0].astype(np.int64), sim[:, 0].astype(np.float32))
-    return mutual_nearest(q, db, block_bytes=block_bytes, backward=False).ab
+    try:
+        import faiss
+    except ImportError as exc:
+        raise ImportError("engine='faiss' needs faiss: pip install faiss-cpu "
+                          "(or use engine='torch')") from exc
+    index = faiss.IndexFlatIP(q.shape[1])
+    index.add(np.ascontiguousarray(db))
+    sim, idx = index.search(np.ascontiguousarray(q), 1)
+    return NNResult(idx[:, 0].astype(np.int64), sim[:, 0].astype(np.float32))
 
 
 def mutual_nearest(a: np.ndarray, b: np.ndarray, *, block_bytes: int = DEFAULT_BLOCK_BYTES,
@@ -108,7 +127,7 @@ def mutual_nearest(a: np.ndarray, b: np.ndarray, *, block_bytes: int = DEFAULT_B
     """Exact cosine NN ``a -> b`` and ``b -> a`` in one blocked pass.
 
     Args:
-        a: ``(N, D)`` descriptors.
+        a: ``(N, D)`` descriptors (numpy array or float32 tensor, views allowed).
         b: ``(M, D)`` descriptors.
         block_bytes: memory budget of one ``(rows, M)`` float32 similarity block.
         backward: also compute ``b -> a`` (otherwise ``ba`` is empty).
@@ -118,15 +137,16 @@ def mutual_nearest(a: np.ndarray, b: np.ndarray, *, block_bytes: int = DEFAULT_B
     """
     import torch
 
-    a, b = _check_pair(a, b)
-    N, M = len(a), len(b)
+    ta, tb = _torch_unit_rows(a), _torch_unit_rows(b)
+    if ta.shape[1] != tb.shape[1]:
+        raise ValueError(f"descriptor lengths differ: {ta.shape[1]} vs {tb.shape[1]}")
+    N, M = ta.shape[0], tb.shape[0]
     fwd_i = np.full(N, -1, np.int64)
     fwd_s = np.zeros(N, np.float32)
     bwd_i = np.full(M if backward else 0, -1, np.int64)
     bwd_s = np.full(M if backward else 0, -np.inf, np.float32)
     if N and M:
-        ta, tb = torch.from_numpy(a), torch.from_numpy(b)
-        tbT = tb.T.contiguous()
+        tbT = tb.T
         rows = block_rows_for(M, block_bytes)
         col_best = torch.full((M,), -torch.inf) if backward else None
         col_arg = torch.full((M,), -1, dtype=torch.int64) if backward else None

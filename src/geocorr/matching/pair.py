@@ -53,9 +53,16 @@ class MatchSettings:
             raise ValueError(f"engine must be 'torch', 'faiss' or None, got {self.engine!r}")
 
 
-def _flat(fmap: FeatureMap) -> np.ndarray:
+def _rows(fmap: FeatureMap, cells: np.ndarray):
+    """``(len(cells), C)`` float32 tensor of the cells' descriptors (a view when all cells)."""
+    import torch
+
     C, h, w = fmap.features.shape
-    return fmap.features.reshape(C, h * w).T
+    flat = torch.from_numpy(np.ascontiguousarray(fmap.features, dtype=np.float32)
+                            ).reshape(C, h * w).T
+    if len(cells) == h * w:
+        return flat
+    return flat[torch.from_numpy(cells)]
 
 
 def match_pair(source: FeatureMap, target: FeatureMap, source_mask: np.ndarray | None = None,
@@ -99,21 +106,27 @@ def match_pair(source: FeatureMap, target: FeatureMap, source_mask: np.ndarray |
     cand = candidate_cells(fg_s, s.stride)
     db_s = np.flatnonzero(fg_s) if s.restrict_source else np.arange(fg_s.size)
     db_t = np.flatnonzero(fg_t) if s.restrict_target else np.arange(fg_t.size)
-    xs, xt = _flat(source), _flat(target)
     if len(cand) and len(db_t) and len(db_s):
         if s.engine in (None, "torch") and s.stride == 1 and s.restrict_source:
             # cand == db_s: one blocked pass gives both directions.
-            mnn = mutual_nearest(xs[cand], xt[db_t], block_bytes=s.block_bytes)
+            mnn = mutual_nearest(_rows(source, cand), _rows(target, db_t),
+                                 block_bytes=s.block_bytes)
             fwd, bwd_all = mnn.ab, mnn.ba
             t_local = fwd.index
             back = db_s[bwd_all.index[t_local]]
         else:
-            fwd = nearest_neighbors(xs[cand], xt[db_t], engine=s.engine,
+            as_np = s.engine == "faiss"
+
+            def rows(fm, cells):
+                r = _rows(fm, cells)
+                return r.numpy() if as_np else r
+
+            fwd = nearest_neighbors(rows(source, cand), rows(target, db_t), engine=s.engine,
                                     block_bytes=s.block_bytes)
             t_local = fwd.index
             uniq, inv = np.unique(t_local, return_inverse=True)
-            bwd = nearest_neighbors(xt[db_t[uniq]], xs[db_s], engine=s.engine,
-                                    block_bytes=s.block_bytes)
+            bwd = nearest_neighbors(rows(target, db_t[uniq]), rows(source, db_s),
+                                    engine=s.engine, block_bytes=s.block_bytes)
             back = db_s[bwd.index[inv]]
         trg_cell = db_t[t_local]
         sim = fwd.similarity
