@@ -251,3 +251,20 @@ def test_face_winding_does_not_matter(sphere3):
     flipped[::2] = flipped[::2, ::-1]
     np.testing.assert_allclose(GeodesicSolver(v, flipped).distances([3, 400]),
                                GeodesicSolver(v, f).distances([3, 400]), atol=1e-10)
+
+
+def test_unwelded_seams_are_welded(sphere3):
+    v, f = sphere3
+    # split the sphere into two unwelded halves along z = 0 (like a UV seam)
+    upper = v[f].mean(axis=1)[:, 2] > 0
+    dup = v.copy()
+    f2 = f.copy()
+    f2[~upper] += len(v)                       # lower faces use a duplicate vertex set
+    vv = np.vstack([v, dup])
+    solver = GeodesicSolver(vv, f2)
+    assert solver.n_components == 1
+    ref = GeodesicSolver(v, f).distances([0, 400])
+    d = solver.distances([0, 400, 400 + len(v)])
+    np.testing.assert_allclose(d[:2, : len(v)], ref, atol=1e-10)
+    np.testing.assert_allclose(d[:2, len(v):], ref, atol=1e-10)
+    np.testing.assert_allclose(d[2], d[1], atol=1e-10)

@@ -161,3 +161,10 @@ def test_bad_arrays_raise():
     with pytest.raises(MeshError, match="out of range"):
         check_mesh(trimesh.Trimesh(np.zeros((3, 3)), [[0, 1, 5]], process=False,
                                    validate=False))
+
+
+def test_weld_map_groups_coincident_vertices():
+    from geocorr.geometry.mesh import weld_map
+
+    v = np.array([[0, 0, 0], [1, 0, 0], [0, 0, 0], [1, 0, 1e-13], [0, 1, 0.0]])
+    np.testing.assert_array_equal(weld_map(v), [0, 1, 0, 1, 4])

@@ -26,8 +26,12 @@ symmetrised: they return ``(d(a, b) + d(b, a)) / 2``. :meth:`distances` and
 :func:`geodesic_distances` return the one-directional rows.
 
 Preprocessing (the solver's own copy; the caller's arrays are untouched):
-degenerate faces (a repeated vertex or area below
-``AREA_EPS * bbox_diagonal**2``) are dropped because their cotangent weights
+coincident vertices (equal to ``MERGE_EPS * bbox_diagonal``, e.g. the UV
+seams of an exported glb) are welded, so a seam does not cut the surface;
+the duplicate that is welded away then has no face and takes its twin's
+distances by the isolated-vertex rule below (offset 0). Then degenerate
+faces (a repeated vertex or area below ``AREA_EPS * bbox_diagonal**2``) are
+dropped because their cotangent weights
 are infinite and poison every distance with NaN. Run
 :func:`geocorr.geometry.mesh.clean_mesh` first to also merge seams and drop
 duplicate faces; vertex indices here always refer to the caller's mesh.
@@ -56,7 +60,13 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
 from scipy.spatial import cKDTree
 
-from geocorr.geometry.mesh import AREA_EPS, bbox_diagonal, face_areas, vertex_components
+from geocorr.geometry.mesh import (
+    AREA_EPS,
+    bbox_diagonal,
+    face_areas,
+    vertex_components,
+    weld_map,
+)
 
 __all__ = ["GeodesicSolver", "geodesic_distances", "Engine"]
 
@@ -250,6 +260,7 @@ class GeodesicSolver:
         if len(f) and (f.min() < 0 or f.max() >= len(v)):
             raise ValueError(f"GeodesicSolver: face index out of range [0, {len(v)})")
         diag = bbox_diagonal(v)
+        f = weld_map(v)[f]      # seams of exported meshes must not cut the surface
         if len(f):
             repeated = (f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 0] == f[:, 2])
             f = f[~repeated & (face_areas(v, f) > AREA_EPS * diag * diag)]

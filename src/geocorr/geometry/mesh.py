@@ -30,6 +30,7 @@ __all__ = [
     "face_areas",
     "load_mesh",
     "vertex_components",
+    "weld_map",
 ]
 
 #: Faces whose area is below ``AREA_EPS * bbox_diagonal**2`` count as zero-area.
@@ -146,6 +147,28 @@ def vertex_components(n_vertices: int, faces: np.ndarray) -> np.ndarray:
     return labels.astype(np.int64)
 
 
+def weld_map(vertices: np.ndarray) -> np.ndarray:
+    """Representative of every vertex after merging coincident vertices.
+
+    Vertices whose coordinates agree after quantisation to
+    ``MERGE_EPS * bbox_diagonal`` form a group; the group's lowest index
+    represents it.
+
+    Args:
+        vertices: ``(V, 3)``.
+
+    Returns:
+        ``(V,)`` int64; ``rep[i] == i`` for representatives.
+    """
+    v = _vertices(vertices, "vertices")
+    if len(v) == 0:
+        return np.zeros(0, dtype=np.int64)
+    step = max(MERGE_EPS * bbox_diagonal(v), 1e-300)
+    q = np.round((v - v.min(axis=0)) / step).astype(np.int64)
+    _, first, inverse = np.unique(q, axis=0, return_index=True, return_inverse=True)
+    return first[inverse.reshape(-1)].astype(np.int64)
+
+
 def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
     """Load any trimesh-readable triangle mesh (ply, obj, off, stl, glb, gltf, ...).
 
@@ -252,12 +275,7 @@ def clean_mesh(mesh: trimesh.Trimesh, *, keep_largest_component: bool = False
     v = _vertices(mesh.vertices, "mesh.vertices")
     f = _faces(mesh.faces, len(v), "mesh.faces")
     diag = bbox_diagonal(v)
-    if len(v):
-        # 1. merge near-identical vertices via quantised coordinates
-        q = np.round((v - v.min(axis=0)) / max(MERGE_EPS * diag, 1e-300)).astype(np.int64)
-        _, first, inverse = np.unique(q, axis=0, return_index=True, return_inverse=True)
-        inverse = inverse.reshape(-1)
-        f = first[inverse][f]
+    f = weld_map(v)[f]                                   # 1. merge coincident vertices
     # 2. + 3. degenerate and duplicate faces
     f = f[~_degenerate(v, f, diag)]
     f = f[~_duplicate(f)]
