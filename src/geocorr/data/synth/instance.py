@@ -42,6 +42,12 @@ class SynthShape:
         keypoint_vertices: ``(K,)`` int64 index of the vertex each keypoint sits on.
         keypoint_groups: groups of keypoint indices that are the same part
             (left/right, the four wheels), SPair's geometry-aware groups.
+        face_template: optional ``(F, 3, 3)`` float64 template coordinates of
+            each face's three corners *in the face's own part*. A vertex on a
+            seam between parts carries only one part's coordinates in
+            ``vertex_template``; interpolate these per-corner values with the
+            barycentrics instead to get exact dense ground truth next to seams.
+            ``None`` when the producer did not record them.
     """
 
     category: str
@@ -56,6 +62,7 @@ class SynthShape:
     keypoint_names: tuple[str, ...]
     keypoint_vertices: np.ndarray
     keypoint_groups: tuple[tuple[int, ...], ...]
+    face_template: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         V, F = len(self.vertices), len(self.faces)
@@ -67,6 +74,8 @@ class SynthShape:
             "vertex_template": (self.vertex_template.shape, (V, 3)),
             "keypoint_vertices": (self.keypoint_vertices.shape, (len(self.keypoint_names),)),
         }
+        if self.face_template is not None:
+            checks["face_template"] = (self.face_template.shape, (F, 3, 3))
         for name, (got, want) in checks.items():
             if got != want:
                 raise ValueError(f"SynthShape.{name}: expected shape {want}, got {got}")

@@ -10,6 +10,8 @@ holds ``(x, y, z, tx, ty, tz, part)``. manifold3d interpolates properties inside
 the triangle each output vertex came from, so every output triangle keeps its
 part id exactly and new seam vertices get the template coordinates of the part
 on their side of the seam, in O(F) with no nearest-primitive search.
+The per-corner values are kept as ``SynthShape.face_template`` ``(F, 3, 3)``,
+exact on both sides of every seam.
 
 Seam rule: where parts meet, one position is shared by several property
 vertices (one per side). The merged vertex takes the part with the **lowest
@@ -312,6 +314,7 @@ def assemble(
     vertices = props[uniq, :3]
     prop_part = np.rint(props[:, 6]).astype(np.int64)
     face_part = prop_part[tri[:, 0]].astype(np.int32)
+    face_template = np.clip(props[tri, 3:6], -1.0, 1.0)  # (F, 3, 3): each corner in its face's part
 
     # Seam rule: each merged vertex takes its lowest-id part among its property vertices.
     cand = np.flatnonzero(used)
@@ -352,4 +355,5 @@ def assemble(
         keypoint_names=info.keypoint_names,
         keypoint_vertices=kp_vertices,
         keypoint_groups=info.keypoint_groups,
+        face_template=np.ascontiguousarray(face_template),
     )

@@ -15,7 +15,12 @@ from types import ModuleType
 import numpy as np
 
 from geocorr.data.synth.instance import SynthShape
-from geocorr.data.synth.shapes.assemble import AssemblySettings, CategoryInfo, assemble
+from geocorr.data.synth.shapes.assemble import (
+    AssemblySettings,
+    CategoryInfo,
+    PartSpec,
+    assemble,
+)
 
 __all__ = ["CATEGORIES", "category_info", "make_shape"]
 
@@ -48,6 +53,16 @@ def category_info(category: str) -> CategoryInfo:
     return _module(category).INFO
 
 
+def instance_rng(category: str, instance_id: int, seed: int) -> np.random.Generator:
+    """The generator an instance's parameters are drawn from (independent per instance)."""
+    return np.random.default_rng([int(seed), zlib.crc32(category.encode()), int(instance_id)])
+
+
+def build_parts(category: str, instance_id: int, seed: int) -> list[PartSpec]:
+    """The placed parts of an instance before the union (for inspection and tests)."""
+    return _module(category).build(instance_rng(category, instance_id, seed))
+
+
 def make_shape(
     category: str, instance_id: int, seed: int, settings: AssemblySettings | None = None
 ) -> SynthShape:
@@ -71,6 +86,5 @@ def make_shape(
         raise ValueError(
             f"make_shape: instance_id and seed must be >= 0, got {instance_id}, {seed}"
         )
-    rng = np.random.default_rng([int(seed), zlib.crc32(category.encode()), int(instance_id)])
-    parts = mod.build(rng)
+    parts = mod.build(instance_rng(category, instance_id, seed))
     return assemble(mod.INFO, instance_id, parts, mod.KEYPOINTS, settings)
