@@ -132,3 +132,26 @@ def test_original_pixels_option_equals_canvas(spair, tmp_path):
                        size=None)
     for s, t in zip(a.scores, b.scores, strict=True):
         np.testing.assert_allclose(s.errors / s.threshold, t.errors / t.threshold)
+
+
+def test_pairs_may_be_named_by_their_numeric_id(spair, tmp_path):
+    keys = {"000001-c1-c2:car": "1", "000002-c2-c3:car": "000002",
+            "000003-k1-k2:cat": "000003-k1-k2:cat"}
+    preds = {keys[k]: v for k, v in STANDARD_PREDICTIONS.items()}
+    res = score_file(spair, "test", write_preds(tmp_path / "p.jsonl", preds), (0.1,))
+    assert res.report.overall.per_keypoint[0.1] == pytest.approx(4 / 7)
+    dup = {**preds, "000001-c1-c2:car": STANDARD_PREDICTIONS["000001-c1-c2:car"]}
+    with pytest.raises(ValueError, match=r"p2.jsonl:4: pair '000001-c1-c2:car' already "
+                                         r"predicted on line 1 \(as '000001-c1-c2:car'\)"):
+        score_file(spair, "test", write_preds(tmp_path / "p2.jsonl", dup))
+
+
+def test_ambiguous_aliases_are_dropped():
+    from test_pck import make_pair
+
+    from geocorr.evaluation.scorer import pair_aliases
+
+    pairs = [make_pair([(0, 0)], pid="000001-a-b:car"), make_pair([(0, 0)], pid="01-c-d:cat"),
+             make_pair([(0, 0)], pid="7-x-y")]
+    assert pair_aliases(pairs) == {"000001": "000001-a-b:car", "01": "01-c-d:cat",
+                                   "7": "7-x-y"}

@@ -11,7 +11,9 @@ Two entry points share one path (``pairs + predictions -> PairScore -> PCKReport
   ``geocorr eval`` runs).
 
 Pair ids are the readers' ``KeypointPair.pair_id`` (SPair: the pair stem of
-the Layout file; the others: see docs/evaluation.md).
+the Layout file; the others: see docs/evaluation.md); the leading number of
+an id (``"000001"`` or ``"1"`` for ``000001-...``) is accepted too
+(:func:`pair_aliases`).
 """
 
 from __future__ import annotations
@@ -37,6 +39,7 @@ __all__ = [
     "open_dataset",
     "read_predictions",
     "score_predictions",
+    "pair_aliases",
     "evaluate_pairs",
     "score_file",
 ]
@@ -219,23 +222,53 @@ def score_predictions(pairs: Sequence[KeypointPair], predictions: PredictionFile
             the line), or pairs without a prediction (listing a few).
     """
     by_id = {p.pair_id: p for p in pairs}
-    unknown = [pid for pid in predictions.trg_kps if pid not in by_id]
-    if unknown:
-        pid = unknown[0]
-        raise ValueError(f"{predictions.path}:{predictions.lines[pid]}: unknown pair '{pid}' "
-                         f"(not in the split; {len(unknown)} unknown in all)")
-    for pid, arr in predictions.trg_kps.items():
+    aliases = pair_aliases(pairs)
+    resolved: dict[str, np.ndarray] = {}
+    first_line: dict[str, int] = {}
+    unknown = []
+    for key, arr in predictions.trg_kps.items():
+        pid = key if key in by_id else aliases.get(key)
+        line = predictions.lines[key]
+        if pid is None:
+            unknown.append((key, line))
+            continue
+        if pid in resolved:
+            raise ValueError(f"{predictions.path}:{line}: pair '{pid}' already predicted on "
+                             f"line {first_line[pid]} (as '{key}')")
         n = by_id[pid].num_keypoints
         if len(arr) != n:
-            raise ValueError(f"{predictions.path}:{predictions.lines[pid]}: pair '{pid}' has "
-                             f"{n} source keypoints but {len(arr)} predictions")
-    missing = [p.pair_id for p in pairs if p.pair_id not in predictions.trg_kps]
+            raise ValueError(f"{predictions.path}:{line}: pair '{pid}' has {n} source "
+                             f"keypoints but {len(arr)} predictions")
+        resolved[pid] = arr
+        first_line[pid] = line
+    if unknown:
+        key, line = unknown[0]
+        raise ValueError(f"{predictions.path}:{line}: unknown pair '{key}' (not in the split; "
+                         f"{len(unknown)} unknown in all)")
+    missing = [p.pair_id for p in pairs if p.pair_id not in resolved]
     if missing:
         shown = ", ".join(missing[:5]) + (", ..." if len(missing) > 5 else "")
         raise ValueError(f"{predictions.path}: {len(missing)} of {len(pairs)} pairs have no "
                          f"prediction: {shown}")
-    return evaluate_pairs(pairs, lambda p: predictions.trg_kps[p.pair_id], dataset, alphas,
+    return evaluate_pairs(pairs, lambda p: resolved[p.pair_id], dataset, alphas,
                           size=size, split=split)
+
+
+def pair_aliases(pairs: Sequence[KeypointPair]) -> dict[str, str]:
+    """Short names accepted for pairs in prediction files: ``alias -> pair_id``.
+
+    A pair id starting with digits and a dash (SPair ``000001-...``, the PF
+    readers' ``000000-...``) can also be named by that number, with or without
+    its leading zeros (``"000001"`` or ``"1"``). Aliases shared by two pairs are dropped.
+    """
+    seen: dict[str, str | None] = {}
+    for p in pairs:
+        head = p.pair_id.split("-", 1)[0]
+        if head.isdigit() and head != p.pair_id:
+            for alias in {head, str(int(head))}:
+                seen[alias] = None if alias in seen and seen[alias] != p.pair_id else p.pair_id
+    ids = {p.pair_id for p in pairs}
+    return {a: pid for a, pid in seen.items() if pid is not None and a not in ids}
 
 
 def evaluate_pairs(pairs: Sequence[KeypointPair], predict_fn: Callable[[KeypointPair], Any],
