@@ -30,6 +30,8 @@ def register(app: typer.Typer) -> None:
                                                       "in original pixels."),
         per_pair: bool = typer.Option(False, "--per-pair",
                                       help="Also write each pair's errors to the JSON."),
+        layout: str = typer.Option("large", "--layout",
+                                   help="SPair-71k split layout: large (standard) or small."),
     ) -> None:
         """Score predicted target keypoints with PCK (per image, per keypoint, per category,
         geometry-aware subset, SPair difficulty breakdowns)."""
@@ -43,7 +45,9 @@ def register(app: typer.Typer) -> None:
             if dataset == "tss":
                 _score_tss(root, split, predictions, alpha, json_out)
                 return
-            ds = open_dataset(dataset, root)
+            if layout not in ("large", "small"):
+                raise ValueError(f"--layout must be 'large' or 'small', got {layout!r}")
+            ds = open_dataset(dataset, root, **({"layout": layout} if dataset == "spair" else {}))
             result = score_file(ds, split, predictions, alpha or None, size=size or None)
             out = _console()
             out.print(pck_table(result.report, title=f"{dataset} {split}: PCK (%)"))
