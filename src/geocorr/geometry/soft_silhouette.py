@@ -176,108 +176,70 @@ def _kept_faces(uv: torch.Tensor, pc: torch.Tensor, faces: torch.Tensor,
 
 
 # ------------------------------------------------------- culled fast path
-def _pair_terms(tri: torch.Tensor, local: torch.Tensor, px: torch.Tensor, py: torch.Tensor,
-                inv_sigma: float, need_grad: bool
-                ) -> tuple[torch.Tensor, tuple[torch.Tensor, ...] | None]:
-    """``log(1 - D)`` for pairs (pixel ``(px, py)``, face ``local``), no autograd.
+# Each kept face gets a pixel box (its bounding box grown by the margin, clipped
+# to the image). Faces are grouped into buckets of equal padded box size
+# (BH, BW) so a bucket is a dense (Fb, BH * BW) block: per-face quantities
+# broadcast against per-offset ones, with no per-pair gathers. Padding pairs
+# (offsets beyond a face's own box) are masked to contribute 0.
+#
+# Per face and edge k (v = v_k, e = v_{k+1} - v_k, L2 = |e|^2), with pixel
+# offsets (ox, oy) from the box origin, two affine forms give the distance:
+#   t_k = alpha ox + beta oy + gamma      foot parameter along the edge
+#   s_k = a ox + b oy + c                 signed distance to the edge line (> 0 inside)
+#   d_k^2 = s_k^2 + L2 (t_k - clamp(t_k, 0, 1))^2,   d^2 = min_k d_k^2.
+# The backward pass returns gradients for these 7 coefficients per edge
+# (sums over pixels, i.e. mat-vecs); autograd maps them to the vertices.
+_N_COEF = 7
+
+
+def _size_class(n: torch.Tensor) -> torch.Tensor:
+    """Round box sides up to a few classes (multiples of 4, then ~25% steps)."""
+    q = torch.clamp(2 ** (torch.log2(n.clamp_min(1).double()).floor() - 2), min=4).long()
+    return (n + q - 1) // q * q
+
+
+def _face_coefficients(tri: torch.Tensor, x0: torch.Tensor, y0: torch.Tensor) -> torch.Tensor:
+    """``(F, 3, 7)`` affine coefficients ``[alpha, beta, gamma, a, b, c, L2]`` per edge.
 
     Args:
-        tri: ``(F', 3, 2)`` projected corners (detached).
-        local: ``(P,)`` face index into ``tri``.
-        px, py: ``(P,)`` pixel centres.
-        inv_sigma: ``1 / sigma``.
-        need_grad: also return the backward coefficients.
-
-    Returns:
-        ``(log_terms (P,), grads)``; ``grads`` is ``(k (P,), ca (P, 2), cb (P, 2))``:
-        ``d log(1 - D) / d corner`` for the two endpoints ``k`` and ``k + 1`` of
-        the nearest edge (envelope theorem: the clamped foot parameter ``t`` is
-        a minimiser, so only the endpoints move ``d^2``), or ``None``.
+        tri: ``(F, 3, 2)`` projected corners (differentiable).
+        x0, y0: ``(F,)`` box origins (pixels, no gradient).
     """
-    corners = [(tri[:, k, 0][local], tri[:, k, 1][local]) for k in range(3)]
-    ax, ay = corners[0]
-    area2 = (corners[1][0] - ax) * (corners[2][1] - ay) - (corners[1][1] - ay) * (
-        corners[2][0] - ax)
-    pos = area2 > 0
-    d2s, ts, qxs, qys = [], [], [], []
-    inside = None
-    for k in range(3):
-        vx, vy = corners[k]
-        wx, wy = corners[(k + 1) % 3]
-        ex = wx - vx
-        ey = wy - vy
-        dx = px - vx
-        dy = py - vy
-        len2 = (ex * ex).addcmul_(ey, ey).clamp_min_(1e-12)
-        t = (dx * ex).addcmul_(dy, ey).div_(len2).clamp_(0.0, 1.0)
-        qx = dx.addcmul_(t, ex, value=-1.0)  # p - foot, in place on dx
-        qy = dy.addcmul_(t, ey, value=-1.0)
-        # Side test on the original offsets: cross(e, p - v) = cross(e, q) since
-        # q - (p - v) is parallel to e.
-        side = (ex * qy).addcmul_(ey, qx, value=-1.0)
-        ins = (side > 0) == pos
-        inside = ins if inside is None else inside.logical_and_(ins)
-        d2s.append((qx * qx).addcmul_(qy, qy))
-        ts.append(t)
-        qxs.append(qx)
-        qys.append(qy)
-    d2all = torch.stack(d2s)
-    d2, k = d2all.min(dim=0)
-    z = torch.where(inside, d2, -d2).mul_(inv_sigma)
-    log_terms = -F.softplus(z)
-    if not need_grad:
-        return log_terms, None
-    kk = k.unsqueeze(0)
-    t = torch.stack(ts).gather(0, kk).squeeze(0)
-    qx = torch.stack(qxs).gather(0, kk).squeeze(0)
-    qy = torch.stack(qys).gather(0, kk).squeeze(0)
-    # d log(1-D) / d d^2 = -sigmoid(z) * delta / sigma;  d d^2 / d v_k = -2 (1 - t) q,
-    # d d^2 / d v_{k+1} = -2 t q.
-    c = torch.sigmoid(z).mul_(2.0 * inv_sigma)
-    c = torch.where(inside, c, -c)
-    cb = c * t
-    ca = c - cb
-    q = torch.stack([qx, qy], dim=1)
-    return log_terms, (k, ca.unsqueeze(1) * q, cb.unsqueeze(1) * q)
+    rel = tri - torch.stack([x0, y0], dim=1).to(tri.dtype).unsqueeze(1)
+    e = rel.roll(-1, dims=1) - rel
+    ex, ey = e[..., 0], e[..., 1]
+    rx, ry = rel[..., 0], rel[..., 1]
+    l2 = (ex * ex + ey * ey).clamp_min(1e-12)
+    area2 = ex[:, 0] * (rel[:, 2, 1] - ry[:, 0]) - ey[:, 0] * (rel[:, 2, 0] - rx[:, 0])
+    sgn = torch.sign(area2.detach()).unsqueeze(1)
+    inv_l = sgn / l2.sqrt()
+    return torch.stack([ex / l2, ey / l2, -(rx * ex + ry * ey) / l2,
+                        -ey * inv_l, ex * inv_l, (ey * rx - ex * ry) * inv_l, l2], dim=-1)
 
 
-class _CulledSoftSilhouette(torch.autograd.Function):
-    """``log prod (1 - D)`` per pixel over culled pairs, with an analytic backward."""
+class _Bucket:
+    """Faces sharing one padded box size; all tensors built without gradient."""
 
-    @staticmethod
-    def forward(ctx, tri, plan, n_pix, inv_sigma):  # noqa: D102
-        need = ctx.needs_input_grad[0]
-        tri_d = tri.detach()
-        log_acc = tri.new_zeros(n_pix)
-        saved = []
-        for local, pix, px, py in plan:
-            terms, grads = _pair_terms(tri_d, local, px, py, inv_sigma, need)
-            log_acc.index_add_(0, pix, terms)
-            if need:
-                saved.append((local, pix, *grads))
-        ctx.saved_pairs = saved
-        ctx.n_faces = tri.shape[0]
-        return log_acc
-
-    @staticmethod
-    def backward(ctx, grad_log):  # noqa: D102
-        grad_tri = grad_log.new_zeros(ctx.n_faces * 3, 2)
-        for local, pix, k, ca, cb in ctx.saved_pairs:
-            g = grad_log[pix].unsqueeze(1)
-            base = local * 3
-            grad_tri.index_add_(0, base + k, g * ca)
-            grad_tri.index_add_(0, base + torch.remainder(k + 1, 3), g * cb)
-        return grad_tri.reshape(ctx.n_faces, 3, 2), None, None, None
+    def __init__(self, idx, BH, BW, x0, y0, bw, bh, W, dtype):
+        self.idx = idx
+        oy, ox = torch.meshgrid(torch.arange(BH, device=idx.device),
+                                torch.arange(BW, device=idx.device), indexing="ij")
+        oy, ox = oy.reshape(1, -1), ox.reshape(1, -1)
+        self.valid = (ox < bw[:, None]) & (oy < bh[:, None])
+        pix = (y0[:, None] + oy) * W + (x0[:, None] + ox)
+        self.pix = torch.where(self.valid, pix, 0).reshape(-1)
+        self.ox = ox.to(dtype)
+        self.oy = oy.to(dtype)
 
 
-def _pair_plan(tri: torch.Tensor, W: int, H: int, settings: SoftRasterSettings
-               ) -> tuple[torch.Tensor, list[tuple[torch.Tensor, ...]]]:
-    """Enumerate culled (pixel, face) pairs in chunks.
+def _buckets(tri: torch.Tensor, W: int, H: int, settings: SoftRasterSettings
+             ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, list[_Bucket]]:
+    """Boxes of the faces that meet the image, grouped into buckets.
 
     Returns:
-        ``(on, plan)``: indices (into ``tri``) of faces whose expanded box meets
-        the image, and per chunk ``(local (P,), pix (P,), px (P,), py (P,))``
-        with ``local`` indexing ``tri[on]``.
+        ``(on, x0, y0, buckets)``: indices (into ``tri``) of faces whose box is
+        non-empty, their box origins ``(F',)``, and buckets whose ``idx``
+        index ``tri[on]``.
     """
     margin = settings.margin
     x0 = torch.ceil(tri[..., 0].amin(1) - margin).clamp_min(0)
@@ -286,26 +248,93 @@ def _pair_plan(tri: torch.Tensor, W: int, H: int, settings: SoftRasterSettings
     y1 = torch.floor(tri[..., 1].amax(1) + margin).clamp_max(H - 1)
     on = torch.nonzero((x1 >= x0) & (y1 >= y0)).squeeze(1)
     x0, x1, y0, y1 = x0[on].long(), x1[on].long(), y0[on].long(), y1[on].long()
-    bw = x1 - x0 + 1
-    counts = bw * (y1 - y0 + 1)
-    cum = torch.cumsum(counts, 0)
-    plan = []
+    bw, bh = x1 - x0 + 1, y1 - y0 + 1
+    BW, BH = _size_class(bw), _size_class(bh)
+    key = BH * (W + 64) + BW
+    order = torch.argsort(key)
+    keys, counts = torch.unique_consecutive(key[order], return_counts=True)
+    buckets = []
     start = 0
-    while start < counts.numel():
-        base = int(cum[start - 1]) if start else 0
-        end = int(torch.searchsorted(cum, base + settings.chunk_pairs, right=True))
-        end = max(end, start + 1)  # a face larger than a chunk forms its own chunk
-        c = counts[start:end]
-        local = torch.repeat_interleave(torch.arange(start, end, device=tri.device), c)
-        k = torch.arange(int(c.sum()), device=tri.device) - torch.repeat_interleave(
-            torch.cumsum(c, 0) - c, c)
-        w = bw[local]
-        row = torch.div(k, w, rounding_mode="floor")
-        px_i = x0[local] + (k - row * w)
-        py_i = y0[local] + row
-        plan.append((local, py_i * W + px_i, px_i.to(tri.dtype), py_i.to(tri.dtype)))
-        start = end
-    return on, plan
+    for kv, n in zip(keys.tolist(), counts.tolist(), strict=True):
+        bh_c, bw_c = divmod(kv, W + 64)
+        step = max(1, settings.chunk_pairs // (bh_c * bw_c))
+        for s in range(start, start + n, step):
+            idx = order[s:min(s + step, start + n)]
+            buckets.append(_Bucket(idx, bh_c, bw_c, x0[idx], y0[idx], bw[idx], bh[idx], W,
+                                   tri.dtype))
+        start += n
+    return on, x0, y0, buckets
+
+
+def _bucket_forward(coef: torch.Tensor, bk: _Bucket, inv_sigma: float, need_grad: bool):
+    """Per-pair ``log(1 - D)`` ``(Fb, P)`` (0 on padding) and what backward needs."""
+    d2 = kmin = inside = None
+    ss, us = [], []
+    for k in range(3):
+        c = coef[:, k]
+        t = torch.addcmul(c[:, 2:3], c[:, 0:1], bk.ox).addcmul_(c[:, 1:2], bk.oy)
+        s = torch.addcmul(c[:, 5:6], c[:, 3:4], bk.ox).addcmul_(c[:, 4:5], bk.oy)
+        u = t.sub_(t.clamp(0.0, 1.0))
+        dk = (s * s).addcmul_(u * u, c[:, 6:7])
+        ins = s > 0
+        if k == 0:
+            d2, inside = dk, ins
+            if need_grad:
+                kmin = torch.zeros(dk.shape, dtype=torch.uint8, device=dk.device)
+        else:
+            inside = inside.logical_and_(ins)
+            if need_grad:
+                kmin.masked_fill_(dk < d2, k)
+            d2 = torch.minimum(d2, dk)
+        ss.append(s)
+        us.append(u)
+    z = torch.where(inside, d2, -d2).mul_(inv_sigma)
+    terms = F.softplus(z).neg_().mul_(bk.valid)
+    if not need_grad:
+        return terms, None
+    # d log(1 - D) / d d^2 = -sigmoid(z) * delta / sigma (0 on padding).
+    sig = torch.sigmoid(z).mul_(inv_sigma).mul_(bk.valid)
+    cpair = torch.where(inside, sig.neg(), sig)
+    return terms, (cpair, kmin, ss, us)
+
+
+class _CulledSoftSilhouette(torch.autograd.Function):
+    """``sum_j log(1 - D_ij)`` per pixel over bucketed pairs, analytic backward."""
+
+    @staticmethod
+    def forward(ctx, coef, buckets, n_pix, inv_sigma):  # noqa: D102
+        need = ctx.needs_input_grad[0]
+        coef_d = coef.detach()
+        log_acc = coef.new_zeros(n_pix)
+        saved = []
+        for bk in buckets:
+            terms, extra = _bucket_forward(coef_d.index_select(0, bk.idx), bk, inv_sigma, need)
+            log_acc.index_add_(0, bk.pix, terms.reshape(-1))
+            if need:
+                saved.append(extra)
+        ctx.buckets = buckets
+        ctx.saved_pairs = saved
+        ctx.save_for_backward(coef_d)
+        return log_acc
+
+    @staticmethod
+    def backward(ctx, grad_log):  # noqa: D102
+        (coef,) = ctx.saved_tensors
+        grad = torch.zeros_like(coef)
+        for bk, (cpair, kmin, ss, us) in zip(ctx.buckets, ctx.saved_pairs, strict=True):
+            G = grad_log.index_select(0, bk.pix).reshape(cpair.shape).mul_(cpair).mul_(2.0)
+            ox, oy = bk.ox.reshape(-1), bk.oy.reshape(-1)
+            l2 = coef.index_select(0, bk.idx)[:, :, 6]  # (Fb, 3)
+            rows = []
+            for k in range(3):
+                w = G.masked_fill(kmin != k, 0.0)  # 2 dL/dd^2 on pairs where edge k wins
+                gs = w * ss[k]  # dL/ds
+                gt = (w * us[k]).mul_(l2[:, k:k + 1])  # dL/dt
+                gl2 = (w * us[k]).mul_(us[k]).mul_(0.5)  # dL/dL2
+                rows.append(torch.stack([gt @ ox, gt @ oy, gt.sum(1), gs @ ox, gs @ oy,
+                                         gs.sum(1), gl2.sum(1)], dim=1))
+            grad[bk.idx] = torch.stack(rows, dim=1)
+        return grad, None, None, None
 
 
 # ----------------------------------------------------------------- public API
@@ -336,11 +365,11 @@ def soft_silhouette(vertices: torch.Tensor, faces: torch.Tensor, camera: Camera,
     uv, pc = _project(vertices, camera)
     kept = _kept_faces(uv, pc, faces, settings)
     with torch.no_grad():
-        on, plan = _pair_plan(uv.detach()[faces[kept]], W, H, settings)
+        on, x0, y0, buckets = _buckets(uv.detach()[faces[kept]], W, H, settings)
     if on.numel() == 0:
         return vertices.new_zeros(H, W) + 0.0 * vertices.sum()
-    tri = uv[faces[kept[on]]]
-    log_acc = _CulledSoftSilhouette.apply(tri, plan, H * W, 1.0 / settings.sigma)
+    coef = _face_coefficients(uv[faces[kept[on]]], x0, y0)
+    log_acc = _CulledSoftSilhouette.apply(coef, buckets, H * W, 1.0 / settings.sigma)
     return (-torch.expm1(log_acc)).reshape(H, W)
 
 
