@@ -268,3 +268,28 @@ def test_unwelded_seams_are_welded(sphere3):
     np.testing.assert_allclose(d[:2, : len(v)], ref, atol=1e-10)
     np.testing.assert_allclose(d[:2, len(v):], ref, atol=1e-10)
     np.testing.assert_allclose(d[2], d[1], atol=1e-10)
+
+
+def _scattered_tetrahedra(n: int, seed: int):
+    rng = np.random.default_rng(seed)
+    base = np.array([[0, 0, 0], [1, 0, 0], [0, 1, 0], [0, 0, 1.0]]) * 0.05
+    tet = np.array([[0, 2, 1], [0, 1, 3], [0, 3, 2], [1, 2, 3]])
+    centres = rng.uniform(-1, 1, size=(n, 3))
+    v = (base[None] + centres[:, None]).reshape(-1, 3)
+    f = (tet[None] + 4 * np.arange(n)[:, None, None]).reshape(-1, 3)
+    return v, f
+
+
+def test_boruvka_tree_equals_dense_tree(monkeypatch):
+    import geocorr.geometry.geodesic as geo
+
+    v, f = _scattered_tetrahedra(90, seed=3)
+    dense = GeodesicSolver(v, f, engine="exact")
+    monkeypatch.setattr(geo, "DENSE_TREE_MAX", 4)
+    fast = GeodesicSolver(v, f, engine="exact")
+    assert dense.n_components == fast.n_components == 90
+    assert len(fast.bridges) == 89
+    key = sorted((min(p, q), max(p, q), round(w, 12)) for p, q, w in dense.bridges)
+    assert sorted((min(p, q), max(p, q), round(w, 12)) for p, q, w in fast.bridges) == key
+    np.testing.assert_allclose(fast.distances([0, 50]), dense.distances([0, 50]), atol=1e-12)
+    assert np.isfinite(fast.all_pairs()).all()

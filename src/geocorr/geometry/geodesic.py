@@ -57,7 +57,7 @@ from typing import Literal
 
 import numpy as np
 from scipy.sparse import csr_matrix
-from scipy.sparse.csgraph import breadth_first_order, minimum_spanning_tree
+from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial import cKDTree
 
 from geocorr.geometry.mesh import (
@@ -75,6 +75,8 @@ Engine = Literal["heat", "exact"]
 #: Sources solved per block in :meth:`GeodesicSolver.pairwise` (bounds memory to
 #: ``BLOCK * V`` float64).
 BLOCK = 256
+#: Up to this many components the spanning tree compares every pair directly.
+DENSE_TREE_MAX = 64
 
 
 @dataclass(frozen=True)
@@ -457,10 +459,19 @@ class GeodesicSolver:
         return out
 
     def _spanning_tree(self) -> list[_Bridge]:
-        """Minimum spanning tree of the components under closest-vertex-pair distance."""
+        """Minimum spanning tree of the components under closest-vertex-pair distance.
+
+        Up to ``DENSE_TREE_MAX`` components every pair's closest vertices are
+        found (one KD-tree query per pair); beyond that Boruvka rounds on one
+        KD-tree over all surface vertices (:func:`_boruvka`). Both are exact.
+        """
         c = len(self._components)
         if c == 1:
             return []
+        if c > DENSE_TREE_MAX:
+            surf = np.flatnonzero(self.component >= 0)
+            return [_Bridge(int(self.component[p]), int(self.component[q]), int(p), int(q), d)
+                    for p, q, d in _boruvka(self.vertices[surf], self.component[surf], surf)]
         trees = [cKDTree(comp.vertices) for comp in self._components]
         weight = np.zeros((c, c))
         ends: dict[tuple[int, int], tuple[int, int, float]] = {}
@@ -482,13 +493,76 @@ class GeodesicSolver:
             i, j = (int(i), int(j)) if i < j else (int(j), int(i))
             pi, pj, length = ends[(i, j)]
             bridges.append(_Bridge(i, j, pi, pj, length))
-        # sanity: the tree spans every component
-        graph = csr_matrix((np.ones(len(bridges)), ([b.a for b in bridges],
-                            [b.b for b in bridges])), shape=(c, c))
-        reached = breadth_first_order(graph, 0, directed=False, return_predecessors=False)
-        if len(reached) != c:
-            raise RuntimeError("component spanning tree is disconnected")
         return bridges
+
+
+def _boruvka(points: np.ndarray, labels: np.ndarray, ids: np.ndarray
+             ) -> list[tuple[int, int, float]]:
+    """Exact minimum spanning tree between labelled point groups (Boruvka).
+
+    Each round finds, for every current group, its closest point of another
+    group: points query ``k`` nearest neighbours, ``k`` doubling only for
+    points whose ``k``-th neighbour is still nearer than their group's best
+    foreign distance (only those could still improve it).
+
+    Args:
+        points: ``(P, 3)`` surface vertices.
+        labels: ``(P,)`` component of each point, ``0..C-1``.
+        ids: ``(P,)`` global vertex index of each point.
+
+    Returns:
+        ``C - 1`` bridges ``(vertex, vertex, length)``.
+    """
+    n = len(points)
+    tree = cKDTree(points)
+    parent = np.arange(int(labels.max()) + 1)
+
+    def find(x: int) -> int:
+        while parent[x] != x:
+            parent[x] = parent[parent[x]]
+            x = parent[x]
+        return x
+
+    group = labels.copy()
+    bridges: list[tuple[int, int, float]] = []
+    while len(np.unique(group)) > 1:
+        best_d = np.full(parent.shape, np.inf)
+        best_pair = np.full((len(parent), 2), -1, dtype=np.int64)
+        pending = np.arange(n)
+        k = min(8, n)
+        while len(pending):
+            dist, nn = tree.query(points[pending], k=k)
+            dist, nn = dist.reshape(len(pending), k), nn.reshape(len(pending), k)
+            foreign = group[nn] != group[pending][:, None]
+            has = foreign.any(axis=1)
+            col = np.argmax(foreign, axis=1)
+            found = np.flatnonzero(has)
+            d_found = dist[found, col[found]]
+            g_found = group[pending[found]]
+            # per group minimum: sort by distance, keep the first of each group
+            order = np.lexsort((d_found, g_found))
+            first = order[np.r_[True, g_found[order][1:] != g_found[order][:-1]]] if len(
+                order) else order
+            for i in first:
+                g = g_found[i]
+                if d_found[i] < best_d[g]:
+                    best_d[g] = d_found[i]
+                    best_pair[g] = (pending[found[i]], nn[found[i], col[found[i]]])
+            unresolved = np.flatnonzero(~has)
+            still = dist[unresolved, -1] < best_d[group[pending[unresolved]]]
+            pending = pending[unresolved[still]]
+            if k == n:
+                break
+            k = min(2 * k, n)
+        for g in np.unique(group):
+            p, q = best_pair[g]
+            ra, rb = find(int(group[p])), find(int(group[q]))
+            if ra != rb:                                 # ties can propose the same edge twice
+                parent[max(ra, rb)] = min(ra, rb)
+                bridges.append((int(ids[p]), int(ids[q]), float(best_d[g])))
+        roots = np.array([find(int(x)) for x in range(len(parent))])
+        group = roots[labels]
+    return bridges
 
 
 _KERNELS: dict = {}
