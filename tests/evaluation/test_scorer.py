@@ -155,3 +155,18 @@ def test_ambiguous_aliases_are_dropped():
              make_pair([(0, 0)], pid="7-x-y")]
     assert pair_aliases(pairs) == {"000001": "000001-a-b:car", "01": "01-c-d:cat",
                                    "7": "7-x-y"}
+
+
+def test_write_predictions_roundtrip(spair, tmp_path):
+    from geocorr.evaluation.scorer import write_predictions
+
+    path = tmp_path / "out" / "p.jsonl"
+    write_predictions(path, {k: np.array(v) for k, v in STANDARD_PREDICTIONS.items()})
+    back = read_predictions(path)
+    assert list(back.trg_kps) == list(STANDARD_PREDICTIONS)
+    np.testing.assert_array_equal(back.trg_kps["000002-c2-c3:car"], [[53, 54], [100, 110]])
+    assert score_file(spair, "test", path, (0.1,)).report.overall.per_keypoint[0.1] == \
+        pytest.approx(4 / 7)
+    with pytest.raises(ValueError, match="pair 'x'"):
+        write_predictions(tmp_path / "q.jsonl", {"x": [[1, np.nan]]})
+    assert not (tmp_path / "q.jsonl").exists()

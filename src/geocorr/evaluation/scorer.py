@@ -19,7 +19,9 @@ an id (``"000001"`` or ``"1"`` for ``000001-...``) is accepted too
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Sequence
+import os
+import tempfile
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +40,7 @@ __all__ = [
     "PredictionFile",
     "open_dataset",
     "read_predictions",
+    "write_predictions",
     "score_predictions",
     "pair_aliases",
     "evaluate_pairs",
@@ -179,6 +182,35 @@ def read_predictions(path: str | Path) -> PredictionFile:
             kps[pid] = arr
             lines[pid] = no
     return PredictionFile(path=path, trg_kps=kps, lines=lines)
+
+
+def write_predictions(path: str | Path, predictions: Mapping[str, Any]) -> None:
+    """Write ``pair id -> (N, 2)`` predictions as the JSON Lines file ``geocorr score`` reads.
+
+    Written atomically (temporary file + ``os.replace``); pairs in mapping order.
+
+    Raises:
+        ValueError: a prediction is not ``(N, 2)`` finite numbers (names the pair).
+    """
+    path = Path(path)
+    lines = []
+    for pid, kps in predictions.items():
+        arr = np.asarray(kps, dtype=np.float64)
+        if arr.size == 0:
+            arr = arr.reshape(0, 2)
+        if arr.ndim != 2 or arr.shape[1] != 2 or not np.all(np.isfinite(arr)):
+            raise ValueError(f"prediction for pair '{pid}' must be (N, 2) finite numbers, "
+                             f"got shape {arr.shape}")
+        lines.append(json.dumps({"pair": str(pid), "trg_kps": arr.tolist()}))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            f.write("".join(line + "\n" for line in lines))
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _groups_for(dataset: PairDataset | str) -> Callable[[str], tuple[tuple[int, ...], ...]]:
