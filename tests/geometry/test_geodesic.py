@@ -293,3 +293,10 @@ def test_boruvka_tree_equals_dense_tree(monkeypatch):
     assert sorted((min(p, q), max(p, q), round(w, 12)) for p, q, w in fast.bridges) == key
     np.testing.assert_allclose(fast.distances([0, 50]), dense.distances([0, 50]), atol=1e-12)
     assert np.isfinite(fast.all_pairs()).all()
+
+
+def test_duplicate_faces_are_ignored(sphere3):
+    v, f = sphere3
+    doubled = np.vstack([f, f[:50, ::-1]])
+    np.testing.assert_allclose(GeodesicSolver(v, doubled).distances([7]),
+                               GeodesicSolver(v, f).distances([7]), atol=1e-12)

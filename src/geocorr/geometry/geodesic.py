@@ -31,10 +31,10 @@ seams of an exported glb) are welded, so a seam does not cut the surface;
 the duplicate that is welded away then has no face and takes its twin's
 distances by the isolated-vertex rule below (offset 0). Then degenerate
 faces (a repeated vertex or area below ``AREA_EPS * bbox_diagonal**2``) are
-dropped because their cotangent weights
-are infinite and poison every distance with NaN. Run
-:func:`geocorr.geometry.mesh.clean_mesh` first to also merge seams and drop
-duplicate faces; vertex indices here always refer to the caller's mesh.
+dropped because their cotangent weights are infinite and poison every
+distance with NaN, and duplicate faces (same vertex set) are dropped because
+they would count twice in the Laplacian. Vertex indices always refer to the
+caller's mesh.
 
 Disconnected meshes (the bridge rule): the surface components (connected by
 shared vertices) are joined by a minimum spanning tree whose edge between two
@@ -266,6 +266,7 @@ class GeodesicSolver:
         if len(f):
             repeated = (f[:, 0] == f[:, 1]) | (f[:, 1] == f[:, 2]) | (f[:, 0] == f[:, 2])
             f = f[~repeated & (face_areas(v, f) > AREA_EPS * diag * diag)]
+            f = f[np.sort(np.unique(np.sort(f, axis=1), axis=0, return_index=True)[1])]
         if len(f) == 0:
             raise ValueError("GeodesicSolver: mesh has no non-degenerate faces")
         self.engine: str = engine
