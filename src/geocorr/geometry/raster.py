@@ -129,10 +129,16 @@ def _face_selection(v_uv: np.ndarray, v_z: np.ndarray, pc_faces: np.ndarray | No
     keep &= (umax >= 0) & (umin <= W - 1) & (vmax >= 0) & (vmin <= H - 1)
     if cull_backfaces:
         assert pc_faces is not None
-        p0, p1, p2 = pc_faces[:, 0], pc_faces[:, 1], pc_faces[:, 2]
-        n = np.cross(p1 - p0, p2 - p0)
-        keep &= np.einsum("ij,ij->i", n, p0) < 0  # normal points towards the camera origin
+        keep &= _front_facing(pc_faces)
     return np.flatnonzero(keep)
+
+
+def _front_facing(pc_faces: np.ndarray) -> np.ndarray:
+    """``(F,)`` bool: the counter-clockwise normal of camera-frame faces ``(F, 3, 3)``
+    points towards the camera centre (the origin)."""
+    p0, p1, p2 = pc_faces[:, 0], pc_faces[:, 1], pc_faces[:, 2]
+    n = np.cross(p1 - p0, p2 - p0)
+    return np.einsum("ij,ij->i", n, p0) < 0
 
 
 # ---------------------------------------------------------------- numba core
@@ -153,15 +159,36 @@ def _owns(e, dx, dy):
     return dy > 0.0 or (dy == 0.0 and dx > 0.0)
 
 
+@numba.njit(cache=True, inline="always")
+def _span(lo, hi, q, p):
+    # Narrow [lo, hi] to where the edge function p - q * x >= 0 (relaxed test).
+    if q > 0.0:
+        hi = min(hi, p / q)
+    elif q < 0.0:
+        lo = max(lo, p / q)
+    elif p < 0.0:
+        hi = lo - 10.0  # the whole row is outside this edge
+    return lo, hi
+
+
 @numba.njit(cache=True)
-def _raster_numba(uv, z, faces, order, H, W, face_out, bary_out, depth_out):
-    """Z-buffer over faces ``order``; fills the flat ``(H*W,)``/``(H*W, 3)`` outputs."""
+def _raster_numba(uv, z, faces, face_ok, near, H, W, face_out, bary_out, depth_out):
+    """Z-buffer over all faces; fills the flat ``(H*W,)`` / ``(H*W, 3)`` outputs in place.
+
+    Applies the same face rules as :func:`_face_selection` (near plane, zero
+    area, ``face_ok`` for back-face culling) and the same per-sample test as
+    the reference; each row is first narrowed to the span where all three
+    edge functions are >= 0 (widened by a pixel), then tested exactly.
+    """
     zbuf = np.full(H * W, np.inf)
-    for k in range(order.shape[0]):
-        f = order[k]
+    for f in range(faces.shape[0]):
+        if not face_ok[f]:
+            continue
         i0 = faces[f, 0]
         i1 = faces[f, 1]
         i2 = faces[f, 2]
+        if z[i0] <= near or z[i1] <= near or z[i2] <= near:
+            continue
         ax = uv[i0, 0]
         ay = uv[i0, 1]
         bx = uv[i1, 0]
@@ -171,15 +198,17 @@ def _raster_numba(uv, z, faces, order, H, W, face_out, bary_out, depth_out):
         area = _edge(ax, ay, bx, by, cx, cy)
         if area == 0.0:
             continue
+        x0 = max(np.ceil(min(ax, min(bx, cx))), 0.0)
+        x1 = min(np.floor(max(ax, max(bx, cx))), W - 1.0)
+        y0 = max(np.ceil(min(ay, min(by, cy))), 0.0)
+        y1 = min(np.floor(max(ay, max(by, cy))), H - 1.0)
+        if x0 > x1 or y0 > y1:
+            continue
         sgn = 1.0 if area > 0.0 else -1.0
         inv_area = 1.0 / (area * sgn)
         iz0 = 1.0 / z[i0]
         iz1 = 1.0 / z[i1]
         iz2 = 1.0 / z[i2]
-        x0 = max(int(np.ceil(min(ax, min(bx, cx)))), 0)
-        x1 = min(int(np.floor(max(ax, max(bx, cx)))), W - 1)
-        y0 = max(int(np.ceil(min(ay, min(by, cy)))), 0)
-        y1 = min(int(np.floor(max(ay, max(by, cy)))), H - 1)
         # Canonical edge directions (lower vertex index first) make the on-edge
         # decision identical for both faces sharing an edge. Edge k is opposite
         # vertex k: e0 = (i1, i2), e1 = (i2, i0), e2 = (i0, i1).
@@ -207,10 +236,19 @@ def _raster_numba(uv, z, faces, order, H, W, face_out, bary_out, depth_out):
         d1y = s1 * (e1by - e1ay)
         d2x = s2 * (e2bx - e2ax)
         d2y = s2 * (e2by - e2ay)
-        for py in range(y0, y1 + 1):
+        for py in range(int(y0), int(y1) + 1):
             fy = float(py)
+            # w_k(x) = p_k - q_k x  with  q_k = d_ky,  p_k = d_kx (fy - ay) + d_ky ax.
+            lo, hi = x0, x1
+            lo, hi = _span(lo, hi, d0y, d0x * (fy - e0ay) + d0y * e0ax)
+            lo, hi = _span(lo, hi, d1y, d1x * (fy - e1ay) + d1y * e1ax)
+            lo, hi = _span(lo, hi, d2y, d2x * (fy - e2ay) + d2y * e2ax)
+            if lo > hi + 2.0:
+                continue
+            xa = max(int(np.ceil(lo)) - 1, int(x0))
+            xb = min(int(np.floor(hi)) + 1, int(x1))
             row = py * W
-            for px in range(x0, x1 + 1):
+            for px in range(xa, xb + 1):
                 fx = float(px)
                 w0 = s0 * _edge(e0ax, e0ay, e0bx, e0by, fx, fy)
                 if not _owns(w0, d0x, d0y):
@@ -224,8 +262,7 @@ def _raster_numba(uv, z, faces, order, H, W, face_out, bary_out, depth_out):
                 l0 = w0 * inv_area * iz0
                 l1 = w1 * inv_area * iz1
                 l2 = w2 * inv_area * iz2
-                s = l0 + l1 + l2
-                depth = 1.0 / s
+                depth = 1.0 / (l0 + l1 + l2)
                 p = row + px
                 if depth < zbuf[p]:
                     zbuf[p] = depth
@@ -316,22 +353,27 @@ def rasterize(vertices: np.ndarray, faces: np.ndarray, camera: Camera, *,
     v, f = _check_mesh(vertices, faces)
     H, W = camera.height, camera.width
     face_out = np.full(H * W, -1, dtype=np.int64)
-    bary_out = np.zeros((H * W, 3), dtype=np.float64)
-    depth_out = np.full(H * W, np.inf, dtype=np.float64)
+    out_dtype = np.float32 if engine == "numba" else np.float64
+    bary_out = np.zeros((H * W, 3), dtype=out_dtype)
+    depth_out = np.full(H * W, np.inf, dtype=out_dtype)
     if f.shape[0] > 0:
         uv, z = project_vertices(v, camera)
         pc_faces = None
         if cull_backfaces:
             pc = v @ camera.R.T + camera.t
             pc_faces = pc[f]
-        order = _face_selection(uv, z, pc_faces, f, near, cull_backfaces, camera)
-        if order.size:
-            kernel = _raster_numba if engine == "numba" else _raster_reference
-            kernel(uv, z, f, order, H, W, face_out, bary_out, depth_out)
+        if engine == "numba":
+            face_ok = np.ones(f.shape[0], dtype=bool)
+            if cull_backfaces:
+                face_ok = _front_facing(pc_faces)
+            _raster_numba(uv, z, f, face_ok, float(near), H, W, face_out, bary_out, depth_out)
+        else:
+            order = _face_selection(uv, z, pc_faces, f, near, cull_backfaces, camera)
+            _raster_reference(uv, z, f, order, H, W, face_out, bary_out, depth_out)
     return Fragments(
         face_index=face_out.reshape(H, W),
-        bary=bary_out.astype(np.float32).reshape(H, W, 3),
-        depth=depth_out.astype(np.float32).reshape(H, W),
+        bary=bary_out.astype(np.float32, copy=False).reshape(H, W, 3),
+        depth=depth_out.astype(np.float32, copy=False).reshape(H, W),
     )
 
 
