@@ -48,6 +48,7 @@ def test_loads_pairs(tmp_path):
     assert a.category == "wolf"  # the target's folder (no name field)
     np.testing.assert_array_equal(a.kps_ids, [0, 5, 6, 9])
     np.testing.assert_array_equal(a.trg_visible_ids, [0, 5, 6, 8, 9])
+    np.testing.assert_array_equal(a.trg_visible_kps[3], [80, 40])  # id 8
     np.testing.assert_array_equal(a.trg_kps[1], [50, 25])
     np.testing.assert_array_equal(a.trg_bbox, [10, 20, 110, 70])  # COCO xywh -> xyxy
     assert a.src_image == tmp_path / "JPEGImages" / "Canidae" / "dog" / "000001.jpg"

@@ -27,6 +27,7 @@ def test_loads_pairs_in_layout_order(tmp_path):
     assert a.trg_size == (840, 630)
     assert a.flags["viewpoint_variation"] == 2
     np.testing.assert_array_equal(a.trg_visible_ids, [0, 1, 2, 4, 8, 10])
+    np.testing.assert_array_equal(a.trg_visible_kps, [[5, 5]] * 6)
     assert pairs[1].trg_size == (420, 420)
     assert ds.geometry_groups("car") == SPAIR_GROUPS["car"]
     assert ds.categories() == ("car", "cat")

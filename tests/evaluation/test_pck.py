@@ -135,3 +135,25 @@ def test_empty_sets_give_nan_and_null():
     r = pck([], (0.1,))
     assert np.isnan(r.per_image[0.1]) and r.num_pairs == 0
     assert r.to_dict()["per_image"]["0.1"] is None
+
+
+def test_swaps_onto_a_visible_twin():
+    # car group (0, 1): left/right. Target: id 0 at (0, 0), id 1 at (100, 0); T = 100.
+    p = make_pair([(0, 0), (100, 0), (50, 40)], ids=[0, 1, 10], trg_visible=[0, 1, 10])
+    p = KeypointPair(**{**p.__dict__, "trg_visible_kps": np.array([[0, 0], [100, 0], [50, 40]],
+                                                                   float)})
+    # id 0 predicted 2 px from its twin (swap), id 1 right, id 10 wrong but has no twin
+    s = score_pair(p, [(98, 0), (100, 5), (50, 0)], rule="bbox", groups=SPAIR_GROUPS["car"])
+    np.testing.assert_allclose(s.twin_errors, [2, 100 * np.sqrt(1 + 0.05 ** 2), np.inf])
+    np.testing.assert_array_equal(s.swapped(0.1), [True, False, False])
+    np.testing.assert_array_equal(s.swapped(0.01), [False, False, False])  # 2 px > 1 px
+    r = pck_report([s], (0.1,))
+    assert r.overall.swap_rate[0.1] == pytest.approx(1 / 3)
+    assert r.geometry_aware.swap_rate[0.1] == pytest.approx(1 / 2)
+    assert r.to_dict()["geometry_aware"]["swap_rate"]["0.1"] == pytest.approx(0.5)
+
+
+def test_twin_positions_must_align_with_ids():
+    p = make_pair([(0, 0)], trg_visible=[0, 1])
+    with pytest.raises(ValueError, match="trg_visible_kps"):
+        KeypointPair(**{**p.__dict__, "trg_visible_kps": np.zeros((3, 2))})

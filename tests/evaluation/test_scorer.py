@@ -107,6 +107,7 @@ def test_cli_score_prints_and_writes_json(spair, tmp_path):
                                  "--alpha", "0.05", "--alpha", "0.1"])
     assert r.exit_code == 0, r.output
     assert "geometry-aware" in r.output and "66.7" in r.output
+    assert "same-part twin" in " ".join(r.output.split())
     d = json.loads(out.read_text())
     assert d["overall"]["per_keypoint"]["0.1"] == pytest.approx(4 / 7)
     assert d["breakdowns"]["viewpoint_variation"]["2"]["num_pairs"] == 1

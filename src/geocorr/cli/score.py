@@ -37,7 +37,12 @@ def register(app: typer.Typer) -> None:
         geometry-aware subset, SPair difficulty breakdowns)."""
         from geocorr.cli._common import user_errors
         from geocorr.evaluation.scorer import open_dataset, score_file
-        from geocorr.evaluation.tables import breakdown_table, pck_table, write_json_atomic
+        from geocorr.evaluation.tables import (
+            breakdown_table,
+            pck_table,
+            swap_line,
+            write_json_atomic,
+        )
 
         with user_errors():
             if size < 0:
@@ -51,6 +56,9 @@ def register(app: typer.Typer) -> None:
             result = score_file(ds, split, predictions, alpha or None, size=size or None)
             out = _console()
             out.print(pck_table(result.report, title=f"{dataset} {split}: PCK (%)"))
+            line = swap_line(result.report)
+            if line is not None:
+                out.print(line)
             bd = breakdown_table(result.report)
             if bd is not None:
                 out.print(bd)

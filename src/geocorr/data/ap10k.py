@@ -177,7 +177,8 @@ class AP10KDataset:
             pair_id=path.stem, category=category, src_image=src.image, trg_image=trg.image,
             src_kps=src.kps[both], trg_kps=trg.kps[both], kps_ids=ids,
             src_bbox=src.bbox, trg_bbox=trg.bbox, src_size=src.size, trg_size=trg.size,
-            trg_visible_ids=np.flatnonzero(trg.visible).astype(np.int64))
+            trg_visible_ids=np.flatnonzero(trg.visible).astype(np.int64),
+            trg_visible_kps=trg.kps[trg.visible])
 
     def image(self, json_path: Path) -> AP10KImage:
         """Parsed (cached) image annotation."""

@@ -71,6 +71,9 @@ class KeypointPair:
         trg_visible_ids: ``(M,)`` int64 ids of every keypoint visible in the
             target image (not only in both), for the geometry-aware subset; ``None``
             when the dataset does not say (then the visible-in-both ids stand in).
+        trg_visible_kps: ``(M, 2)`` float64 target positions of ``trg_visible_ids``
+            (for swap rates: where a keypoint's left/right or repeated twin is);
+            ``None`` when unknown.
     """
 
     pair_id: str
@@ -86,6 +89,7 @@ class KeypointPair:
     trg_size: tuple[int, int]
     flags: Mapping[str, int] = field(default_factory=dict)
     trg_visible_ids: np.ndarray | None = None
+    trg_visible_kps: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.src_kps)
@@ -102,6 +106,12 @@ class KeypointPair:
             if box is not None and box.shape != (4,):
                 raise ValueError(f"KeypointPair {self.pair_id}: {name} must be (4,), "
                                  f"got {box.shape}")
+        if self.trg_visible_kps is not None:
+            m = -1 if self.trg_visible_ids is None else len(self.trg_visible_ids)
+            if self.trg_visible_kps.shape != (m, 2):
+                raise ValueError(f"KeypointPair {self.pair_id}: trg_visible_kps must be "
+                                 f"(len(trg_visible_ids), 2) = ({m}, 2), "
+                                 f"got {self.trg_visible_kps.shape}")
         for name in ("src_size", "trg_size"):
             w, h = getattr(self, name)
             if w <= 0 or h <= 0:

@@ -142,7 +142,8 @@ class SPairDataset:
         meta_path = self.root / "Meta" / "categories.json"
         self.meta: dict[str, CategoryMeta] = (load_category_meta(meta_path)
                                               if meta_path.is_file() else {})
-        self._trg_visible_cache: dict[tuple[str, str], np.ndarray | None] = {}
+        self._trg_visible_cache: dict[tuple[str, str],
+                                      tuple[np.ndarray, np.ndarray] | None] = {}
 
     # ------------------------------------------------------------------ queries
     def splits(self) -> tuple[str, ...]:
@@ -228,6 +229,7 @@ class SPairDataset:
                                      f"({len(trg_kps)}) and kps_ids ({len(ids)}) differ in length")
         src_name = str(require_field(d, "src_imname", path))
         trg_name = str(require_field(d, "trg_imname", path))
+        vis = self.visible_keypoints(category, trg_name)
         flags = {}
         for f in SPAIR_FLAGS:
             if f in d and d[f] is not None:
@@ -245,26 +247,24 @@ class SPairDataset:
             trg_bbox=as_box(require_field(d, "trg_bndbox", path), path, "trg_bndbox"),
             src_size=as_size(require_field(d, "src_imsize", path), path, "src_imsize"),
             trg_size=as_size(require_field(d, "trg_imsize", path), path, "trg_imsize"),
-            flags=flags, trg_visible_ids=self.visible_ids(category, trg_name))
+            flags=flags, trg_visible_ids=vis[0] if vis else None,
+            trg_visible_kps=vis[1] if vis else None)
 
     def visible_ids(self, category: str, imname: str) -> np.ndarray | None:
         """Ids of keypoints annotated (non-null) in an image's JSON; ``None`` if it has none."""
+        vis = self.visible_keypoints(category, imname)
+        return None if vis is None else vis[0]
+
+    def visible_keypoints(self, category: str, imname: str
+                          ) -> tuple[np.ndarray, np.ndarray] | None:
+        """``(ids (M,), positions (M, 2))`` of an image's annotated keypoints, sorted by id.
+
+        ``None`` when the image has no JSON in ``ImageAnnotation/`` (tolerated).
+        """
         key = (category, imname)
         if key not in self._trg_visible_cache:
             path = self.root / "ImageAnnotation" / category / (Path(imname).stem + ".json")
-            if not path.is_file():
-                self._trg_visible_cache[key] = None
-            else:
-                kps = require_field(read_json(path), "kps", path)
-                if not isinstance(kps, Mapping):
-                    raise DatasetFormatError(f"{path}: field 'kps' must be an object "
-                                             f"\"id\" -> [x, y] or null")
-                try:
-                    ids = sorted(int(k) for k, v in kps.items() if v is not None)
-                except ValueError:
-                    raise DatasetFormatError(f"{path}: field 'kps' keys must be integer ids") \
-                        from None
-                self._trg_visible_cache[key] = np.array(ids, dtype=np.int64)
+            self._trg_visible_cache[key] = (_read_visible(path) if path.is_file() else None)
         return self._trg_visible_cache[key]
 
     # ------------------------------------------------------------------ internals
@@ -276,3 +276,24 @@ class SPairDataset:
 
     def _layout_file(self, split: str) -> Path:
         return self.root / "Layout" / self.layout / f"{split}.txt"
+
+
+def _read_visible(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    """Non-null entries of an image JSON's ``kps`` dict: ``(ids (M,), xy (M, 2))``."""
+    kps = require_field(read_json(path), "kps", path)
+    if not isinstance(kps, Mapping):
+        raise DatasetFormatError(f"{path}: field 'kps' must be an object "
+                                 f"\"id\" -> [x, y] or null")
+    items = []
+    for k, v in kps.items():
+        if v is None:
+            continue
+        try:
+            items.append((int(k), v))
+        except ValueError:
+            raise DatasetFormatError(f"{path}: field 'kps' keys must be integer ids, "
+                                     f"got {k!r}") from None
+    items.sort(key=lambda kv: kv[0])
+    ids = np.array([i for i, _ in items], dtype=np.int64)
+    xy = as_points([v for _, v in items], path, "kps")
+    return ids, xy.reshape(len(ids), 2)

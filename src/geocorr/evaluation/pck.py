@@ -91,6 +91,10 @@ class PairScore:
         kps_ids: ``(N,)`` int64 keypoint ids.
         geometry_aware: ``(N,)`` bool, keypoints in the geometry-aware subset.
         flags: the pair's difficulty flags (copied from the pair).
+        twin_errors: ``(N,)`` float64 distance from each prediction to the nearest
+            target position of another member of its same-part group (its
+            left/right or repeated twin), same pixels as ``errors``; ``inf`` when
+            no twin is visible in the target or its position is unknown.
     """
 
     pair_id: str
@@ -100,10 +104,17 @@ class PairScore:
     kps_ids: np.ndarray
     geometry_aware: np.ndarray
     flags: Mapping[str, int] = field(default_factory=dict)
+    twin_errors: np.ndarray | None = None
 
     def correct(self, alpha: float) -> np.ndarray:
         """``(N,)`` bool, strict ``error < alpha * T``."""
         return self.errors < alpha * self.threshold
+
+    def swapped(self, alpha: float) -> np.ndarray:
+        """``(N,)`` bool: wrong at ``alpha`` but within ``alpha * T`` of a same-part twin."""
+        if self.twin_errors is None:
+            return np.zeros(len(self.errors), dtype=bool)
+        return ~self.correct(alpha) & (self.twin_errors < alpha * self.threshold)
 
 
 def score_pair(pair: KeypointPair, pred_trg_kps: np.ndarray, *, rule: ThresholdRule,
@@ -139,9 +150,31 @@ def score_pair(pair: KeypointPair, pred_trg_kps: np.ndarray, *, rule: ThresholdR
         pred = tf.points_to_canvas(pred)
         t = t * tf.scale
     errors = np.linalg.norm(pred - gt, axis=1) if len(gt) else np.zeros(0)
-    aware = geometry_aware_mask(pair.kps_ids, pair.trg_visible_ids, tuple(map(tuple, groups)))
+    groups = tuple(tuple(int(i) for i in g) for g in groups)
+    aware = geometry_aware_mask(pair.kps_ids, pair.trg_visible_ids, groups)
+    twins = _twin_positions(pair, groups)
+    twin_err = np.full(len(gt), np.inf)
+    for i, pos in twins.items():
+        if size is not None:
+            pos = tf.points_to_canvas(pos)
+        twin_err[i] = np.linalg.norm(pos - pred[i], axis=1).min()
     return PairScore(pair_id=pair.pair_id, category=pair.category, errors=errors, threshold=t,
-                     kps_ids=pair.kps_ids.copy(), geometry_aware=aware, flags=dict(pair.flags))
+                     kps_ids=pair.kps_ids.copy(), geometry_aware=aware, flags=dict(pair.flags),
+                     twin_errors=twin_err)
+
+
+def _twin_positions(pair: KeypointPair, groups: tuple[tuple[int, ...], ...]
+                    ) -> dict[int, np.ndarray]:
+    """Keypoint index -> ``(K, 2)`` original target positions of its visible same-part twins."""
+    if pair.trg_visible_ids is None or pair.trg_visible_kps is None:
+        return {}
+    where = {int(k): pair.trg_visible_kps[j] for j, k in enumerate(pair.trg_visible_ids)}
+    out = {}
+    for i, k in enumerate(int(x) for x in pair.kps_ids):
+        twins = [where[m] for g in groups if k in g for m in g if m != k and m in where]
+        if twins:
+            out[i] = np.asarray(twins, dtype=np.float64).reshape(-1, 2)
+    return out
 
 
 @dataclass(frozen=True)
@@ -154,16 +187,21 @@ class PCK:
         per_keypoint: ``alpha -> `` correct keypoints / all keypoints (NaN when none).
         num_pairs: pairs that contributed (at least one keypoint).
         num_keypoints: keypoints that contributed.
+        swap_rate: ``alpha ->`` fraction of the keypoints predicted onto a
+            same-part twin instead (wrong, yet within ``alpha * T`` of a visible
+            twin's position; see :meth:`PairScore.swapped`); NaN when none.
     """
 
     per_image: dict[float, float]
     per_keypoint: dict[float, float]
     num_pairs: int
     num_keypoints: int
+    swap_rate: dict[float, float] = field(default_factory=dict)
 
     def to_dict(self) -> dict[str, Any]:
         return {"per_image": {_key(a): _num(v) for a, v in self.per_image.items()},
                 "per_keypoint": {_key(a): _num(v) for a, v in self.per_keypoint.items()},
+                "swap_rate": {_key(a): _num(v) for a, v in self.swap_rate.items()},
                 "num_pairs": self.num_pairs, "num_keypoints": self.num_keypoints}
 
 
@@ -185,6 +223,7 @@ def pck(scores: Iterable[PairScore], alphas: Sequence[float],
     alphas = tuple(float(a) for a in alphas)
     fractions: dict[float, list[float]] = {a: [] for a in alphas}
     correct = dict.fromkeys(alphas, 0)
+    swaps = dict.fromkeys(alphas, 0)
     total = 0
     pairs = 0
     for s in scores:
@@ -197,10 +236,13 @@ def pck(scores: Iterable[PairScore], alphas: Sequence[float],
         for a in alphas:
             c = int(s.correct(a)[keep].sum())
             correct[a] += c
+            swaps[a] += int(s.swapped(a)[keep].sum())
             fractions[a].append(c / n)
     per_image = {a: float(np.mean(fractions[a])) if pairs else float("nan") for a in alphas}
     per_kpt = {a: correct[a] / total if total else float("nan") for a in alphas}
-    return PCK(per_image=per_image, per_keypoint=per_kpt, num_pairs=pairs, num_keypoints=total)
+    swap = {a: swaps[a] / total if total else float("nan") for a in alphas}
+    return PCK(per_image=per_image, per_keypoint=per_kpt, num_pairs=pairs, num_keypoints=total,
+               swap_rate=swap)
 
 
 @dataclass(frozen=True)

@@ -13,7 +13,7 @@ from rich.table import Table
 
 from geocorr.evaluation.pck import PCK, PCKReport
 
-__all__ = ["pck_table", "breakdown_table", "write_json_atomic", "format_pct"]
+__all__ = ["pck_table", "breakdown_table", "swap_line", "write_json_atomic", "format_pct"]
 
 _FLAG_NAMES = {0: "easy", 1: "medium", 2: "hard"}
 
@@ -72,6 +72,16 @@ def breakdown_table(report: PCKReport, title: str = "PCK (%) by difficulty") -> 
                 label += f" ({_FLAG_NAMES[value]})"
             t.add_row(*_row(label, p, a))
     return t
+
+
+def swap_line(report: PCKReport) -> str | None:
+    """One line with the geometry-aware keypoints' swap rates, ``None`` without such keypoints."""
+    geo = report.geometry_aware
+    if not geo.num_keypoints or not geo.swap_rate:
+        return None
+    rates = ", ".join(f"@{a:g} {format_pct(geo.swap_rate[a])}%" for a in report.alphas)
+    return (f"geometry-aware keypoints predicted onto a same-part twin (left/right or "
+            f"repeated part): {rates}")
 
 
 def write_json_atomic(obj: Any, path: str | Path) -> None:
