@@ -300,3 +300,11 @@ def test_duplicate_faces_are_ignored(sphere3):
     doubled = np.vstack([f, f[:50, ::-1]])
     np.testing.assert_allclose(GeodesicSolver(v, doubled).distances([7]),
                                GeodesicSolver(v, f).distances([7]), atol=1e-12)
+
+
+def test_all_pairs_refuses_huge_meshes(monkeypatch, sphere3):
+    import geocorr.geometry.geodesic as geo
+
+    monkeypatch.setattr(geo, "ALL_PAIRS_MAX_VERTICES", 100)
+    with pytest.raises(ValueError, match="decimate"):
+        GeodesicSolver(*sphere3).all_pairs()

@@ -75,6 +75,8 @@ Engine = Literal["heat", "exact"]
 #: Sources solved per block in :meth:`GeodesicSolver.pairwise` (bounds memory to
 #: ``BLOCK * V`` float64).
 BLOCK = 256
+#: :meth:`GeodesicSolver.all_pairs` refuses larger meshes (20k x 20k float32 = 1.6 GB).
+ALL_PAIRS_MAX_VERTICES = 20_000
 #: Up to this many components the spanning tree compares every pair directly.
 DENSE_TREE_MAX = 64
 
@@ -380,10 +382,16 @@ class GeodesicSolver:
 
         Returns:
             ``(V, V)`` float32, symmetric, zero diagonal.
+
+        Raises:
+            ValueError: more than ``ALL_PAIRS_MAX_VERTICES`` vertices.
         """
         if self._all_pairs is not None:
             return self._all_pairs
         n = self.n_vertices
+        if n > ALL_PAIRS_MAX_VERTICES:
+            raise ValueError(f"all_pairs: {n} vertices exceed ALL_PAIRS_MAX_VERTICES = "
+                             f"{ALL_PAIRS_MAX_VERTICES}; decimate the mesh or use pairwise()")
         out = np.empty((n, n), dtype=np.float32)
         starts = range(0, n, BLOCK)
         if progress:
