@@ -379,16 +379,19 @@ def rasterize(vertices: np.ndarray, faces: np.ndarray, camera: Camera, *,
 
 # ------------------------------------------------------------- interpolation
 @numba.njit(cache=True)
-def _gather_numba(pix, tri, bary, attr, out):
+def _gather_numba(face_flat, faces, bary, attr, out):
+    """``out[p] = sum_k bary[p, k] * attr[faces[f, k]]`` for covered pixels ``p``."""
     D = attr.shape[1]
-    for n in range(pix.shape[0]):
-        p = pix[n]
-        i0 = tri[n, 0]
-        i1 = tri[n, 1]
-        i2 = tri[n, 2]
-        b0 = bary[n, 0]
-        b1 = bary[n, 1]
-        b2 = bary[n, 2]
+    for p in range(face_flat.shape[0]):
+        f = face_flat[p]
+        if f < 0:
+            continue
+        i0 = faces[f, 0]
+        i1 = faces[f, 1]
+        i2 = faces[f, 2]
+        b0 = bary[p, 0]
+        b1 = bary[p, 1]
+        b2 = bary[p, 2]
         for d in range(D):
             out[p, d] = b0 * attr[i0, d] + b1 * attr[i1, d] + b2 * attr[i2, d]
 
@@ -424,18 +427,18 @@ def interpolate(fragments: Fragments, faces: np.ndarray, attributes: np.ndarray)
     fi = fragments.face_index
     H, W = fi.shape
     D = attr.shape[1]
+    # np.zeros maps fresh zero pages lazily: background rows are never touched.
+    out = np.zeros((H, W, D), dtype=np.float32)
     flat = fi.reshape(-1)
-    pix = np.flatnonzero(flat >= 0)
-    out = np.zeros((H * W, D), dtype=np.float32)
-    if pix.size == 0:
-        return out.reshape(H, W, D)
-    fid = flat[pix]
-    if fid.max() >= f.shape[0]:
-        raise ValueError(f"fragments reference face {fid.max()} but faces has {f.shape[0]} rows")
-    tri = f[fid].astype(np.int64, copy=False)
-    if tri.min() < 0 or tri.max() >= attr.shape[0]:
+    fmax = int(flat.max()) if flat.size else -1
+    if fmax < 0:
+        return out
+    if fmax >= f.shape[0]:
+        raise ValueError(f"fragments reference face {fmax} but faces has {f.shape[0]} rows")
+    if f.min() < 0 or f.max() >= attr.shape[0]:
         raise ValueError(f"faces index vertices outside [0, {attr.shape[0]}) of attributes")
     attr32 = np.ascontiguousarray(attr, dtype=np.float32)
-    bary = np.ascontiguousarray(fragments.bary.reshape(-1, 3)[pix])
-    _gather_numba(pix, tri, bary, attr32, out)
-    return out.reshape(H, W, D)
+    bary = np.ascontiguousarray(fragments.bary.reshape(-1, 3))
+    _gather_numba(flat, np.ascontiguousarray(f, dtype=np.int64), bary, attr32,
+                  out.reshape(H * W, D))
+    return out
