@@ -4,8 +4,9 @@ From a ground-truth instance (canonical frame ``X``: X front, Y left, Z up)
 and its ground-truth camera ``(K, R, t)`` we produce:
 
 1. **A re-meshed surface** ``X_r``: occupancy of the watertight mesh on a
-   voxel grid at a random resolution, Gaussian-blurred, marching cubes at
-   0.5, fragments below 1% of the vertices dropped, Taubin smoothing, then
+   voxel grid at a random resolution (inside points plus surface-sample
+   voxels, so thin parts thicken rather than vanish), marching cubes,
+   fragments below 1% of the vertices dropped, Taubin smoothing, then
    Gaussian noise along the normals. Vertices differ from the ground truth;
    thin parts get thicker or vanish, as in real reconstructions. The grid
    resolution adapts so the result keeps 2k-8k vertices.
@@ -78,9 +79,10 @@ class SimulatorSettings:
         resolution_range: voxel-grid resolution (cells along the longest side)
             drawn uniformly; adapted to keep ``vertex_range``.
         vertex_range: wanted vertex count of the re-meshed surface (2k-8k).
-        blur_voxels: Gaussian blur of the occupancy grid, in voxels (smooth,
-            blobby surfaces like a learned reconstructor's).
-        smooth_iterations: Taubin smoothing iterations after marching cubes.
+        blur_voxels: Gaussian blur of the occupancy grid, in voxels (0: thin
+            parts survive; Taubin smoothing removes the voxel staircase).
+        smooth_iterations: Taubin smoothing iterations after marching cubes
+            (8: removes the staircase, keeps the shape).
         surface_noise: standard deviation of the normal noise as a fraction
             of the bounding-box diagonal.
     """
@@ -92,8 +94,8 @@ class SimulatorSettings:
     translation: float = 0.15
     resolution_range: tuple[int, int] = (36, 60)
     vertex_range: tuple[int, int] = (2000, 8000)
-    blur_voxels: float = 1.0
-    smooth_iterations: int = 5
+    blur_voxels: float = 0.0
+    smooth_iterations: int = 8
     surface_noise: float = 0.003
 
     def validate(self) -> None:
@@ -183,14 +185,20 @@ def apply_stage1_corrections(vertices: np.ndarray, camera: Camera, scale: float,
 
 
 def remesh(vertices: np.ndarray, faces: np.ndarray, resolution: int,
-           blur_voxels: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+           blur_voxels: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
     """Occupancy-grid re-meshing of a watertight mesh (marching cubes).
+
+    The occupancy is the grid points inside the mesh plus every voxel that a
+    dense surface sample falls in, so parts thinner than a voxel thicken to
+    about one voxel instead of vanishing (as in learned reconstructions).
 
     Args:
         vertices: ``(V, 3)``.
         faces: ``(F, 3)``.
         resolution: grid cells along the longest bounding-box side.
-        blur_voxels: Gaussian blur of the occupancy, in voxels.
+        blur_voxels: optional Gaussian blur of the occupancy, in voxels (rounder
+            surfaces; above ~0.5 it erodes one-voxel-thin parts).
+        seed: seed of the surface sample.
 
     Returns:
         ``(vertices (V', 3), faces (F', 3))`` outward-oriented; fragments with
@@ -208,7 +216,12 @@ def remesh(vertices: np.ndarray, faces: np.ndarray, resolution: int,
     n = np.ceil((hi - lo) / pitch).astype(np.int64) + 7
     axes = [origin[i] + pitch * np.arange(n[i]) for i in range(3)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
-    occ = mesh.contains(grid).reshape(tuple(n)).astype(np.float32)
+    occ = mesh.contains(grid).reshape(tuple(n))
+    count = int(4 * mesh.area / pitch**2) + 1000
+    samples, _ = trimesh.sample.sample_surface(mesh, count, seed=int(seed))
+    cells = np.clip(np.rint((samples - origin) / pitch).astype(np.int64), 0, n - 1)
+    occ[cells[:, 0], cells[:, 1], cells[:, 2]] = True
+    occ = occ.astype(np.float32)
     if blur_voxels > 0:
         occ = ndimage.gaussian_filter(occ, blur_voxels)
     if occ.max() <= 0.5:
@@ -259,18 +272,20 @@ def simulate_reconstruction(vertices: np.ndarray, faces: np.ndarray, camera: Cam
     settings.validate()
     lo_v, hi_v = settings.vertex_range
     res = int(rng.integers(settings.resolution_range[0], settings.resolution_range[1] + 1))
+    sample_seed = int(rng.integers(2**31))
     for _ in range(4):
-        rv, rf = remesh(vertices, faces, res, settings.blur_voxels)
+        rv, rf = remesh(vertices, faces, res, settings.blur_voxels, sample_seed)
         if lo_v <= len(rv) <= hi_v:
             break
         target = math.sqrt(lo_v * hi_v)
         res = max(8, int(round(res * math.sqrt(target / max(len(rv), 1)))))
     rv = _taubin(rv, rf, settings.smooth_iterations)
+    size = float(np.linalg.norm(rv.max(axis=0) - rv.min(axis=0)))
+    noise = rng.normal(0.0, settings.surface_noise * size, len(rv))
+    rv = rv + noise[:, None] * vertex_normals(rv, rf)
     lo, hi = rv.min(axis=0), rv.max(axis=0)
     center = (lo + hi) / 2
     normaliser = float(np.linalg.norm(hi - lo))
-    noise = rng.normal(0.0, settings.surface_noise * normaliser, len(rv))
-    rv = rv + noise[:, None] * vertex_normals(rv, rf)
 
     p = settings.flip_prob_elongated if elongated else settings.flip_prob
     flipped = rng.random() < p
