@@ -1,0 +1,207 @@
+"""Segmenters: image -> object mask (method.md step 1).
+
+The interface is :class:`Segmenter`. Implementations:
+
+* :class:`DatasetMasks` — the dataset's own masks, ``DIR/Segmentation/<cat>/<stem>.png``
+  (SPair-71k and the procedural benchmark): any non-zero pixel (grey level or
+  palette index) is object.
+* :class:`Sam3Segmenter` — SAM3 through transformers (``Sam3Model`` /
+  ``Sam3Processor``) prompted with the category name; one instance is chosen
+  per image by :func:`select_instance` (highest score, or best overlap with a
+  given box).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+
+__all__ = ["Segmenter", "DatasetMasks", "Sam3Settings", "Sam3Segmenter", "select_instance",
+           "box_iou"]
+
+
+@runtime_checkable
+class Segmenter(Protocol):
+    """Image -> ``(H, W)`` bool mask of the category's object."""
+
+    name: str
+
+    def segment(self, image: np.ndarray, category: str, stem: str,
+                bbox: tuple[float, float, float, float] | None = None) -> np.ndarray:
+        """Mask ``(H, W)`` bool of the object in ``image`` (``(H, W, 3)`` uint8).
+
+        ``bbox`` (x1, y1, x2, y2) pixels, when known, picks the instance.
+        """
+        ...
+
+
+class DatasetMasks:
+    """Masks shipped with the dataset: ``<root>/Segmentation/<category>/<stem>.png``.
+
+    Args:
+        dataset_root: the dataset folder (holding ``Segmentation/``).
+    """
+
+    name = "dataset"
+
+    def __init__(self, dataset_root: str | Path) -> None:
+        self.root = Path(dataset_root) / "Segmentation"
+
+    def path(self, category: str, stem: str) -> Path:
+        return self.root / category / f"{stem}.png"
+
+    def segment(self, image: np.ndarray, category: str, stem: str,
+                bbox: tuple[float, float, float, float] | None = None) -> np.ndarray:
+        """Read the mask PNG; non-zero = object. Errors name the file."""
+        from PIL import Image, UnidentifiedImageError
+
+        p = self.path(category, stem)
+        if not p.is_file():
+            raise FileNotFoundError(f"mask not found: {p}")
+        try:
+            with Image.open(p) as im:
+                arr = np.asarray(im)
+        except (UnidentifiedImageError, OSError) as exc:
+            raise ValueError(f"{p}: not a readable image ({exc})") from None
+        if arr.ndim == 3:
+            arr = arr[..., :3].max(axis=2)
+        mask = arr != 0
+        H, W = np.asarray(image).shape[:2]
+        if mask.shape != (H, W):
+            raise ValueError(f"{p}: mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
+                             f"{W}x{H}")
+        return mask
+
+
+def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """IoU of boxes ``a (N, 4)`` with one box ``b (4,)``, all ``(x1, y1, x2, y2)``; ``(N,)``."""
+    a = np.asarray(a, dtype=np.float64).reshape(-1, 4)
+    b = np.asarray(b, dtype=np.float64).reshape(4)
+    ix = np.clip(np.minimum(a[:, 2], b[2]) - np.maximum(a[:, 0], b[0]), 0, None)
+    iy = np.clip(np.minimum(a[:, 3], b[3]) - np.maximum(a[:, 1], b[1]), 0, None)
+    inter = ix * iy
+    area_a = np.clip(a[:, 2] - a[:, 0], 0, None) * np.clip(a[:, 3] - a[:, 1], 0, None)
+    area_b = max(b[2] - b[0], 0) * max(b[3] - b[1], 0)
+    union = area_a + area_b - inter
+    return np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+
+
+def select_instance(scores: np.ndarray, boxes: np.ndarray, masks: np.ndarray,
+                    bbox: tuple[float, float, float, float] | None = None) -> int | None:
+    """Pick one instance among SAM3's detections.
+
+    Args:
+        scores: ``(N,)`` detection scores.
+        boxes: ``(N, 4)`` xyxy pixel boxes.
+        masks: ``(N, H, W)`` binary masks (empty masks are never chosen).
+        bbox: optional dataset box: choose the best box IoU (ties by score).
+
+    Returns:
+        Index of the chosen instance, or ``None`` when there is none with a
+        non-empty mask (or, with ``bbox``, none overlapping it).
+    """
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    n = len(scores)
+    if n == 0:
+        return None
+    masks = np.asarray(masks).reshape(n, -1)
+    valid = masks.any(axis=1)
+    if not valid.any():
+        return None
+    if bbox is not None:
+        ious = np.where(valid, box_iou(boxes, bbox), -1.0)
+        if ious.max() <= 0:
+            return None
+        cand = np.flatnonzero(np.isclose(ious, ious.max()))
+        return int(cand[np.argmax(scores[cand])])
+    return int(np.argmax(np.where(valid, scores, -np.inf)))
+
+
+@dataclass
+class Sam3Settings:
+    """Settings of :class:`Sam3Segmenter`.
+
+    Attributes:
+        model: local checkpoint folder or hub id. ``"facebook/sam3"`` (gated).
+        local_files_only: never touch the network (default ``True``: the
+            checkpoint must already be on disk or in the HF cache).
+        threshold: detection score threshold (models.md's example: 0.5).
+        mask_threshold: mask-probability threshold (0.5).
+        prompt: prompt template, ``{category}`` replaced by the category name.
+    """
+
+    model: str = "facebook/sam3"
+    local_files_only: bool = True
+    threshold: float = 0.5
+    mask_threshold: float = 0.5
+    prompt: str = "{category}"
+
+
+class Sam3Segmenter:
+    """SAM3 (transformers) prompted by the category name.
+
+    Args:
+        settings: see :class:`Sam3Settings`.
+        device: torch device.
+    """
+
+    name = "sam3"
+
+    def __init__(self, settings: Sam3Settings | None = None, device: str = "cpu") -> None:
+        self.settings = settings or Sam3Settings()
+        self.device = device
+        self._model = None
+        self._processor = None
+
+    def _load(self) -> None:
+        try:
+            from transformers import Sam3Model, Sam3Processor
+        except (ImportError, ModuleNotFoundError) as exc:
+            raise ImportError(
+                "SAM3 needs transformers>=5 with torchvision (pip install 'geocorr[models]' and "
+                f"a torchvision build matching your torch): {exc}") from exc
+        s = self.settings
+        try:
+            self._processor = Sam3Processor.from_pretrained(
+                s.model, local_files_only=s.local_files_only)
+            self._model = Sam3Model.from_pretrained(
+                s.model, local_files_only=s.local_files_only).eval().to(self.device)
+        except OSError as exc:
+            raise FileNotFoundError(
+                f"SAM3 checkpoint {s.model!r} not found locally: download the gated "
+                "facebook/sam3 repository (huggingface-cli download facebook/sam3 --local-dir "
+                "DIR) and pass its folder, or allow downloads with local_files_only=False "
+                f"({exc})") from None
+
+    def detect(self, image: np.ndarray, category: str) -> dict[str, np.ndarray]:
+        """All instances: ``scores (N,)``, ``boxes (N, 4)`` xyxy, ``masks (N, H, W)`` bool."""
+        import torch
+
+        img = np.asarray(image)
+        if img.ndim != 3 or img.shape[2] != 3:
+            raise ValueError(f"image must be (H, W, 3), got {img.shape}")
+        if self._model is None:
+            self._load()
+        text = self.settings.prompt.format(category=category)
+        inputs = self._processor(images=img.astype(np.uint8), text=text, return_tensors="pt")
+        inputs = inputs.to(self.device)
+        with torch.no_grad():
+            out = self._model(**inputs)
+        res = self._processor.post_process_instance_segmentation(
+            out, threshold=self.settings.threshold, mask_threshold=self.settings.mask_threshold,
+            target_sizes=inputs.get("original_sizes").tolist())[0]
+        return {"scores": res["scores"].float().cpu().numpy(),
+                "boxes": res["boxes"].float().cpu().numpy().reshape(-1, 4),
+                "masks": res["masks"].cpu().numpy().astype(bool).reshape(-1, *img.shape[:2])}
+
+    def segment(self, image: np.ndarray, category: str, stem: str,
+                bbox: tuple[float, float, float, float] | None = None) -> np.ndarray:
+        """The chosen instance's mask; all-False when SAM3 finds nothing."""
+        det = self.detect(image, category)
+        i = select_instance(det["scores"], det["boxes"], det["masks"], bbox)
+        if i is None:
+            return np.zeros(np.asarray(image).shape[:2], bool)
+        return det["masks"][i]
