@@ -121,16 +121,19 @@ class _Factor:
                        lower.data)
         self._upper = (upper.indptr.astype(np.int64), upper.indices.astype(np.int64),
                        upper.data)
-        self._perm_r = lu.perm_r
-        self._perm_c = lu.perm_c
+        #: ``(n,)`` row of the permuted right-hand side that receives ``b[i]``.
+        self.perm_r = lu.perm_r.astype(np.int64)
+        #: ``(n,)`` row of the permuted solution that holds ``x[i]``.
+        self.perm_c = lu.perm_c.astype(np.int64)
 
-    def solve(self, rhs: np.ndarray) -> np.ndarray:
-        """Solve ``A X = rhs`` for ``rhs`` of shape ``(n, k)``; returns ``(n, k)``."""
-        y = np.empty_like(rhs, dtype=np.float64, order="C")
-        y[self._perm_r] = rhs
+    def solve_permuted(self, y: np.ndarray) -> None:
+        """In place: ``y`` holds ``Pr b`` (row ``perm_r[i]`` = ``b[i]``), ``(n, k)``
+        C-contiguous; afterwards row ``perm_c[i]`` holds ``x[i]`` of ``A x = b``.
+
+        Working in the permuted order saves two gathers of the whole block.
+        """
         _kernels()["lower"](*self._lower, y)
         _kernels()["upper"](*self._upper, y)
-        return y[self._perm_c]
 
 
 class _HeatMethod:
@@ -176,21 +179,29 @@ class _HeatMethod:
         self.heat = _Factor(heat_op)
         # L is singular (constants); pin vertex 0 to zero, shift per source afterwards
         self.poisson = _Factor(lap[1:, 1:]) if n > 1 else None
+        if self.poisson is not None:
+            self._div_row = np.concatenate([[n - 1], self.poisson.perm_r])
+            self._phi_row = np.concatenate([[n - 1], self.poisson.perm_c])
 
-    def rows(self, sources: np.ndarray) -> np.ndarray:
-        """Distances from each local source to every vertex, ``(k,)`` -> ``(k, n)``."""
+    def rows_into(self, sources: np.ndarray, out: np.ndarray) -> None:
+        """Distances from ``k`` local sources to every vertex, written to ``out (k, n)``."""
         k = len(sources)
         if self.poisson is None:
-            return np.zeros((k, self.n))
-        rhs = np.zeros((self.n, k))
-        rhs[sources, np.arange(k)] = 1.0
-        u = self.heat.solve(rhs)
-        div = np.zeros((self.n, k))
-        _kernels()["divergence"](self.faces, self.grad_basis, self.div_weight, u, div)
-        phi = np.zeros((self.n, k))
-        phi[1:] = self.poisson.solve(div[1:])
-        d = (phi - phi[sources, np.arange(k)]).T
-        return np.maximum(d, 0.0)
+            out[:] = 0.0
+            return
+        n = self.n
+        kern = _kernels()
+        heat = np.zeros((n, k))
+        heat[self.heat.perm_r[sources], np.arange(k)] = 1.0
+        self.heat.solve_permuted(heat)
+        # Poisson right-hand side in its permuted order; row n-1 is a dummy for the
+        # pinned vertex 0 and ends up holding phi[0] = 0
+        poisson = np.zeros((n, k))
+        kern["divergence"](self.faces, self.grad_basis, self.div_weight, heat,
+                           self.heat.perm_c, self._div_row, poisson)
+        self.poisson.solve_permuted(poisson[: n - 1])
+        poisson[n - 1] = 0.0
+        kern["finish"](poisson, self._phi_row, sources, out)
 
 
 class _Component:
@@ -216,15 +227,14 @@ class _Component:
                 from pygeodesic.geodesic import PyGeodesicAlgorithmExact
 
                 self._solver = PyGeodesicAlgorithmExact(self.vertices, self.faces)
+        out = np.empty((len(local_sources), len(self.ids)))
         if self.engine == "heat":
-            out = np.empty((len(local_sources), len(self.ids)))
             for lo in range(0, len(local_sources), BLOCK):
-                out[lo : lo + BLOCK] = self._solver.rows(local_sources[lo : lo + BLOCK])
-        else:
-            out = np.empty((len(local_sources), len(self.ids)))
-            for i, s in enumerate(local_sources):
-                d, _ = self._solver.geodesicDistances(np.array([s], dtype=np.int32), None)
-                out[i] = d
+                self._solver.rows_into(local_sources[lo : lo + BLOCK], out[lo : lo + BLOCK])
+            return out
+        for i, s in enumerate(local_sources):
+            d, _ = self._solver.geodesicDistances(np.array([s], dtype=np.int32), None)
+            out[i] = d
         out = np.where(np.isfinite(out), np.maximum(out, 0.0), 0.0)
         out[np.arange(len(local_sources)), local_sources] = 0.0
         return out
@@ -621,14 +631,17 @@ def _kernels() -> dict:
                 x[i, col] *= inv
 
     @numba.njit(cache=False, nogil=True)
-    def divergence(faces, grad_basis, div_weight, u, out):  # pragma: no cover - numba
+    def divergence(faces, grad_basis, div_weight, u, u_row, out_row, out):  # pragma: no cover
         # per face: X = grad u / |grad u|; halfedge h (f[h] -> f[h+1]) adds w_h . X to
-        # its tail and subtracts it from its head. Inner loops run over the k columns
-        # (contiguous rows of u and out) so they vectorise.
+        # its tail and subtracts it from its head. u of vertex i is row u_row[i] of u;
+        # the divergence of vertex i goes to row out_row[i] of out. Inner loops run
+        # over the k columns (contiguous rows) so they vectorise.
         n_faces = faces.shape[0]
         k = u.shape[1]
         for f in range(n_faces):
             a, b, c = faces[f, 0], faces[f, 1], faces[f, 2]
+            ra, rb, rc = u_row[a], u_row[b], u_row[c]
+            oa, ob, oc = out_row[a], out_row[b], out_row[c]
             g00, g01, g02 = grad_basis[f, 0, 0], grad_basis[f, 0, 1], grad_basis[f, 0, 2]
             g10, g11, g12 = grad_basis[f, 1, 0], grad_basis[f, 1, 1], grad_basis[f, 1, 2]
             g20, g21, g22 = grad_basis[f, 2, 0], grad_basis[f, 2, 1], grad_basis[f, 2, 2]
@@ -636,7 +649,7 @@ def _kernels() -> dict:
             w10, w11, w12 = div_weight[f, 1, 0], div_weight[f, 1, 1], div_weight[f, 1, 2]
             w20, w21, w22 = div_weight[f, 2, 0], div_weight[f, 2, 1], div_weight[f, 2, 2]
             for col in range(k):
-                ua, ub, uc = u[a, col], u[b, col], u[c, col]
+                ua, ub, uc = u[ra, col], u[rb, col], u[rc, col]
                 gx = g00 * ua + g10 * ub + g20 * uc
                 gy = g01 * ua + g11 * ub + g21 * uc
                 gz = g02 * ua + g12 * ub + g22 * uc
@@ -645,11 +658,26 @@ def _kernels() -> dict:
                 v0 = (w00 * gx + w01 * gy + w02 * gz) * inv
                 v1 = (w10 * gx + w11 * gy + w12 * gz) * inv
                 v2 = (w20 * gx + w21 * gy + w22 * gz) * inv
-                out[a, col] += v0 - v2
-                out[b, col] += v1 - v0
-                out[c, col] += v2 - v1
+                out[oa, col] += v0 - v2
+                out[ob, col] += v1 - v0
+                out[oc, col] += v2 - v1
 
-    _KERNELS.update(lower=lower, upper=upper, divergence=divergence)
+    @numba.njit(cache=False, nogil=True)
+    def finish(phi, phi_row, sources, out):  # pragma: no cover - numba
+        # out[j, i] = max(phi_i - phi_source_j, 0) for column j of phi; phi of vertex i
+        # is row phi_row[i]
+        n = phi_row.shape[0]
+        k = sources.shape[0]
+        at_source = np.empty(k)
+        for j in range(k):
+            at_source[j] = phi[phi_row[sources[j]], j]
+        for i in range(n):
+            r = phi_row[i]
+            for j in range(k):
+                val = phi[r, j] - at_source[j]
+                out[j, i] = val if val > 0.0 else 0.0
+
+    _KERNELS.update(lower=lower, upper=upper, divergence=divergence, finish=finish)
     return _KERNELS
 
 
