@@ -16,7 +16,7 @@ def register(app: typer.Typer) -> None:
         root: Path = typer.Option(..., "--root", help="Dataset root directory."),
         predictions: Path = typer.Option(
             ..., "--predictions",
-            help='JSON Lines, one {"pair": ID, "trg_kps": [[x, y], ...]} per pair, '
+            help='JSON Lines, one {"pair": ID, "trg_kps": list of (x, y)} per pair, in '
                  "original target pixels, aligned with the pair's source keypoints. "
                  "TSS: a directory PRED/<subset>/<pair>/flow{1,2}.flo laid out like the "
                  "ground truth."),
