@@ -12,7 +12,8 @@ adapter trained on top) can tell the left wheel of a car from the right one.
   the same vector in every cell: it does not move nearest neighbours within one
   image but tells a learned adapter what the object as a whole looks like
   (e.g. which way it faces);
-* the cell's position in the object box, ``(x, y)`` in ``[-1, 1]``.
+* the cell's position in the object box, ``(x, y)``: ``-1`` at the box's
+  first cell, ``+1`` at its last, extending linearly outside it.
 
 Block layout (channel order): ``[local, pool_1, ..., pool_k, object, position]``;
 the local block is kept as given, each pooled block is L2-normalised per cell
