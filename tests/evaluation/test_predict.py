@@ -150,3 +150,37 @@ def test_feature_predictor_wraps_a_feature_source():
     pair = KeypointPair("p", "cat", Path("a.jpg"), Path("b.jpg"), np.array([[2.0, 5.0]]),
                         np.array([[0.0, 0.0]]), np.array([0]), None, None, (8, 8), (8, 8))
     np.testing.assert_allclose(feature_predictor(maps.__getitem__)(pair), [[2, 5]])
+
+
+def test_flow_of_identical_maps_is_zero():
+    from geocorr.evaluation.predict import predict_flow
+
+    rng = np.random.default_rng(3)
+    f = fmap(rng.normal(size=(16, 8, 8)), 8, 4, 8)  # cell = pixel, rows 2..5 on the image
+    flow = predict_flow(f, f)
+    assert flow.shape == (4, 8, 2) and flow.dtype == np.float32
+    np.testing.assert_allclose(flow, 0, atol=1e-9)
+
+
+def test_flow_of_a_shifted_map():
+    from geocorr.evaluation.predict import predict_flow
+
+    rng = np.random.default_rng(4)
+    t = rng.normal(size=(16, 16, 16))
+    s = np.roll(t, 3, axis=2)  # target column j is source column j + 3
+    for method in ("nn", "soft_argmax"):
+        flow = predict_flow(fmap(s, 16, 16, 16), fmap(t, 16, 16, 16),
+                            PredictSettings(method=method, window=3, temperature=0.01))
+        np.testing.assert_allclose(flow[:, :13, 0], 3, atol=1e-3)
+        np.testing.assert_allclose(flow[:, :13, 1], 0, atol=1e-3)
+
+
+def test_flow_interpolates_between_coarse_cells_and_clamps_at_borders():
+    from geocorr.evaluation.predict import predict_flow
+
+    rng = np.random.default_rng(5)
+    f = fmap(rng.normal(size=(16, 4, 4)), 16, 16, 16)  # cell centres at 1.5, 5.5, 9.5, 13.5
+    flow = predict_flow(f, f)
+    np.testing.assert_allclose(flow[2:14, 2:14], 0, atol=1e-5)
+    np.testing.assert_allclose(flow[5, [0, 1, 14, 15], 0], [1.5, 0.5, -0.5, -1.5], atol=1e-5)
+    np.testing.assert_allclose(flow[[0, 15], 7, 1], [1.5, -1.5], atol=1e-5)

@@ -9,10 +9,8 @@ correct when ``|pred - gt| <= alpha * L`` with ``L = max(H, W)`` of the
 Each direction's PCK is the fraction of its mask pixels that are correct;
 a subset's PCK is the mean over its directions; errors are in original pixels.
 
-Predicting sparse keypoints instead? Sample the needed pixels with
-:func:`geocorr.evaluation.predict.predict_keypoints` on the target mask's
-pixel centres (source and target roles swapped: query = target pixels) and
-write ``pred[y, x] = predicted_source_xy - (x, y)``.
+From two feature maps, :func:`geocorr.evaluation.predict.predict_flow` gives
+such a flow (cell-level matches interpolated to every target pixel).
 """
 
 from __future__ import annotations

@@ -27,7 +27,7 @@ from geocorr.data.pairs import KeypointPair
 from geocorr.features.base import FeatureMap
 
 __all__ = ["PredictSettings", "KeypointPrediction", "predict_keypoints", "image_cells",
-           "similarity_to_cells", "feature_predictor"]
+           "similarity_to_cells", "feature_predictor", "predict_flow"]
 
 
 @dataclass
@@ -192,3 +192,49 @@ def feature_predictor(features: Callable[[Path], FeatureMap],
         return predict_keypoints(src, trg, pair.src_kps, settings).trg_kps
 
     return predict
+
+
+def predict_flow(src: FeatureMap, trg: FeatureMap,
+                 settings: PredictSettings | None = None) -> np.ndarray:
+    """Dense flow for TSS-style evaluation: where each target pixel lies in the source.
+
+    Every target cell (centre on the target image) is matched into the source
+    with :func:`predict_keypoints` (roles swapped: the target is the query);
+    the matched source positions are bilinearly interpolated at every target
+    pixel (clamped to the cells whose centres lie on the target image, so the
+    padding's matches never leak in), and the flow is ``source position - pixel``.
+
+    Args:
+        src: source feature map (the image the flow points into).
+        trg: target feature map (the grid the flow lives on).
+        settings: matching settings (``nn`` or ``soft_argmax``).
+
+    Returns:
+        ``(H_t, W_t, 2)`` float32 flow ``(u, v)`` in original pixels, the
+        convention of TSS's ``flow<target>.flo``.
+    """
+    settings = settings or PredictSettings()
+    h, w = trg.grid_size
+    centers = trg.cell_centers().reshape(-1, 2)
+    # every cell is a query (bilinear sampling at its own centre returns its descriptor)
+    pos = predict_keypoints(trg, src, centers, settings).trg_kps.reshape(h, w, 2)
+    W, H = trg.transform.src_width, trg.transform.src_height
+    uu, vv = np.meshgrid(np.arange(W, dtype=np.float64), np.arange(H, dtype=np.float64))
+    pix = np.stack([uu.ravel(), vv.ravel()], axis=1)
+    valid = image_cells(trg)
+    if not valid.any():
+        valid = np.ones((h, w), bool)
+    rows, cols = np.flatnonzero(valid.any(axis=1)), np.flatnonzero(valid.any(axis=0))
+    xy = trg.uv_to_cell(pix)
+    x = np.clip(xy[:, 0], cols[0], cols[-1])
+    y = np.clip(xy[:, 1], rows[0], rows[-1])
+    x0 = np.floor(x).astype(np.int64)
+    y0 = np.floor(y).astype(np.int64)
+    x1 = np.minimum(x0 + 1, cols[-1])
+    y1 = np.minimum(y0 + 1, rows[-1])
+    ax = (x - x0)[:, None]
+    ay = (y - y0)[:, None]
+    top = pos[y0, x0] * (1 - ax) + pos[y0, x1] * ax
+    bot = pos[y1, x0] * (1 - ax) + pos[y1, x1] * ax
+    src_xy = top * (1 - ay) + bot * ay
+    return (src_xy - pix).reshape(H, W, 2).astype(np.float32)
