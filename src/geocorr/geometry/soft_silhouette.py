@@ -193,8 +193,12 @@ _N_COEF = 7
 
 
 def _size_class(n: torch.Tensor) -> torch.Tensor:
-    """Round box sides up to a few classes (multiples of 4, then ~25% steps)."""
-    q = torch.clamp(2 ** (torch.log2(n.clamp_min(1).double()).floor() - 2), min=4).long()
+    """Round box sides up to a few classes (even numbers up to 16, then ~12% steps).
+
+    Finer classes waste fewer padded pairs but make more buckets (each costs a
+    fixed ~40 small torch calls); this choice pads ~8% on typical meshes.
+    """
+    q = torch.clamp(2 ** (torch.log2(n.clamp_min(1).double()).floor() - 3), min=2).long()
     return (n + q - 1) // q * q
 
 
