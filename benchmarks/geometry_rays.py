@@ -88,8 +88,9 @@ def bench_heat(repeats: int = 3) -> list[dict]:
     diam = exact.distances(sources[:1]).max()
     rows = [_row("geodesic rows: 100 sources, 10k-vertex torus, heat vs exact", fast,
                  per_exact * 100, None,
-                 f"exact timed on 1 source x 100; heat factorisation + 1st solve {build:.0f} "
-                 f"ms; max |heat-exact| = {err / diam:.2%} of the max distance")]
+                 f"exact timed on 1 source x 100; heat setup + 1st solve {build:.0f} ms "
+                 f"(incl. numba JIT on first use); max |heat-exact| = {err / diam:.2%} "
+                 f"of the max distance")]
     rng = np.random.default_rng(2)
     a = rng.integers(0, len(v), 1000)
     b = rng.integers(0, len(v), 1000)
@@ -128,8 +129,10 @@ def _fmt(x: float | None) -> str:
 if __name__ == "__main__":
     import os
 
+    before = os.getloadavg()[0]
     rows = run()
-    print(f"load average before/after: {os.getloadavg()[0]:.1f} (2-core CPU shared)")
+    print(f"1-min load average before/after: {before:.1f} / {os.getloadavg()[0]:.1f} "
+          f"on {os.cpu_count()} cores")
     print(f"| {'benchmark':58s} | {'fast ms':>9s} | {'ref ms':>11s} | {'ratio':>7s} "
           f"| {'target':>7s} |")
     print(f"|{'-' * 60}|{'-' * 11}|{'-' * 13}|{'-' * 9}|{'-' * 9}|")
