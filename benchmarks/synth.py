@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import os
 import platform
+import resource
 import shutil
 import tempfile
 import time
@@ -42,11 +43,18 @@ def _stage_times(category: str) -> dict[str, float]:
     t = time.perf_counter()
     render_shape(shape, scene.camera, looks, scene.light_dir, scene.ambient, bg, rng)
     out["render"] = time.perf_counter() - t
+    simulate_reconstruction(shape.vertices, shape.faces, scene.camera, False, rng)  # warm-up
     t = time.perf_counter()
     simulate_reconstruction(shape.vertices, shape.faces, scene.camera,
                             category_info(category).elongated, rng)
     out["simulator"] = time.perf_counter() - t
     return out
+
+
+def _cpu_seconds() -> float:
+    own = resource.getrusage(resource.RUSAGE_SELF)
+    kids = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return own.ru_utime + own.ru_stime + kids.ru_utime + kids.ru_stime
 
 
 def main() -> None:
@@ -76,9 +84,11 @@ def main() -> None:
         settings = SynthSettings(seed=args.seed, categories=tuple(CATEGORIES),
                                  images_per_category=args.images,
                                  pairs_per_split=(args.pairs,) * 3)
+        cpu0 = _cpu_seconds()
         t = time.perf_counter()
         summary = generate_dataset(tmp / "ds", settings, progress=False, workers=args.workers)
         wall = time.perf_counter() - t
+        cpu = _cpu_seconds() - cpu0
         size = sum(p.stat().st_size for p in (tmp / "ds").rglob("*") if p.is_file())
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -89,6 +99,8 @@ def main() -> None:
     print(f"wall {wall:.1f} s ({1e3 * wall / summary.num_images:.0f} ms per image, incl. "
           f"process start-up); scaled to 6 categories: {scaled:.1f} s; target {TARGET_S:.0f} s: "
           f"{'met' if scaled <= TARGET_S else 'NOT met'}")
+    print(f"CPU time of all processes {cpu:.1f} s (the wall time on an idle machine is about "
+          f"CPU / workers: {cpu / args.workers:.1f} s)")
     print(f"yaw-flipped reconstructions {100 * summary.flipped_fraction:.0f}%, keypoints "
           f"visible {100 * summary.visible_keypoints:.0f}%, output {size / 2**20:.1f} MiB")
 
