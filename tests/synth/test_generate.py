@@ -8,7 +8,7 @@ import trimesh
 from geocorr.data.spair import SPairDataset
 from geocorr.data.synth import generate as gen
 from geocorr.data.synth.generate import SynthSettings, generate_dataset, split_instances
-from geocorr.data.synth.groundtruth import load_groundtruth
+from geocorr.data.synth.groundtruth import load_groundtruth, score_reconstruction
 from geocorr.data.synth.scene import SceneSettings
 from geocorr.data.synth.simulator import apply_stage1_corrections
 from geocorr.geometry.camera import load_camera
@@ -98,7 +98,8 @@ def test_keypoints_reproject_onto_their_vertices(dataset):
 
 def test_reconstruction_files_and_true_corrections(dataset):
     root, _ = dataset
-    for stem in ("car_0000", "car_0005"):
+    ks = set()
+    for stem in ("car_0000", "car_0001", "car_0005"):
         gt = load_groundtruth(root, "car", stem)
         mesh = trimesh.load(root / "Reconstructions/car" / f"{stem}.ply", process=False)
         cam = load_camera(root / "Reconstructions/car" / f"{stem}.json")
@@ -108,6 +109,15 @@ def test_reconstruction_files_and_true_corrections(dataset):
         fixed = rasterize(v, mesh.faces, c).mask
         truth = gt.part_map >= 0
         assert (fixed & truth).sum() / (fixed | truth).sum() > 0.8
+        good = score_reconstruction(gt, v, mesh.faces, c)
+        assert good.rotation_error_deg < 1e-3 and good.mask_iou > 0.8 and good.chamfer < 0.03
+        raw = score_reconstruction(gt, mesh.vertices, mesh.faces, cam)
+        # uncorrected: the yaw error is the simulator's quarter turns, the overlay is worse
+        turn = (raw.yaw_error_deg - 90.0 * gt.sim_true_k + 180.0) % 360.0 - 180.0
+        assert abs(turn) < 1e-3
+        ks.add(gt.sim_true_k)
+        assert raw.mask_iou < good.mask_iou + 0.02
+    assert ks != {0}  # the sample covers a yaw-flipped reconstruction
 
 
 def test_determinism_same_seed_same_bytes(dataset, tmp_path):

@@ -37,9 +37,9 @@ import numpy as np
 
 from geocorr.geometry.camera import Camera
 
-__all__ = ["GroundTruth", "CorrespondenceCheck", "load_groundtruth", "groundtruth_path",
-           "check_correspondences", "mirror_parts", "SWAP_NONE", "SWAP_LEFT_RIGHT",
-           "SWAP_REPEATED", "DEFAULT_THRESHOLD"]
+__all__ = ["GroundTruth", "CorrespondenceCheck", "ReconstructionScore", "load_groundtruth",
+           "groundtruth_path", "check_correspondences", "mirror_parts", "score_reconstruction",
+           "SWAP_NONE", "SWAP_LEFT_RIGHT", "SWAP_REPEATED", "DEFAULT_THRESHOLD"]
 
 SWAP_NONE = 0
 """Not a swap: correct, off the object, or onto a part of another material."""
@@ -299,3 +299,62 @@ def check_correspondences(gt_src: GroundTruth, gt_trg: GroundTruth, uv_src: np.n
     return CorrespondenceCheck(correct=correct, same_part=same, template_dist=dist,
                                src_on_object=s_on, trg_on_object=t_on, swap=swap,
                                possible=possible)
+
+
+@dataclass(frozen=True)
+class ReconstructionScore:
+    """How far a (refined, canonicalised) reconstruction is from the ground truth.
+
+    Attributes:
+        rotation_error_deg: angle of ``R_gt^T R``: 0 when the mesh axes are the
+            ground-truth canonical axes (a 90/180 value = a yaw mis-canonicalisation).
+        yaw_error_deg: the rotation's signed turn about the canonical Z, in
+            ``(-180, 180]``.
+        mask_iou: IoU of the mesh rendered with its camera vs the true mask.
+        chamfer: symmetric mean nearest-vertex distance in the camera frame,
+            after rescaling the reconstruction about the camera centre to the
+            ground truth's median depth (the depth/size ambiguity removed), as
+            a fraction of the ground-truth bbox diagonal.
+    """
+
+    rotation_error_deg: float
+    yaw_error_deg: float
+    mask_iou: float
+    chamfer: float
+
+
+def score_reconstruction(gt: GroundTruth, vertices: np.ndarray, faces: np.ndarray,
+                         camera: Camera) -> ReconstructionScore:
+    """Score stage 1's output (mesh in its canonical frame + its camera) for one image.
+
+    Args:
+        gt: the image's ground truth.
+        vertices: ``(V, 3)`` the reconstruction in its own (canonicalised) frame.
+        faces: ``(F, 3)`` its triangles.
+        camera: its camera (object -> image of ``gt``'s size).
+
+    Returns:
+        A :class:`ReconstructionScore`.
+    """
+    from scipy.spatial import cKDTree
+    from scipy.spatial.transform import Rotation
+
+    from geocorr.geometry.raster import rasterize
+
+    if camera.size != gt.camera.size:
+        raise ValueError(f"camera is {camera.width}x{camera.height}, the image "
+                         f"{gt.stem} is {gt.camera.width}x{gt.camera.height}")
+    rel = gt.camera.R.T @ camera.R
+    rot_err = float(np.degrees(np.linalg.norm(Rotation.from_matrix(rel).as_rotvec())))
+    yaw = float(np.degrees(np.arctan2(rel[1, 0], rel[0, 0])))
+    mask = rasterize(vertices, faces, camera).mask
+    truth = gt.part_map >= 0
+    union = int((mask | truth).sum())
+    iou = float((mask & truth).sum() / union) if union else 0.0
+    p_rec = camera.to_camera(np.asarray(vertices, np.float64))
+    p_gt = gt.camera.to_camera(gt.vertices)
+    p_rec = p_rec * (np.median(p_gt[:, 2]) / np.median(p_rec[:, 2]))
+    d = 0.5 * (cKDTree(p_gt).query(p_rec)[0].mean() + cKDTree(p_rec).query(p_gt)[0].mean())
+    diag = float(np.linalg.norm(np.ptp(gt.vertices, axis=0)))
+    return ReconstructionScore(rotation_error_deg=rot_err, yaw_error_deg=yaw, mask_iou=iou,
+                               chamfer=float(d / diag))
