@@ -295,10 +295,10 @@ def _settings_dict(settings: SynthSettings, categories: tuple[str, ...]) -> dict
 
 def _check_out_dir(out: Path, overwrite: bool) -> None:
     if out.exists() and not out.is_dir():
-        raise ValueError(f"--out {out}: exists and is not a directory")
+        raise ValueError(f"output directory {out}: exists and is not a directory")
     if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise ValueError(f"--out {out}: directory is not empty (pass overwrite=True / "
-                         f"--overwrite to replace it)")
+        raise ValueError(f"output directory {out} is not empty; ask to overwrite it "
+                         f"(geocorr synth --overwrite) or choose another")
 
 
 def generate_dataset(out_dir: str | os.PathLike, settings: SynthSettings | None = None,
