@@ -43,7 +43,7 @@ def sd_dir(tmp_path_factory):
 
 
 def _settings(sd_dir, **kw):
-    return SDSettings(model=str(sd_dir), **{"image_size": 128, "output_grid": 8, **kw})
+    return SDSettings(model=str(sd_dir), **{"image_size": 64, "output_grid": 4, **kw})
 
 
 def _image():
@@ -92,18 +92,18 @@ def _reference(parts, image, prompt, size, grid, t=50):
 def test_matches_hand_written_recipe(loaded):
     b = loaded.replace(prompt="a photo of a {category}")
     layers = b.extract_layers(_image(), category="car")
-    ref = _reference(b.components(), _image(), "a photo of a car", 128, 8)
+    ref = _reference(b.components(), _image(), "a photo of a car", 64, 4)
     assert {n: m.shape for n, m in layers.items()} == {
-        "s3": (16, 8, 8), "s4": (24, 8, 8), "s5": (24, 8, 8)}
+        "s3": (16, 4, 4), "s4": (24, 4, 4), "s5": (24, 4, 4)}
     for n in ("s3", "s4", "s5"):
         assert layers[n].name == f"sd_{n}"
         np.testing.assert_allclose(layers[n].features, ref[n], atol=1e-4)
     full = b.extract(_image(), category="car")
-    assert full.name == "sd" and full.shape == (64, 8, 8)
+    assert full.name == "sd" and full.shape == (64, 4, 4)
     groups = b.channel_groups()
     assert groups == {"s3": (0, 16), "s4": (16, 40), "s5": (40, 64)}
     np.testing.assert_allclose(full.features[16:40], layers["s4"].features)
-    assert full.transform.size == 128 and full.transform.top > 0
+    assert full.transform.size == 64 and full.transform.top > 0
 
 
 def test_unet_stops_after_the_last_hook(loaded):
@@ -115,20 +115,26 @@ def test_unet_stops_after_the_last_hook(loaded):
     f = b.extract(_image())
     for h in handles:
         h.remove()
-    assert f.shape == (24, 8, 8)
+    assert f.shape == (24, 4, 4)
     assert calls == []  # stopped inside up_blocks[0], before it returned
 
 
 def test_crops_and_ensemble(loaded):
     img = _image()
     one = loaded.extract(img).features
-    same = loaded.replace(crops=True, crop_size=128, crop_stride=64).extract(img)
+    same = loaded.replace(crops=True, crop_size=64, crop_stride=64).extract(img)
     np.testing.assert_allclose(same.features, one, atol=1e-5)  # a single crop == full pass
     assert crop_offsets(960, 512, 448) == [0, 448]
     assert crop_offsets(192, 128, 64) == [0, 64]
-    crops = loaded.replace(image_size=192, output_grid=12, crops=True, crop_size=128,
+    crops = loaded.replace(image_size=128, output_grid=8, crops=True, crop_size=64,
                            crop_stride=64).extract(img)
-    assert crops.shape == (64, 12, 12) and np.isfinite(crops.features).all()
+    assert crops.shape == (64, 8, 8) and np.isfinite(crops.features).all()
+    # each s3 quadrant of a 2 x 2 crop tiling is that crop's own full pass
+    x = img.copy()
+    tl = crops.transform
+    quadrant = loaded.replace(image_size=64, output_grid=4).extract_layers(
+        tl.apply_image(x)[:64, :64])["s3"].features
+    np.testing.assert_allclose(crops.features[:16, :4, :4], quadrant, atol=1e-4)
     ens = loaded.replace(ensemble=2).extract(img).features
     assert ens.shape == one.shape and not np.allclose(ens, one)
 
