@@ -29,6 +29,7 @@ from scipy.sparse import coo_matrix
 from scipy.sparse.csgraph import connected_components
 
 from geocorr.data.synth.instance import SynthShape
+from geocorr.data.synth.shapes.cleanup import collapse_short_edges, flip_edges, vertex_labels
 from geocorr.data.synth.shapes.primitives import PrimitiveKind, grid_counts, unit_primitive
 
 __all__ = [
@@ -58,13 +59,19 @@ class AssemblySettings:
             every built-in category.
         min_cells: fewest grid cells along any axis of a curved primitive, so
             small parts (eyes, mirrors) stay recognisably round.
-        max_edge_factor: after the union, edges longer than this times the grid
-            edge are split (manifold3d ``refine_to_length``).
+        collapse_below: after the union, edges shorter than this times the grid
+            edge are collapsed (seam slivers; see ``cleanup.py``); 0 disables.
+            0.35 removes most needles while moving seams and creases by at most
+            a third of an edge.
+        jitter: each primitive's vertices are displaced by up to this times the
+            grid edge (deterministically), so flat grids are not exactly flat;
+            manifold3d otherwise merges collinear/coplanar vertices near seams
+            into edges many times the grid size.
     """
 
     target_vertices: int = 6000
     min_cells: int = 3
-    max_edge_factor: float = 100.0
+    collapse_below: float = 0.35
     jitter: float = 1e-3
 
 
@@ -292,10 +299,15 @@ def assemble(
     edge = _edge_for_budget(parts, settings)
     adds = [_part_manifold(s, ids[s.name], edge, settings) for s in parts if not s.subtract]
     subs = [_part_manifold(s, ids[s.name], edge, settings) for s in parts if s.subtract]
+    # Per-part collapse limit: a fraction of the part's own (possibly finer) grid edge.
+    part_edge = np.full(len(info.part_names), edge)
+    for s in parts:
+        extent = np.asarray(s.extent, dtype=np.float64)
+        cells = np.asarray(grid_counts(extent, edge, _min_cells(s.kind, settings)))
+        part_edge[ids[s.name]] = min(part_edge[ids[s.name]], float((extent / cells).max()))
     solid = m3d.Manifold.batch_boolean(adds, m3d.OpType.Add)
     if subs:
         solid = m3d.Manifold.batch_boolean([solid, *subs], m3d.OpType.Subtract)
-    solid = solid.refine_to_length(settings.max_edge_factor * edge)
     out = solid.to_mesh64()
 
     props = np.asarray(out.vert_properties, dtype=np.float64)
@@ -315,15 +327,15 @@ def assemble(
     prop_part = np.rint(props[:, 6]).astype(np.int64)
     face_part = prop_part[tri[:, 0]].astype(np.int32)
     face_template = np.clip(props[tri, 3:6], -1.0, 1.0)  # (F, 3, 3): each corner in its face's part
-
-    # Seam rule: each merged vertex takes its lowest-id part among its property vertices.
-    cand = np.flatnonzero(used)
-    order = np.lexsort((prop_part[cand], remap[cand]))
-    first = np.ones(len(order), dtype=bool)
-    first[1:] = remap[cand[order]][1:] != remap[cand[order]][:-1]
-    chosen = cand[order][first]  # one property vertex per merged vertex, in vertex order
-    vertex_part = prop_part[chosen].astype(np.int32)
-    vertex_template = np.clip(props[chosen, 3:6], -1.0, 1.0)
+    if settings.collapse_below > 0:
+        clean = collapse_short_edges(
+            vertices, faces, face_part, face_template, settings.collapse_below * part_edge
+        )
+        vertices, faces = clean.vertices, clean.faces
+        face_part, face_template = clean.face_part, clean.face_template
+        faces, face_template, _ = flip_edges(vertices, faces, face_part, face_template)
+    # Seam rule: each vertex takes the lowest part id among its faces.
+    vertex_part, vertex_template = vertex_labels(len(vertices), faces, face_part, face_template)
 
     if _components(len(vertices), faces) != 1:
         raise ValueError(f"{info.name} instance {instance_id}: parts do not form one component")
