@@ -12,7 +12,7 @@ from scipy.spatial import cKDTree
 from geocorr.data.synth.shapes import CATEGORIES, category_info, make_shape
 from geocorr.data.synth.shapes.cleanup import collapse_short_edges, flip_edges, vertex_labels
 from geocorr.data.synth.shapes.primitives import grid_counts, unit_primitive
-from geocorr.data.synth.shapes.registry import build_parts
+from geocorr.data.synth.shapes.registry import build_parts, category_keypoints
 
 SEED = 7
 
@@ -328,3 +328,20 @@ def test_few_slivers(category):
     mesh = _mesh(_shape(category, 0))
     smallest = np.degrees(mesh.face_angles.min(axis=1))
     assert np.mean(smallest < 10.0) < 0.05
+
+
+@pytest.mark.parametrize("category", CATEGORIES)
+def test_keypoints_sit_where_the_template_puts_them(category):
+    """Each keypoint's vertex is close to its template point placed on this instance
+    (so it is on the exposed surface of its part, not swallowed by the union)."""
+    shape = _shape(category, 0)
+    parts = {p.name: p for p in build_parts(category, 0, SEED)}
+    specs = {k.name: k for k in category_keypoints(category)}
+    f = shape.face_part == 0
+    placed = parts[shape.part_names[0]].world(shape.face_template[f].reshape(-1, 3))
+    offset = np.median(placed - shape.vertices[shape.faces[f]].reshape(-1, 3), axis=0)
+    diag = float(np.linalg.norm(np.ptp(shape.vertices, axis=0)))
+    for name, v in zip(shape.keypoint_names, shape.keypoint_vertices, strict=True):
+        kp = specs[name]
+        target = parts[kp.part].world(np.asarray([kp.template]))[0] - offset
+        assert np.linalg.norm(shape.vertices[v] - target) < 0.03 * diag, name

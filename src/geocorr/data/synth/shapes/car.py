@@ -51,6 +51,9 @@ PARTS = (
 )
 
 _SIDES = (("left", 1.0), ("right", -1.0))
+# Cabin template z where it meets the body top: -1 + 2 * 0.06 / (hc + 0.06) for the
+# sampled cabin heights hc is -0.82 .. -0.79, i.e. within 1 cm of this.
+CABIN_BASE = -0.8
 _lr = lr_keypoints
 
 
@@ -60,12 +63,12 @@ KEYPOINTS = (
     *_lr("headlight", "headlight", (1.0, 0.0, 0.0)),
     *_lr("taillight", "taillight", (-1.0, 0.0, 0.0)),
     *_lr("mirror", "mirror", (0.0, 1.0, 0.0)),
-    KeypointSpec("windscreen_bottom_left", "cabin", (1.0, 1.0, -1.0)),
-    KeypointSpec("windscreen_bottom_right", "cabin", (1.0, -1.0, -1.0)),
+    KeypointSpec("windscreen_bottom_left", "cabin", (1.0, 1.0, CABIN_BASE)),
+    KeypointSpec("windscreen_bottom_right", "cabin", (1.0, -1.0, CABIN_BASE)),
     KeypointSpec("windscreen_top_left", "cabin", (1.0, 1.0, 1.0)),
     KeypointSpec("windscreen_top_right", "cabin", (1.0, -1.0, 1.0)),
-    KeypointSpec("rear_window_bottom_left", "cabin", (-1.0, 1.0, -1.0)),
-    KeypointSpec("rear_window_bottom_right", "cabin", (-1.0, -1.0, -1.0)),
+    KeypointSpec("rear_window_bottom_left", "cabin", (-1.0, 1.0, CABIN_BASE)),
+    KeypointSpec("rear_window_bottom_right", "cabin", (-1.0, -1.0, CABIN_BASE)),
     KeypointSpec("rear_window_top_left", "cabin", (-1.0, 1.0, 1.0)),
     KeypointSpec("rear_window_top_right", "cabin", (-1.0, -1.0, 1.0)),
     KeypointSpec("front_bumper", "body", (1.0, 0.0, -0.6)),
@@ -129,6 +132,8 @@ def build(rng: np.random.Generator) -> list[PartSpec]:
     zb = ztop - 0.06
 
     def cabin(t: np.ndarray) -> np.ndarray:
+        # The bottom 6 cm sink into the body so the union overlaps. Linear in the
+        # template (labels stay exact); the visible base is at template z ~ CABIN_BASE.
         h = (t[:, 2] + 1.0) / 2.0
         xf = cab_front - wind_slope * h
         xr = cab_rear + rear_slope * h
@@ -148,7 +153,7 @@ def build(rng: np.random.Generator) -> list[PartSpec]:
             parts.append(PartSpec(f"wheel_{name}_{side}", "cylinder", place, size, side == "right"))
     # Mirror on the cabin's side, just behind the windscreen base.
     mh = 0.12 + 0.06 * u()
-    mx = cab_front - wind_slope * (mh / (hc + 0.06)) - 0.12
+    mx = cab_front - wind_slope * ((mh + 0.06) / (hc + 0.06)) - 0.12
     mlen = u(0.15, 0.24)
     mirror = affine((mx, wc / 2 + mlen / 2 - 0.06, zb + 0.06 + mh), (0.06, mlen / 2, 0.06))
     # Headlights set into the nose (ellipsoids), tail lights raised on the rear face.

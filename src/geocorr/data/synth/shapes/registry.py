@@ -18,6 +18,7 @@ from geocorr.data.synth.instance import SynthShape
 from geocorr.data.synth.shapes.assemble import (
     AssemblySettings,
     CategoryInfo,
+    KeypointSpec,
     PartSpec,
     assemble,
 )
@@ -51,6 +52,11 @@ def category_info(category: str) -> CategoryInfo:
         ValueError: unknown category (the message lists the known ones).
     """
     return _module(category).INFO
+
+
+def category_keypoints(category: str) -> tuple[KeypointSpec, ...]:
+    """The keypoints' template definitions (part + template coordinate), in id order."""
+    return tuple(_module(category).KEYPOINTS)
 
 
 def instance_rng(category: str, instance_id: int, seed: int) -> np.random.Generator:
