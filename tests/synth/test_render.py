@@ -92,3 +92,25 @@ def test_visibility_hand_cases():
     assert vis.tolist() == [True, False, True, False]
     with pytest.raises(ValueError, match="depth"):
         keypoint_visibility(pts, cam, depth[:10], 0.05)
+
+
+def test_surface_template_uses_face_corners():
+    from geocorr.data.synth.render import surface_template
+    from geocorr.geometry.raster import interpolate
+
+    shape = car()
+    assert shape.face_template is not None
+    cam = view(shape, 130, size=96)
+    frags = rasterize(shape.vertices, shape.faces, cam)
+    fast = surface_template(frags, shape)
+    rows, cols = np.nonzero(frags.mask)
+    for i, j in zip(rows[::37], cols[::37], strict=True):  # slow reference, pixel by pixel
+        f = frags.face_index[i, j]
+        want = sum(frags.bary[i, j, k] * shape.face_template[f, k] for k in range(3))
+        np.testing.assert_allclose(fast[i, j], want, atol=1e-5)
+    # away from seams it equals the per-vertex interpolation
+    seam = (shape.vertex_part[shape.faces] != shape.face_part[:, None]).any(1)
+    plain = frags.mask & ~seam[np.maximum(frags.face_index, 0)]
+    by_vertex = interpolate(frags, shape.faces, shape.vertex_template)
+    np.testing.assert_allclose(fast[plain], by_vertex[plain], atol=1e-4)
+    assert (fast[~frags.mask] == 0).all()

@@ -242,7 +242,7 @@ def render_image(root: str, category: str, index: int, settings: SynthSettings) 
         azimuth_deg=scene.azimuth_deg, elevation_deg=scene.elevation_deg,
         sim_true_k=sim.true_k, sim_yaw_error_k=sim.yaw_error_k, sim_true_scale=sim.true_scale,
         sim_true_translation=sim.true_translation, sim_gt_scale=sim.gt_scale,
-        sim_gt_offset=sim.gt_offset,
+        sim_gt_offset=sim.gt_offset, face_template=shape.face_template,
     )
     save_npz(groundtruth_path(root_p, category, stem), gt.to_arrays())
     return record

@@ -8,7 +8,8 @@ File: ``<root>/GroundTruth/<category>/<stem>.npz`` with
 
 * the ground-truth mesh: ``vertices (V, 3)``, ``faces (F, 3)``,
   ``face_part (F,)``, ``vertex_part (V,)``, ``vertex_template (V, 3)``,
-  ``part_names (P,)``, ``part_material (P,)``, ``keypoint_vertices (K,)``;
+  ``part_names (P,)``, ``part_material (P,)``, ``keypoint_vertices (K,)``,
+  optionally ``face_template (F, 3, 3)``;
 * the ground-truth camera: ``K (3, 3)``, ``R (3, 3)``, ``t (3,)``,
   ``image_size [H, W]``; ``azimuth_deg``, ``elevation_deg``;
 * dense maps on the image grid: ``part_map (H, W)`` int16 (``-1`` =
@@ -77,6 +78,8 @@ class GroundTruth:
         sim_true_translation: ``(3,)`` refinement's ideal translation.
         sim_gt_scale: ``a`` with ground truth ``~ a X'' + b`` after the true corrections.
         sim_gt_offset: ``(3,)`` ``b`` of that similarity.
+        face_template: optional ``(F, 3, 3)`` per-corner template coordinates in
+            each face's own part (exact across seams; ``None`` if the shape had none).
     """
 
     category: str
@@ -100,10 +103,11 @@ class GroundTruth:
     sim_true_translation: np.ndarray
     sim_gt_scale: float
     sim_gt_offset: np.ndarray
+    face_template: np.ndarray | None = None
 
     def to_arrays(self) -> dict[str, np.ndarray]:
         """The npz payload (see module docstring), fixed key order."""
-        return {
+        out = {
             "category": np.array(self.category), "stem": np.array(self.stem),
             "vertices": np.asarray(self.vertices, np.float64),
             "faces": np.asarray(self.faces, np.int64),
@@ -125,6 +129,9 @@ class GroundTruth:
             "sim_gt_scale": np.array(self.sim_gt_scale, np.float64),
             "sim_gt_offset": np.asarray(self.sim_gt_offset, np.float64),
         }
+        if self.face_template is not None:
+            out["face_template"] = np.asarray(self.face_template, np.float64)
+        return out
 
     @classmethod
     def from_arrays(cls, d, where: str = "groundtruth") -> GroundTruth:
@@ -160,6 +167,8 @@ class GroundTruth:
             sim_true_translation=np.asarray(d["sim_true_translation"], np.float64),
             sim_gt_scale=float(d["sim_gt_scale"]),
             sim_gt_offset=np.asarray(d["sim_gt_offset"], np.float64),
+            face_template=(np.asarray(d["face_template"], np.float64)
+                           if "face_template" in d else None),
         )
 
 

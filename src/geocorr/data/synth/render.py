@@ -2,7 +2,8 @@
 
 One z-buffer pass with :func:`geocorr.geometry.raster.rasterize` ("rasterize
 once, gather many") gives the visible face and barycentrics per pixel; from
-them we gather template coordinates (texture + dense ground truth) and
+them we gather template coordinates (texture + dense ground truth; per face
+corner when the shape has ``face_template``, so seams do not mix parts) and
 smooth vertex normals (Lambertian shading), and take the part of the visible
 face. Shading: ``albedo * (ambient + (1 - ambient) * max(0, n . l))``, with
 the normal flipped towards the camera. Then the object is composited over a
@@ -25,7 +26,7 @@ from geocorr.data.synth.textures import MaterialLook, shade_material
 from geocorr.geometry.camera import Camera
 from geocorr.geometry.raster import interpolate, rasterize
 
-__all__ = ["Rendering", "render_shape", "vertex_normals", "keypoint_visibility",
+__all__ = ["Rendering", "render_shape", "surface_template", "vertex_normals", "keypoint_visibility",
            "VISIBILITY_TOLERANCE"]
 
 VISIBILITY_TOLERANCE = 0.02
@@ -68,6 +69,24 @@ def vertex_normals(vertices: np.ndarray, faces: np.ndarray) -> np.ndarray:
     return out / np.maximum(n, 1e-12)
 
 
+def surface_template(fragments, shape: SynthShape) -> np.ndarray:
+    """Template coordinates of the visible surface, ``(H, W, 3)`` float32 (0 on background).
+
+    Uses ``shape.face_template`` (each corner in its face's own part) when the
+    shape has it: interpolating ``vertex_template`` is wrong on faces touching
+    a seam vertex that carries another part's coordinates.
+    """
+    if shape.face_template is None:
+        return interpolate(fragments, shape.faces, shape.vertex_template)
+    fi = fragments.face_index
+    out = np.zeros(fi.shape + (3,), dtype=np.float32)
+    mask = fi >= 0
+    corners = np.asarray(shape.face_template, dtype=np.float64)[fi[mask]]  # (N, 3, 3)
+    bary = fragments.bary[mask].astype(np.float64)  # (N, 3)
+    out[mask] = np.einsum("nk,nkd->nd", bary, corners)
+    return out
+
+
 def render_shape(shape: SynthShape, camera: Camera, looks: dict[str, MaterialLook],
                  light_dir: np.ndarray, ambient: float, background: np.ndarray,
                  rng: np.random.Generator, noise: float = 2.0 / 255) -> Rendering:
@@ -97,7 +116,7 @@ def render_shape(shape: SynthShape, camera: Camera, looks: dict[str, MaterialLoo
     fi = frags.face_index
     part = np.full((H, W), -1, dtype=np.int16)
     part[mask] = shape.face_part[fi[mask]]
-    template = interpolate(frags, shape.faces, shape.vertex_template)
+    template = surface_template(frags, shape)
     normals = interpolate(frags, shape.faces, vertex_normals(shape.vertices, shape.faces))
 
     image = background.astype(np.float32).copy()
