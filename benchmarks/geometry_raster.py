@@ -10,6 +10,7 @@ torch allocator). ``run()`` returns the rows for the combined
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
 from collections.abc import Callable
@@ -29,15 +30,26 @@ from geocorr.geometry.soft_silhouette import (
 __all__ = ["run"]
 
 
+_CPU_MS: dict[int, float] = {}
+
+
 def _median_ms(fn: Callable[[], object], repeats: int, warmup: int = 1) -> float:
+    """Median wall-clock ms; the median process CPU ms is kept in ``_CPU_MS[id(fn)]``
+    (more robust than wall time on a shared, oversubscribed machine)."""
     for _ in range(warmup):
         fn()
-    times = []
+    times, cpu = [], []
     for _ in range(repeats):
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         fn()
         times.append(time.perf_counter() - t0)
+        cpu.append(time.process_time() - c0)
+    _CPU_MS[id(fn)] = 1e3 * statistics.median(cpu)
     return 1e3 * statistics.median(times)
+
+
+def _cpu_note(fn: Callable[[], object]) -> str:
+    return f"fast path CPU time {_CPU_MS[id(fn)]:.1f} ms"
 
 
 def _camera(size: int, fill: float, radius: float = 1.0, dist: float = 4.0) -> Camera:
@@ -59,7 +71,10 @@ def _bumpy_sphere(subdivisions: int, seed: int = 0) -> trimesh.Trimesh:
 def _bench_zbuffer(repeats: int) -> dict:
     mesh = _bumpy_sphere(5)  # 20480 faces
     cam = _camera(512, 0.8)
-    fast = _median_ms(lambda: rasterize(mesh.vertices, mesh.faces, cam), repeats)
+    def fast_fn() -> None:
+        rasterize(mesh.vertices, mesh.faces, cam)
+
+    fast = _median_ms(fast_fn, repeats)
     # Naive baseline: the reference engine (every pixel against every face) on a
     # 64x64 image with a 2048-face subset, extrapolated linearly in pixels x faces.
     sub = mesh.faces[:: len(mesh.faces) // 2048][:2048]
@@ -72,7 +87,7 @@ def _bench_zbuffer(repeats: int) -> dict:
     return dict(name="zbuffer 512^2, 20480 faces", fast_ms=fast, reference_ms=reference,
                 ratio=reference / fast, target_ms=10.0,
                 note=f"numba vs reference engine (64^2, 2048 faces) x{scale:.0f} "
-                     f"extrapolated; coverage {cover:.0%}")
+                     f"extrapolated; coverage {cover:.0%}; {_cpu_note(fast_fn)}")
 
 
 def _bench_interpolate(repeats: int) -> dict:
@@ -81,7 +96,10 @@ def _bench_interpolate(repeats: int) -> dict:
     frags = rasterize(mesh.vertices, mesh.faces, cam)
     attr = np.random.default_rng(0).standard_normal((len(mesh.vertices), 384)).astype(np.float32)
     faces = np.asarray(mesh.faces)
-    fast = _median_ms(lambda: interpolate(frags, faces, attr), repeats)
+    def fast_fn() -> None:
+        interpolate(frags, faces, attr)
+
+    fast = _median_ms(fast_fn, repeats)
 
     def naive() -> np.ndarray:
         # Full-image gather (background included, then zeroed), 64 rows at a time
@@ -112,7 +130,8 @@ def _bench_interpolate(repeats: int) -> dict:
                 ratio=reference / fast, target_ms=30.0,
                 note=f"numba gather on covered pixels ({frags.mask.mean():.0%}) vs numpy "
                      f"full-image gather; just writing the covered rows of a fresh "
-                     f"{mask.size * 384 * 4 / 2**20:.0f} MiB image takes {floor_ms:.0f} ms")
+                     f"{mask.size * 384 * 4 / 2**20:.0f} MiB image takes {floor_ms:.0f} ms; "
+                     f"{_cpu_note(fast_fn)}")
 
 
 def _bench_soft(repeats: int) -> dict:
@@ -131,13 +150,15 @@ def _bench_soft(repeats: int) -> dict:
         return go
 
     st = SoftRasterSettings()
-    fast = _median_ms(step(soft_silhouette, st), repeats)
+    fast_fn = step(soft_silhouette, st)
+    fast = _median_ms(fast_fn, repeats)
     culled = _median_ms(step(soft_silhouette, SoftRasterSettings(cull_backfaces=True)), repeats)
     dense = _median_ms(step(soft_silhouette_dense, st), 1, warmup=0)
     return dict(name=f"soft silhouette fwd+bwd 128^2, {len(m.faces)} faces", fast_ms=fast,
                 reference_ms=dense, ratio=dense / fast, target_ms=50.0,
-                note=f"culled vs unculled dense (all pairs, checkpointed); sigma "
-                     f"{st.sigma} px^2; with cull_backfaces {culled:.1f} ms")
+                note=f"culled vs unculled dense (all pairs, recomputed in backward); sigma "
+                     f"{st.sigma} px^2; with cull_backfaces {culled:.1f} ms; "
+                     f"{_cpu_note(fast_fn)}")
 
 
 def run(repeats: int = 7, threads: int = 2) -> list[dict]:
@@ -151,7 +172,11 @@ def run(repeats: int = 7, threads: int = 2) -> list[dict]:
         Rows with keys ``name, fast_ms, reference_ms, ratio, target_ms, note``.
     """
     torch.set_num_threads(threads)
-    return [_bench_zbuffer(repeats), _bench_interpolate(repeats), _bench_soft(repeats)]
+    load = os.getloadavg()[0] if hasattr(os, "getloadavg") else float("nan")
+    rows = [_bench_zbuffer(repeats), _bench_interpolate(repeats), _bench_soft(repeats)]
+    for r in rows:
+        r["note"] += f"; torch threads {threads}, load avg {load:.1f}"
+    return rows
 
 
 def _print(rows: list[dict]) -> None:
