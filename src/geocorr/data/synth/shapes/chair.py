@@ -46,8 +46,9 @@ KEYPOINTS = (
     KeypointSpec("seat_front_right", "seat", (1.0, -1.0, 1.0)),
     KeypointSpec("seat_rear_left", "seat", (-1.0, 1.0, 1.0)),
     KeypointSpec("seat_rear_right", "seat", (-1.0, -1.0, 1.0)),
-    *lr_keypoints("foot_front", "leg_front", (0.0, 0.0, -1.0)),
-    *lr_keypoints("foot_rear", "leg_rear", (0.0, 0.0, -1.0)),
+    # Outer bottom corner (the foot's centre would face the floor, never visible).
+    *lr_keypoints("foot_front", "leg_front", (1.0, 1.0, -1.0)),
+    *lr_keypoints("foot_rear", "leg_rear", (-1.0, 1.0, -1.0)),
     KeypointSpec("back_centre", "backrest", (1.0, 0.0, 0.2)),
     KeypointSpec("back_top_centre", "backrest", (0.0, 0.0, 1.0)),
     KeypointSpec("seat_front_centre", "seat", (1.0, 0.0, 1.0)),

@@ -52,8 +52,9 @@ KEYPOINTS = (
     KeypointSpec("withers", "body", (0.5, 0.0, float(np.sqrt(0.75)))),
     KeypointSpec("rump", "body", (-1.0, 0.0, 0.0)),
     KeypointSpec("tail_tip", "tail", (0.0, 0.0, 1.0)),
-    *lr_keypoints("paw_front", "leg_front", (0.0, 0.0, -1.0)),
-    *lr_keypoints("paw_hind", "leg_hind", (0.0, 0.0, -1.0)),
+    # Toe: the front of the leg's bottom rim (the sole faces the ground).
+    *lr_keypoints("paw_front", "leg_front", (1.0, 0.0, -1.0)),
+    *lr_keypoints("paw_hind", "leg_hind", (1.0, 0.0, -1.0)),
     *lr_keypoints("knee_front", "leg_front", (1.0, 0.0, 0.0)),
     *lr_keypoints("knee_hind", "leg_hind", (1.0, 0.0, 0.0)),
 )

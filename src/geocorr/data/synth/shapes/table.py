@@ -46,8 +46,9 @@ KEYPOINTS = (
     KeypointSpec("top_front_right", "top", (1.0, -1.0, 1.0)),
     KeypointSpec("top_rear_left", "top", (-1.0, 1.0, 1.0)),
     KeypointSpec("top_rear_right", "top", (-1.0, -1.0, 1.0)),
-    *lr_keypoints("foot_front", "leg_front", (0.0, 0.0, -1.0)),
-    *lr_keypoints("foot_rear", "leg_rear", (0.0, 0.0, -1.0)),
+    # Outer bottom corner (the foot's centre would face the floor, never visible).
+    *lr_keypoints("foot_front", "leg_front", (1.0, 1.0, -1.0)),
+    *lr_keypoints("foot_rear", "leg_rear", (-1.0, 1.0, -1.0)),
     KeypointSpec("edge_front", "top", (1.0, 0.0, 1.0)),
     KeypointSpec("edge_rear", "top", (-1.0, 0.0, 1.0)),
     KeypointSpec("edge_left", "top", (0.0, 1.0, 1.0)),
