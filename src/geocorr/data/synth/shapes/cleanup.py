@@ -306,6 +306,7 @@ def flip_edges(
     *,
     max_dihedral_deg: float = 8.0,
     min_gain_deg: float = 1.0,
+    bad_angle_deg: float = 20.0,
     rounds: int = 3,
 ) -> tuple[np.ndarray, np.ndarray, int]:
     """Flip edges inside a part where that raises the smaller minimum angle of the pair.
@@ -323,6 +324,7 @@ def flip_edges(
         face_template: ``(F, 3, 3)`` per-corner template coordinates.
         max_dihedral_deg: largest normal angle between the two faces of a flip.
         min_gain_deg: least improvement of the pair's smallest angle.
+        bad_angle_deg: only edges of a face with a smaller angle are considered.
         rounds: rounds of independent flips.
 
     Returns:
@@ -335,6 +337,7 @@ def flip_edges(
     nV = len(V)
     cos_max = np.cos(np.radians(max_dihedral_deg))
     gain = np.radians(min_gain_deg)
+    worst_angle = np.radians(bad_angle_deg)
     total = 0
     for _ in range(rounds):
         src, dst = F.ravel(), F[:, [1, 2, 0]].ravel()
@@ -349,13 +352,15 @@ def flip_edges(
         c, d = F[f1, (k1 + 2) % 3], F[f2, (k2 + 2) % 3]
         n = np.cross(V[F[:, 1]] - V[F[:, 0]], V[F[:, 2]] - V[F[:, 0]])
         n /= np.maximum(np.linalg.norm(n, axis=1, keepdims=True), 1e-300)
-        ok = (part[f1] == part[f2]) & (np.einsum("ij,ij->i", n[f1], n[f2]) > cos_max)
-        ok &= c != d
+        face_min = _min_angles(V[F])
+        bad = face_min < worst_angle
+        ok = (bad[f1] | bad[f2]) & (part[f1] == part[f2]) & (c != d)
+        ok &= np.einsum("ij,ij->i", n[f1], n[f2]) > cos_max
         idx = np.flatnonzero(ok)
         if len(idx) == 0:
             break
         a, b, c, d, f1, f2, k1, k2 = (x[idx] for x in (a, b, c, d, f1, f2, k1, k2))
-        old = np.minimum(_min_angles(V[F[f1]]), _min_angles(V[F[f2]]))
+        old = np.minimum(face_min[f1], face_min[f2])
         g1, g2 = np.stack([a, d, c], 1), np.stack([b, c, d], 1)
         new = np.minimum(_min_angles(V[g1]), _min_angles(V[g2]))
         mean_n = n[f1] + n[f2]
