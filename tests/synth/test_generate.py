@@ -188,3 +188,15 @@ def test_settings_validation(tmp_path):
     with pytest.raises(ValueError, match="images_per_category"):
         generate_dataset(tmp_path / "x", SynthSettings(images_per_category=0))
     assert not (tmp_path / "x").exists()
+
+
+def test_occluded_image_flags_and_hides(tmp_path):
+    from dataclasses import replace
+
+    settings = replace(SETTINGS, scene=SceneSettings(size=96, occluder_prob=1.0,
+                                                     occluder_cover=(0.3, 0.3)))
+    rec = gen.render_image(str(tmp_path), "car", 1, settings)
+    assert rec.occluded == 1
+    gt = load_groundtruth(tmp_path, "car", rec.stem)
+    full = rasterize(gt.vertices, gt.faces, gt.camera).mask
+    assert (full & (gt.part_map < 0)).sum() > 0.02 * full.sum()  # object pixels hidden

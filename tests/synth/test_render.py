@@ -114,3 +114,27 @@ def test_surface_template_uses_face_corners():
     by_vertex = interpolate(frags, shape.faces, shape.vertex_template)
     np.testing.assert_allclose(fast[plain], by_vertex[plain], atol=1e-4)
     assert (fast[~frags.mask] == 0).all()
+
+
+def test_occluder_hides_pixels_and_keypoints():
+    from geocorr.data.synth.render import occlude
+    from geocorr.data.synth.scene import sample_occluder
+    from geocorr.data.synth.writer import mask_bndbox
+
+    shape = car()
+    cam = view(shape, 90, size=128)
+    r = render(shape, cam)
+    box = mask_bndbox(r.mask)
+    occ = sample_occluder(cam.height, cam.width, box, np.random.default_rng(1), (0.3, 0.3))
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    assert 0.15 * area < occ.sum() < 0.45 * area
+    tex = np.full((cam.height, cam.width, 3), 7, np.uint8)
+    o = occlude(r, occ, tex)
+    assert (o.image[occ] == 7).all() and not o.mask[occ].any() and (o.part[occ] == -1).all()
+    np.testing.assert_array_equal(o.image[~occ], r.image[~occ])
+    diag = float(np.linalg.norm(np.ptp(shape.vertices, axis=0)))
+    uv, _, vis = keypoint_visibility(shape.keypoints, cam, o.depth, 0.02 * diag)
+    _, _, vis0 = keypoint_visibility(shape.keypoints, cam, r.depth, 0.02 * diag)
+    cols, rows = np.rint(uv[vis0]).astype(int).T
+    under = occ[rows, cols]
+    assert not vis[vis0][under].any() and vis[vis0][~under].all()

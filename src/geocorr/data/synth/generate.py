@@ -176,8 +176,8 @@ def render_image(root: str, category: str, index: int, settings: SynthSettings) 
         The :class:`ImageRecord` the pair writer needs.
     """
     from geocorr.data.synth.groundtruth import GroundTruth, groundtruth_path
-    from geocorr.data.synth.render import keypoint_visibility, render_shape
-    from geocorr.data.synth.scene import pose_name, sample_scene
+    from geocorr.data.synth.render import keypoint_visibility, occlude, render_shape
+    from geocorr.data.synth.scene import pose_name, sample_occluder, sample_scene
     from geocorr.data.synth.shapes import category_info
     from geocorr.data.synth.simulator import simulate_reconstruction
     from geocorr.data.synth.textures import instance_looks, random_background
@@ -205,6 +205,15 @@ def render_image(root: str, category: str, index: int, settings: SynthSettings) 
     cam = scene.camera
     background = random_background(cam.height, cam.width, rng)
     rendering = render_shape(shape, cam, looks, scene.light_dir, scene.ambient, background, rng)
+    full_mask = rendering.mask
+    occluded = 0
+    if rng.random() < settings.scene.occluder_prob and full_mask.any():
+        occ = sample_occluder(cam.height, cam.width, mask_bndbox(full_mask), rng,
+                              settings.scene.occluder_cover)
+        texture = random_background(cam.height, cam.width, rng)
+        texture = np.clip(np.rint(texture * 255 * rng.uniform(0.5, 1.0)), 0, 255)
+        rendering = occlude(rendering, occ, texture.astype(np.uint8))
+        occluded = int((occ & full_mask).sum() > 0.02 * full_mask.sum())
 
     diag = float(np.linalg.norm(shape.vertices.max(0) - shape.vertices.min(0)))
     kv = np.asarray(shape.keypoint_vertices, dtype=np.int64)
@@ -217,14 +226,15 @@ def render_image(root: str, category: str, index: int, settings: SynthSettings) 
     kps[visible] = np.rint(uv[visible]).astype(np.int64)
 
     mask = rendering.mask
-    truncated = int(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
+    truncated = int(full_mask[0].any() or full_mask[-1].any() or full_mask[:, 0].any()
+                    or full_mask[:, -1].any())
     sim = simulate_reconstruction(shape.vertices, shape.faces, cam, info.elongated, rng,
                                   settings.simulator)
     record = ImageRecord(
         stem=stem, category=category, instance_id=instance_id, width=cam.width,
         height=cam.height, bndbox=mask_bndbox(mask), kps=kps, visible=visible,
         azimuth_deg=scene.azimuth_deg, azimuth_id=scene.azimuth_id,
-        pose=pose_name(scene.azimuth_deg), truncated=truncated, occluded=0,
+        pose=pose_name(scene.azimuth_deg), truncated=truncated, occluded=occluded,
         flipped=sim.yaw_error_k != 0,
     )
 

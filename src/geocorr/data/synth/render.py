@@ -26,8 +26,8 @@ from geocorr.data.synth.textures import MaterialLook, shade_material
 from geocorr.geometry.camera import Camera
 from geocorr.geometry.raster import interpolate, rasterize
 
-__all__ = ["Rendering", "render_shape", "surface_template", "vertex_normals", "keypoint_visibility",
-           "VISIBILITY_TOLERANCE"]
+__all__ = ["Rendering", "render_shape", "surface_template", "occlude", "vertex_normals",
+           "keypoint_visibility", "VISIBILITY_TOLERANCE"]
 
 VISIBILITY_TOLERANCE = 0.02
 """Depth tolerance for keypoint visibility, as a fraction of the bbox diagonal."""
@@ -42,7 +42,8 @@ class Rendering:
         mask: ``(H, W)`` bool object mask.
         part: ``(H, W)`` int16 part id of the visible surface, ``-1`` on background.
         template: ``(H, W, 3)`` float32 template coordinates, ``0`` on background.
-        depth: ``(H, W)`` float32 camera-frame depth, ``inf`` on background.
+        depth: ``(H, W)`` float32 camera-frame depth, ``inf`` on background,
+            ``0`` under a flat occluder (see :func:`occlude`).
     """
 
     image: np.ndarray
@@ -141,6 +142,33 @@ def render_shape(shape: SynthShape, camera: Camera, looks: dict[str, MaterialLoo
     image = image + rng.normal(0.0, noise, image.shape).astype(np.float32)
     image = np.clip(np.rint(image * 255.0), 0, 255).astype(np.uint8)
     return Rendering(image=image, mask=mask, part=part, template=template, depth=frags.depth)
+
+
+def occlude(rendering: Rendering, occluder: np.ndarray, texture: np.ndarray) -> Rendering:
+    """Paste a flat occluder in front of everything.
+
+    Occluded pixels leave the mask and the dense maps (part ``-1``, template
+    0) and get depth 0, so :func:`keypoint_visibility` hides keypoints under it.
+
+    Args:
+        rendering: the unoccluded rendering.
+        occluder: ``(H, W)`` bool occluder mask.
+        texture: ``(H, W, 3)`` uint8 occluder appearance.
+    """
+    H, W = rendering.mask.shape
+    if occluder.shape != (H, W) or texture.shape != (H, W, 3):
+        raise ValueError(f"occluder {occluder.shape} and texture {texture.shape} must be "
+                         f"{(H, W)} and {(H, W, 3)}")
+    image = rendering.image.copy()
+    image[occluder] = texture[occluder]
+    part = rendering.part.copy()
+    part[occluder] = -1
+    template = rendering.template.copy()
+    template[occluder] = 0
+    depth = rendering.depth.copy()
+    depth[occluder] = 0
+    return Rendering(image=image, mask=rendering.mask & ~occluder, part=part, template=template,
+                     depth=depth)
 
 
 def keypoint_visibility(points: np.ndarray, camera: Camera, depth: np.ndarray,

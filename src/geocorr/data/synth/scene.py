@@ -16,6 +16,8 @@ A scene is drawn per image from one ``numpy.random.Generator``:
   of it is cut off (SPair's ``truncated``).
 * **light**: a direction in the camera frame, from the camera's side and
   mostly from above, plus an ambient term.
+* **occluder** (optional, :func:`sample_occluder`): a flat ellipse or bar in
+  front of the object, overlapping its box.
 
 ``azimuth_bin`` turns the true azimuth into SPair's ``azimuth_id`` (8 bins of
 45 degrees, bin 0 centred on the frontal view, growing with the azimuth).
@@ -31,7 +33,7 @@ import numpy as np
 from geocorr.geometry.camera import Camera, fov_to_focal, look_at
 
 __all__ = ["SceneSettings", "Scene", "sample_scene", "azimuth_bin", "pose_name",
-           "orbit_camera"]
+           "orbit_camera", "sample_occluder"]
 
 
 @dataclass
@@ -51,6 +53,9 @@ class SceneSettings:
         truncation_prob: probability of pushing the object across a border.
         truncation_range: fraction of the object's box pushed outside when truncated.
         ambient_range: ambient light term range (the rest is Lambertian).
+        occluder_prob: probability of a flat occluder in front of the object
+            (SPair's ``occluded``; 0.1).
+        occluder_cover: occluder area as a fraction of the object's box area.
     """
 
     size: int = 384
@@ -62,13 +67,15 @@ class SceneSettings:
     truncation_prob: float = 0.12
     truncation_range: tuple[float, float] = (0.1, 0.3)
     ambient_range: tuple[float, float] = (0.25, 0.5)
+    occluder_prob: float = 0.1
+    occluder_cover: tuple[float, float] = (0.1, 0.3)
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the bad field."""
         if self.size < 32:
             raise ValueError(f"SceneSettings.size must be >= 32, got {self.size}")
         for name in ("aspect_range", "elevation_deg", "fov_deg", "fill_range",
-                     "truncation_range", "ambient_range"):
+                     "truncation_range", "ambient_range", "occluder_cover"):
             lo, hi = getattr(self, name)
             if not lo <= hi:
                 raise ValueError(f"SceneSettings.{name}: low {lo} > high {hi}")
@@ -83,7 +90,7 @@ class SceneSettings:
                              f"got {self.elevation_deg}")
         if not (0 < self.fov_deg[0] and self.fov_deg[1] < 170):
             raise ValueError(f"SceneSettings.fov_deg must lie in (0, 170), got {self.fov_deg}")
-        for name in ("portrait_prob", "truncation_prob"):
+        for name in ("portrait_prob", "truncation_prob", "occluder_prob"):
             p = getattr(self, name)
             if not 0 <= p <= 1:
                 raise ValueError(f"SceneSettings.{name} must be a probability, got {p}")
@@ -229,3 +236,38 @@ def sample_scene(vertices: np.ndarray, rng: np.random.Generator,
     ambient = float(rng.uniform(*settings.ambient_range))
     return Scene(camera=cam, azimuth_deg=azimuth, elevation_deg=elevation, light_dir=light,
                  ambient=ambient, pushed_out=pushed_out)
+
+
+def sample_occluder(height: int, width: int, bndbox: np.ndarray, rng: np.random.Generator,
+                    cover: tuple[float, float] = (0.1, 0.3)) -> np.ndarray:
+    """A flat occluder overlapping the object's box: an ellipse or a rotated bar.
+
+    Args:
+        height: H.
+        width: W.
+        bndbox: ``[x1, y1, x2, y2]`` of the object.
+        rng: the image's generator.
+        cover: occluder area as a fraction of the box area, drawn uniformly.
+
+    Returns:
+        ``(H, W)`` bool occluder mask.
+    """
+    import cv2
+
+    x1, y1, x2, y2 = (float(v) for v in bndbox)
+    bw, bh = max(x2 - x1, 1.0), max(y2 - y1, 1.0)
+    area = float(rng.uniform(*cover)) * bw * bh
+    center = (x1 + rng.uniform(0.1, 0.9) * bw, y1 + rng.uniform(0.1, 0.9) * bh)
+    angle = float(rng.uniform(0.0, 180.0))
+    elongation = float(rng.uniform(1.0, 4.0))
+    a = math.sqrt(area * elongation / math.pi)  # ellipse semi-axes a, b with pi a b = area
+    b = area / (math.pi * a)
+    out = np.zeros((height, width), dtype=np.uint8)
+    if rng.random() < 0.5:
+        cv2.ellipse(out, (int(round(center[0])), int(round(center[1]))),
+                    (max(1, int(round(a))), max(1, int(round(b)))), angle, 0, 360, 1, -1)
+    else:
+        half = (math.sqrt(area * elongation) / 2, math.sqrt(area / elongation) / 2)
+        box = cv2.boxPoints(((center[0], center[1]), (2 * half[0], 2 * half[1]), angle))
+        cv2.fillPoly(out, [np.round(box).astype(np.int32)], 1)
+    return out.astype(bool)

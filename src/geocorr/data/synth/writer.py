@@ -20,8 +20,9 @@ azimuths, ``< 45`` deg -> 0, ``< 90`` -> 1, else 2; ``scale_variation`` from
 ``r`` = ratio of the larger to the smaller ``sqrt(bbox area)``, ``r < 1.5`` -> 0,
 ``< 2.25`` -> 1, else 2; ``truncation``/``occlusion`` = 0 none, 1 source, 2
 target, 3 both; ``mirror`` = 0 (we never mirror). An image is ``truncated``
-when its mask touches the image border; ``occluded`` is 0 (no occluders are
-rendered; only self-occlusion, which SPair does not flag).
+when its unoccluded mask touches the image border, ``occluded`` when a flat
+occluder hides more than 2% of the object (self-occlusion is not flagged, as
+in SPair).
 
 Everything is byte-deterministic: JSON with fixed key order, PIL JPEG/PNG
 without timestamps, npz written through :func:`save_npz` with a fixed zip
