@@ -61,3 +61,16 @@ def test_figure_draws_kept_green_and_rejected_red(tmp_path):
     assert not list((tmp_path / "fig").glob(".*tmp"))
     with pytest.raises(ValueError, match="image_s"):
         save_pair_figure(tmp_path / "x.png", img_s[..., 0], img_t, {}, None)
+
+
+def test_pca_fit_cells_restrict_the_basis():
+    rng = np.random.default_rng(3)
+    f = rng.normal(size=(4, 4, 4))
+    fit = np.zeros((4, 4), bool)
+    fit[1:3, 1:3] = True
+    a = pca_colors([_fm(f)], fit_cells=[fit])[0]
+    # Same basis when the other cells change: colours of the fitted cells are unchanged.
+    g = f.copy()
+    g[:, 0, :] = rng.normal(size=(4, 4)) * 10
+    b = pca_colors([_fm(g)], fit_cells=[fit])[0]
+    np.testing.assert_array_equal(a[fit], b[fit])

@@ -29,16 +29,19 @@ KEPT = (40, 220, 40)
 REJECTED = (230, 40, 40)
 
 
-def pca_colors(maps: list[FeatureMap], eps: float = 1e-8) -> list[np.ndarray]:
+def pca_colors(maps: list[FeatureMap], eps: float = 1e-8,
+               fit_cells: list[np.ndarray] | None = None) -> list[np.ndarray]:
     """First three principal components of several maps' cells, in one shared basis, as RGB.
 
     Args:
         maps: feature maps with the same channel count.
         eps: cells with a descriptor norm below this are "empty" (black, 0).
+        fit_cells: optional ``(h, w)`` bool per map: fit the basis and the
+            colour range on these cells only (e.g. the object), colour all.
 
     Returns:
         One ``(h, w, 3)`` uint8 image per map; components are scaled jointly
-        (1st..99th percentile over all non-empty cells of all maps).
+        (1st..99th percentile over the fitted non-empty cells of all maps).
     """
     if not maps:
         return []
@@ -47,22 +50,29 @@ def pca_colors(maps: list[FeatureMap], eps: float = 1e-8) -> list[np.ndarray]:
         raise ValueError("pca_colors: maps must have the same number of channels")
     flats = [m.features.reshape(C, -1).T.astype(np.float64) for m in maps]
     valid = [np.linalg.norm(f, axis=1) >= eps for f in flats]
+    fit = valid if fit_cells is None else [
+        v & np.asarray(c, dtype=bool).reshape(-1) for v, c in zip(valid, fit_cells, strict=True)]
+    if sum(int(x.sum()) for x in fit) == 0:
+        fit = valid
     data = np.concatenate([f[v] for f, v in zip(flats, valid, strict=True)], axis=0)
     outs = [np.zeros((*m.grid_size, 3), np.uint8) for m in maps]
     if len(data) == 0:
         return outs
     unit = data / np.linalg.norm(data, axis=1, keepdims=True)
-    mean = unit.mean(axis=0)
+    fit_rows = np.concatenate([x[v] for x, v in zip(fit, valid, strict=True)])
+    fit_unit = unit[fit_rows]
+    mean = fit_unit.mean(axis=0)
     k = min(3, C)
-    if len(unit) > 1:
-        _, _, vt = np.linalg.svd(unit - mean, full_matrices=False)
+    if len(fit_unit) > 1:
+        _, _, vt = np.linalg.svd(fit_unit - mean, full_matrices=False)
         basis = vt[:k]
     else:
         basis = np.eye(C)[:k]
     # Deterministic signs: the largest-magnitude loading of each component is positive.
     basis *= np.sign(basis[np.arange(k), np.abs(basis).argmax(axis=1)])[:, None]
     proj = (unit - mean) @ basis.T
-    lo, hi = np.percentile(proj, 1, axis=0), np.percentile(proj, 99, axis=0)
+    lo = np.percentile(proj[fit_rows], 1, axis=0)
+    hi = np.percentile(proj[fit_rows], 99, axis=0)
     scale = np.where(hi > lo, hi - lo, 1.0)
     start = 0
     for out, f, v in zip(outs, flats, valid, strict=True):
@@ -137,7 +147,8 @@ def save_pair_figure(path: str | os.PathLike, image_s: np.ndarray, image_t: np.n
                      maps: dict[str, tuple[FeatureMap, FeatureMap]],
                      matches: Matches | None = None, *, filters: tuple[str, ...] = ("cyclic",),
                      panel_height: int = 256, max_lines: int = 150, seed: int = 0,
-                     title: str = "") -> Path:
+                     title: str = "",
+                     masks: tuple[np.ndarray, np.ndarray] | None = None) -> Path:
     """Write the pair figure as a PNG (atomically).
 
     Args:
@@ -152,6 +163,8 @@ def save_pair_figure(path: str | os.PathLike, image_s: np.ndarray, image_t: np.n
         max_lines: at most this many lines of each kind (evenly subsampled, seeded).
         seed: subsampling seed.
         title: text drawn on the first panel.
+        masks: optional ``(H_s, W_s)`` and ``(H_t, W_t)`` object masks: fit each
+            PCA on the object's cells only (the background otherwise dominates).
 
     Returns:
         The written path.
@@ -186,7 +199,12 @@ def save_pair_figure(path: str | os.PathLike, image_s: np.ndarray, image_t: np.n
         caption = title
     rows = [_label(top, caption) if caption else top]
     for name, (fs, ft) in maps.items():
-        cs, ct = pca_colors([fs, ft])
+        fit = None
+        if masks is not None:
+            from geocorr.matching.candidates import grid_foreground
+
+            fit = [grid_foreground(fs, masks[0]), grid_foreground(ft, masks[1])]
+        cs, ct = pca_colors([fs, ft], fit_cells=fit)
         a, _ = _fit_height(feature_overlay(image_s, fs, cs), panel_height)
         b, _ = _fit_height(feature_overlay(image_t, ft, ct), panel_height)
         rows.append(_label(np.concatenate([a, b], axis=1), f"PCA: {name}"))
