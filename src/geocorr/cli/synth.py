@@ -42,6 +42,8 @@ def register(app: typer.Typer) -> None:
             0.3, "--sim-scale-sigma", help="Std of the log scale error."),
         sim_translation: float = typer.Option(
             0.15, "--sim-translation", help="Translation error, fraction of object size."),
+        occluder_prob: float = typer.Option(
+            0.1, "--occluder-prob", help="Probability of a flat occluder per image."),
         preview: bool = typer.Option(False, "--preview", help="Also write preview.png."),
         workers: int = typer.Option(1, "--workers", help="Rendering processes."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out."),
@@ -63,7 +65,7 @@ def register(app: typer.Typer) -> None:
                 seed=seed, categories=cats, images_per_category=images_per_category,
                 views_per_instance=views_per_instance,
                 pairs_per_split=_parse_pairs(pairs_per_split),
-                scene=SceneSettings(size=size),
+                scene=SceneSettings(size=size, occluder_prob=occluder_prob),
                 simulator=SimulatorSettings(
                     flip_prob=sim_flip_prob, flip_prob_elongated=sim_flip_prob_elongated,
                     scale_sigma=sim_scale_sigma, translation=sim_translation),
