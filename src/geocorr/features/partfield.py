@@ -283,13 +283,13 @@ class PartField:
             vertices: ``(V, 3)`` positions (any frame; normalised internally).
             faces: ``(F, 3)`` vertex indices.
         """
-        import torch
-        import trimesh
-
         v, f = check_mesh_arrays(vertices, faces, where="PartField input")
         if len(f) == 0:
             raise ValueError("PartField input: mesh has no faces")
         model = self._load()
+        import torch
+        import trimesh
+
         s = self.settings
         lo, hi = v.min(axis=0), v.max(axis=0)
         scale = 1.8 / max(float((hi - lo).max()), 1e-12)
