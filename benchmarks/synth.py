@@ -51,6 +51,35 @@ def _stage_times(category: str) -> dict[str, float]:
     return out
 
 
+def _statistics(root: Path) -> dict[str, float]:
+    """Difficulty figures of a generated folder, read back with the project's SPair reader."""
+    import json
+
+    from geocorr.data.spair import SPairDataset
+
+    ds = SPairDataset(root)
+    pairs = [p for split in ("trn", "val", "test") for p in ds.pairs(split)]
+    flags = [p.flags for p in pairs]
+    images = [json.loads(p.read_text()) for p in (root / "ImageAnnotation").glob("*/*.json")]
+    n_geo, n_kps = 0, 0
+    for p in pairs:
+        ids = set(int(i) for i in p.kps_ids)
+        trg = set(int(i) for i in p.trg_visible_ids) if p.trg_visible_ids is not None else ids
+        n_kps += len(ids)
+        for group in ds.geometry_groups(p.category):
+            both = ids & set(group)
+            if len(trg & set(group)) >= 2 and both:
+                n_geo += len(both)
+    return {
+        "keypoints per pair": n_kps / max(len(pairs), 1),
+        "geometry-aware keypoints (share)": n_geo / max(n_kps, 1),
+        "pairs with viewpoint_variation 2 (share)":
+            sum(f.get("viewpoint_variation") == 2 for f in flags) / max(len(flags), 1),
+        "images truncated (share)": sum(i["truncated"] for i in images) / max(len(images), 1),
+        "images occluded (share)": sum(i["occluded"] for i in images) / max(len(images), 1),
+    }
+
+
 def _cpu_seconds() -> float:
     own = resource.getrusage(resource.RUSAGE_SELF)
     kids = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -90,6 +119,7 @@ def main() -> None:
         wall = time.perf_counter() - t
         cpu = _cpu_seconds() - cpu0
         size = sum(p.stat().st_size for p in (tmp / "ds").rglob("*") if p.is_file())
+        stats = _statistics(tmp / "ds")
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     n_cat = len(CATEGORIES)
@@ -101,6 +131,8 @@ def main() -> None:
           f"{'met' if scaled <= TARGET_S else 'NOT met'}")
     print(f"CPU time of all processes {cpu:.1f} s (the wall time on an idle machine is about "
           f"CPU / workers: {cpu / args.workers:.1f} s)")
+    for name, value in stats.items():
+        print(f"{name}: {value:.2f}")
     print(f"yaw-flipped reconstructions {100 * summary.flipped_fraction:.0f}%, keypoints "
           f"visible {100 * summary.visible_keypoints:.0f}%, output {size / 2**20:.1f} MiB")
 
