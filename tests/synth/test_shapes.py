@@ -282,9 +282,12 @@ def test_collapse_keeps_creases_and_seams():
 def test_flip_edges_fixes_caps_and_keeps_labels():
     prim = unit_primitive("box", (2, 2, 2))
     v = prim.template.copy()
-    # Push the top face's centre vertex towards a corner: caps (angles near 180 deg).
+    # Push the top face's centre vertex to (0.6, 0): triangle (0,-1),(1,0),(0.6,0) has a
+    # smallest angle atan(1/0.6) - 45 = 14.036 deg at (0,-1); flipping its edge
+    # (0,-1)-(1,0) gives (1,0),(0.6,0),(1,-1) and (0,-1),(1,-1),(0.6,0), whose smallest
+    # angle is atan(0.4) = 21.801 deg at (1,-1).
     i = int(np.flatnonzero(np.all(np.abs(v - [0.0, 0.0, 1.0]) < 1e-12, axis=1))[0])
-    v[i] = [0.8, 0.75, 1.0]
+    v[i] = [0.6, 0.0, 1.0]
     part = np.zeros(len(prim.faces), dtype=np.int32)
     before = trimesh.Trimesh(v, prim.faces, process=False)
     faces, tmpl, flips = flip_edges(v, prim.faces, part, v[prim.faces])
@@ -293,20 +296,23 @@ def test_flip_edges_fixes_caps_and_keeps_labels():
     assert after.is_watertight and after.is_winding_consistent
     assert after.volume == pytest.approx(8.0)
     flipped = np.any(faces != prim.faces, axis=1)
-    gain = after.face_angles[flipped].min() - before.face_angles[flipped].min()
-    assert gain > np.radians(1.0)
+    assert flipped.sum() == 2 * flips
+    expect_before = np.degrees(np.arctan2(1.0, 0.6)) - 45.0
+    expect_after = np.degrees(np.arctan(0.4))
+    assert np.degrees(before.face_angles[flipped].min()) == pytest.approx(expect_before)
+    assert np.degrees(after.face_angles[flipped].min()) == pytest.approx(expect_after)
     np.testing.assert_array_equal(tmpl, v[faces])  # template rides along with its corner
-    # Flips never move a seam: make the faces around the moved vertex their own part.
-    ring = np.any(prim.faces == i, axis=1)
-    part2 = ring.astype(np.int32)
+    # Flips never move a seam: put one face of the flipped pair in another part.
+    part2 = np.zeros(len(prim.faces), dtype=np.int32)
+    part2[np.flatnonzero(flipped)[0]] = 1
 
     def seam_edges(f):
         m = trimesh.Trimesh(v, f, process=False)
         cut = part2[m.face_adjacency[:, 0]] != part2[m.face_adjacency[:, 1]]
         return {tuple(e) for e in np.sort(m.face_adjacency_edges[cut], axis=1).tolist()}
 
-    faces2, _, _ = flip_edges(v, prim.faces, part2, v[prim.faces])
-    assert not np.array_equal(faces2, faces)  # the flips that crossed the ring are refused
+    faces2, _, flips2 = flip_edges(v, prim.faces, part2, v[prim.faces])
+    assert flips2 == 0
     assert seam_edges(faces2) == seam_edges(prim.faces)
 
 
