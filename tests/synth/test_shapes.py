@@ -9,7 +9,12 @@ import pytest
 import trimesh
 from scipy.spatial import cKDTree
 
-from geocorr.data.synth.shapes import CATEGORIES, category_info, make_shape
+from geocorr.data.synth.shapes import (
+    CATEGORIES,
+    AssemblySettings,
+    category_info,
+    make_shape,
+)
 from geocorr.data.synth.shapes.cleanup import collapse_short_edges, flip_edges, vertex_labels
 from geocorr.data.synth.shapes.primitives import grid_counts, unit_primitive
 from geocorr.data.synth.shapes.registry import build_parts, category_keypoints
@@ -351,3 +356,16 @@ def test_keypoints_sit_where_the_template_puts_them(category):
         kp = specs[name]
         target = parts[kp.part].world(np.asarray([kp.template]))[0] - offset
         assert np.linalg.norm(shape.vertices[v] - target) < 0.03 * diag, name
+
+
+def test_settings_validation_and_density():
+    with pytest.raises(ValueError, match="target_vertices"):
+        AssemblySettings(target_vertices=10)
+    with pytest.raises(ValueError, match="collapse_below"):
+        AssemblySettings(collapse_below=0.7)
+    coarse = make_shape("dog", 0, SEED, AssemblySettings(target_vertices=2000))
+    assert len(coarse.vertices) < 0.6 * len(_shape("dog", 0).vertices)
+    raw = make_shape("dog", 0, SEED, AssemblySettings(collapse_below=0.0))
+    angles = np.degrees(_mesh(raw).face_angles.min(axis=1))
+    cleaned = np.degrees(_mesh(_shape("dog", 0)).face_angles.min(axis=1))
+    assert np.mean(cleaned < 10) < 0.6 * np.mean(angles < 10)  # the cleanup does something

@@ -74,6 +74,18 @@ class AssemblySettings:
     collapse_below: float = 0.35
     jitter: float = 1e-3
 
+    def __post_init__(self) -> None:
+        if self.target_vertices < 100:
+            raise ValueError(f"AssemblySettings.target_vertices must be >= 100, got "
+                             f"{self.target_vertices}")
+        if self.min_cells < 2:
+            raise ValueError(f"AssemblySettings.min_cells must be >= 2, got {self.min_cells}")
+        if not 0.0 <= self.collapse_below < 0.5:
+            raise ValueError(f"AssemblySettings.collapse_below must be in [0, 0.5), got "
+                             f"{self.collapse_below}")
+        if not 0.0 <= self.jitter <= 0.01:
+            raise ValueError(f"AssemblySettings.jitter must be in [0, 0.01], got {self.jitter}")
+
 
 @dataclass(frozen=True, eq=False)
 class PartSpec:
