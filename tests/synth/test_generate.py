@@ -200,3 +200,28 @@ def test_occluded_image_flags_and_hides(tmp_path):
     gt = load_groundtruth(tmp_path, "car", rec.stem)
     full = rasterize(gt.vertices, gt.faces, gt.camera).mask
     assert (full & (gt.part_map < 0)).sum() > 0.02 * full.sum()  # object pixels hidden
+
+
+def test_pairs_stay_within_an_instance_split(tmp_path):
+    from dataclasses import replace
+
+    from geocorr.data.synth.writer import ImageRecord
+
+    def record(i):
+        return ImageRecord(stem=f"car_{i:04d}", category="car", instance_id=i // 2, width=10,
+                           height=10, bndbox=np.array([0, 0, 9, 9]),
+                           kps=np.zeros((3, 2), np.int64), visible=np.ones(3, bool),
+                           azimuth_deg=0.0, azimuth_id=0, pose="Frontal", truncated=0,
+                           occluded=0, flipped=False)
+
+    settings = replace(SETTINGS, views_per_instance=2, pairs_per_split=(50, 50, 50))
+    records = [record(i) for i in range(12)]  # 6 instances, 2 views each -> 4/1/1 instances
+    counts = gen._write_pairs(tmp_path, ("car",), records, settings)
+    assert counts == {"trn": 50, "val": 2, "test": 2}  # trn capped (8 * 7 = 56 possible)
+    for split in ("trn", "val", "test"):
+        insts = set()
+        for stem in (tmp_path / "Layout/large" / f"{split}.txt").read_text().split():
+            _, src, trg = stem.split(":")[0].split("-")
+            insts |= {int(src[-4:]) // 2, int(trg[-4:]) // 2}
+        want = {"trn": {0, 1, 2, 3}, "val": {4}, "test": {5}}[split]
+        assert insts == want
