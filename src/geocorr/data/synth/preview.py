@@ -1,7 +1,11 @@
 """Contact sheet of a generated benchmark: a row per category, keypoints and mask outlines.
 
-Reads only the public files (JPEGImages, ImageAnnotation, Segmentation), so it
-works on any folder in SPair-71k's layout, including one without GroundTruth.
+Each tile shows the image, the mask outline (white), the keypoints with their
+ids, and — where ``Reconstructions/`` has the image — the outline of the
+simulated reconstruction rendered with its predicted camera (red), which shows
+the simulator's scale/translation error. Reads only public files (JPEGImages,
+ImageAnnotation, Segmentation, Reconstructions), so it works on any folder in
+SPair-71k's layout, including one without GroundTruth.
 """
 
 from __future__ import annotations
@@ -14,6 +18,29 @@ import numpy as np
 __all__ = ["contact_sheet", "write_preview"]
 
 
+def _outline(mask: np.ndarray, size: tuple[int, int]):
+    import cv2
+
+    small = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
+    contours, _ = cv2.findContours(small, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
+    return contours
+
+
+def _reconstruction_mask(root: Path, category: str, stem: str) -> np.ndarray | None:
+    import trimesh
+
+    from geocorr.geometry.camera import load_camera
+    from geocorr.geometry.raster import rasterize
+
+    ply = root / "Reconstructions" / category / f"{stem}.ply"
+    cam_path = ply.with_suffix(".json")
+    if not (ply.is_file() and cam_path.is_file()):
+        return None
+    mesh = trimesh.load(ply, process=False, force="mesh")
+    return rasterize(np.asarray(mesh.vertices), np.asarray(mesh.faces),
+                     load_camera(cam_path)).mask
+
+
 def _thumbnail(root: Path, category: str, stem: str, cell: int) -> np.ndarray:
     import cv2
     from PIL import Image
@@ -24,12 +51,13 @@ def _thumbnail(root: Path, category: str, stem: str, cell: int) -> np.ndarray:
     scale = cell / max(H, W)
     size = (max(1, round(W * scale)), max(1, round(H * scale)))
     thumb = cv2.resize(image, size, interpolation=cv2.INTER_AREA).copy()
+    rec = _reconstruction_mask(root, category, stem)
+    if rec is not None and rec.shape == (H, W):
+        cv2.drawContours(thumb, _outline(rec, size), -1, (255, 40, 40), 1)
     seg_path = root / "Segmentation" / category / f"{stem}.png"
     if seg_path.is_file():
         mask = np.asarray(Image.open(seg_path)) > 0
-        mask = cv2.resize(mask.astype(np.uint8), size, interpolation=cv2.INTER_NEAREST)
-        contours, _ = cv2.findContours(mask, cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_NONE)
-        cv2.drawContours(thumb, contours, -1, (255, 255, 255), 1)
+        cv2.drawContours(thumb, _outline(mask, size), -1, (255, 255, 255), 1)
     for kid, xy in ann["kps"].items():
         if xy is None:
             continue
