@@ -225,3 +225,18 @@ def test_pairs_stay_within_an_instance_split(tmp_path):
             insts |= {int(src[-4:]) // 2, int(trg[-4:]) // 2}
         want = {"trn": {0, 1, 2, 3}, "val": {4}, "test": {5}}[split]
         assert insts == want
+
+
+def test_preview_contact_sheet(dataset, tmp_path):
+    from PIL import Image
+
+    from geocorr.data.synth.preview import contact_sheet, write_preview
+
+    root, _ = dataset
+    sheet = contact_sheet(root, per_category=3, cell=64)
+    assert sheet.shape == (64, 3 * 64, 3) and sheet.dtype == np.uint8
+    assert (sheet[..., 0] > 200).sum() > 0  # outlines and labels drawn
+    path = write_preview(root, tmp_path / "p.png", per_category=2, cell=48)
+    assert Image.open(path).size == (96, 48)
+    with pytest.raises(FileNotFoundError, match="JPEGImages"):
+        contact_sheet(tmp_path)
