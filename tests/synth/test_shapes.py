@@ -369,3 +369,10 @@ def test_settings_validation_and_density():
     angles = np.degrees(_mesh(raw).face_angles.min(axis=1))
     cleaned = np.degrees(_mesh(_shape("dog", 0)).face_angles.min(axis=1))
     assert np.mean(cleaned < 10) < 0.6 * np.mean(angles < 10)  # the cleanup does something
+
+
+def test_regression_two_flips_creating_one_edge():
+    # This instance once had two flips in one round create the same edge (a
+    # non-manifold edge shared by four faces); flips now track the edges they create.
+    mesh = _mesh(make_shape("chair", 53, 102))
+    assert mesh.is_watertight and mesh.is_winding_consistent

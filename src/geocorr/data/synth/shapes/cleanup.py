@@ -373,12 +373,14 @@ def flip_edges(
         good = good[~np.isin(cd[good], existing)]
         good = good[np.argsort(-(new[good] - old[good]), kind="stable")]
         used = np.zeros(len(F), dtype=bool)
+        created: set[int] = set()  # two flips in a round must not create the same edge
         done = 0
         for i in good.tolist():
             i1, i2 = f1[i], f2[i]
-            if used[i1] or used[i2]:
+            if used[i1] or used[i2] or int(cd[i]) in created:
                 continue
             used[i1] = used[i2] = True
+            created.add(int(cd[i]))
             s1, s2 = k1[i], k2[i]
             ta, tb, tc = T[i1, [s1, (s1 + 1) % 3, (s1 + 2) % 3]]  # fancy index: copies
             td = T[i2, (s2 + 2) % 3].copy()
