@@ -10,6 +10,10 @@ DINOv3, SD) at their real canvas sizes (840 / 960 / 960 px) but with tiny
 random-weight models: this times preprocessing, hooks and resizing, not the
 real networks (which need a GPU and weights we do not have here).
 Also reports the feature-cache read time for one XFeat map.
+
+On a shared 2-core machine under load, ``--threads 1`` can be an order of
+magnitude faster for XFeat than torch's default of 2 threads (spin-waiting
+threads): report the load average with the numbers.
 """
 
 from __future__ import annotations
@@ -88,15 +92,21 @@ def main() -> None:
     ap.add_argument("--images", type=int, default=10)
     ap.add_argument("--size", type=int, default=384, help="long image side")
     ap.add_argument("--no-tiny", action="store_true", help="skip the tiny real-model paths")
+    ap.add_argument("--threads", type=int, default=None,
+                    help="torch intra-op threads (default: torch's choice)")
     args = ap.parse_args()
 
     import torch
+
+    if args.threads is not None:
+        torch.set_num_threads(args.threads)
 
     from geocorr.features.cache import FeatureCache
     from geocorr.features.registry import make_backbone
 
     print(f"# {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+          f"load average {os.getloadavg()[0]:.1f}")
     images = _images(args.images, args.size)
     masks = []
     for img in images:
