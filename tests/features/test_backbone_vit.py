@@ -103,3 +103,15 @@ def test_cache_key_tracks_settings(model_dirs):
     assert str(path.resolve()) in k and "model.safetensors" in k
     assert k != ViTBackbone(ViTSettings(model=str(path), layer=5)).cache_key()
     assert k != ViTBackbone(ViTSettings(model=str(path), image_size=420)).cache_key()
+
+
+def test_bfloat16_model(model_dirs):
+    path, p = model_dirs["dinov2"]
+    img = _image()
+    ref = ViTBackbone(ViTSettings(model=str(path), image_size=10 * p)).extract(img).features
+    b = ViTBackbone(ViTSettings(model=str(path), image_size=10 * p, dtype="bfloat16"))
+    f = b.extract(img)
+    assert next(b.model.parameters()).dtype == torch.bfloat16
+    assert f.features.dtype == np.float32
+    assert np.abs(f.features - ref).max() < 0.1 * np.abs(ref).max()
+    assert b.cache_key() != ViTBackbone(ViTSettings(model=str(path))).cache_key()
