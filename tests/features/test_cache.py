@@ -185,6 +185,14 @@ def test_encode_dataset_and_cli(tmp_path):
     assert r.exit_code == 0, r.output
     assert "2 images, 2 computed" in r.output
     assert len(list((tmp_path / "c2" / "classical").rglob("*.npz"))) == 2
+    r = CliRunner().invoke(app, ["features", "--dataset", str(root), "--split", "test",
+                                 "--backbone", "xfeat", "--grid-size", "8", "--context",
+                                 "--cache", str(tmp_path / "c3"), "--quiet"])
+    assert r.exit_code == 0, r.output
+    assert "1 with masks" in r.output
+    r = CliRunner().invoke(app, ["features", "--dataset", str(root), "--backbone", "xfeat",
+                                 "--timestep", "3", "--cache", str(tmp_path / "c2")])
+    assert r.exit_code == 2 and "timestep" in " ".join(r.output.split())
     r = CliRunner().invoke(app, ["features", "--dataset", str(root), "--backbone", "dinov2+sd",
                                  "--cache", str(tmp_path / "c2")])
     assert r.exit_code == 2 and "combinations are fused" in " ".join(r.output.split())

@@ -26,6 +26,11 @@ def register(app: typer.Typer) -> None:
             None, "--image-size", help="Canvas side (dinov2/dinov3/sd; default per backbone)."),
         prompt: str = typer.Option(
             None, "--prompt", help='SD prompt, e.g. "a photo of a {category}".'),
+        layer: int = typer.Option(
+            None, "--layer", help="ViT hidden state (dinov2/dinov3; default: final output)."),
+        timestep: int = typer.Option(None, "--timestep", help="SD noising step (default 50)."),
+        grid_size: int = typer.Option(
+            None, "--grid-size", help="Output grid side (xfeat/classical; default 64)."),
         float16: bool = typer.Option(False, "--float16", help="Store features as float16."),
         masks: bool = typer.Option(
             True, "--masks/--no-masks", help="Use Segmentation/ masks for the context."),
@@ -48,8 +53,10 @@ def register(app: typer.Typer) -> None:
                 settings["weights" if backbone == "xfeat" else "model"] = model
             if image_size is not None:
                 settings["image_size"] = image_size
-            if prompt is not None:
-                settings["prompt"] = prompt
+            for key, value in (("prompt", prompt), ("layer", layer), ("timestep", timestep),
+                               ("grid_size", grid_size)):
+                if value is not None:
+                    settings[key] = value
             bb = make_backbone(backbone, device=device, **settings)
             splits = [s.strip() for item in split for s in item.split(",") if s.strip()]
             summary = encode_dataset(dataset, splits, bb, FeatureCache(cache, float16=float16),
