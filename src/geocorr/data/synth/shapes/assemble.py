@@ -11,12 +11,17 @@ the triangle each output vertex came from, so every output triangle keeps its
 part id exactly and new seam vertices get the template coordinates of the part
 on their side of the seam, in O(F) with no nearest-primitive search.
 The per-corner values are kept as ``SynthShape.face_template`` ``(F, 3, 3)``,
-exact on both sides of every seam.
+exact on both sides of every seam. The union's seam slivers are then removed
+(``cleanup.py``: constrained edge collapses and same-part flips), and the
+instance is recentred on its bounding box.
 
-Seam rule: where parts meet, one position is shared by several property
-vertices (one per side). The merged vertex takes the part with the **lowest
-part index** among them (categories list their main body first), and that
-part's template coordinates. Faces always keep their own part.
+Seam rule: a vertex where parts meet takes the part with the **lowest part
+index** among its faces (categories list their main body first) and its corner
+template coordinates in that part. Faces always keep their own part; use
+``face_template`` for exact dense ground truth next to seams.
+
+Keypoints: each :class:`KeypointSpec` template point is placed with its part's
+placement and snapped to the nearest vertex labelled with that part.
 """
 
 from __future__ import annotations
