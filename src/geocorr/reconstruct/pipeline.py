@@ -1,0 +1,370 @@
+"""Stage 1 over a dataset, with a resumable per-image cache.
+
+Cache layout (stages 2-3 read it; everything is written atomically, tmp file +
+``os.replace``)::
+
+    CACHE/<category>/<stem>/mask.png      object mask used (0/255)
+    CACHE/<category>/<stem>/refined.ply   mesh after scale/translation refinement
+                                          (intermediate; before the yaw step)
+    CACHE/<category>/<stem>/refine.json   refinement result (IoU before/after, s, T,
+                                          init, failure flag, timings)
+    CACHE/<category>/<stem>/mesh.ply      FINAL canonicalized mesh: refined
+                                          (X' = s X + T), then rotated about its own
+                                          +Z by k * 90 degrees
+    CACHE/<category>/<stem>/camera.json   FINAL camera (geocorr camera JSON): renders
+                                          mesh.ply exactly onto the image
+                                          (R' = R Rz(k 90)^T, t' = t)
+    CACHE/<category>/<stem>/record.json   written last: its presence marks the image
+                                          done (resume skips it)
+    CACHE/<category>/reference.json       the category's reference choice (CPU estimator)
+
+``record.json`` fields: ``category``, ``stem``, ``width``, ``height``,
+``mask_source``, ``mesh_source``, ``refine`` (``iou_before``, ``iou_after``,
+``scale``, ``translation``, ``init``, ``failed``, ``reason``, ``seconds``),
+``yaw`` (the vote: ``correction``, ``tally``, ``margin``, per-view azimuths,
+estimates and votes), ``k``, ``margin``, ``direct_k`` (direct alignment to the
+reference, CPU estimator only, else ``null``), ``estimator``, ``failed``
+(= refinement failed), ``timings`` (seconds per step) and ``settings``.
+
+Order of work: every image is segmented, reconstructed and refined first
+(phase A); then, per category, the yaw step (phase B), because the CPU
+estimator's reference mesh is chosen among all of the category's refined
+meshes. The pipeline never reads ``GroundTruth/``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from geocorr.geometry.camera import Camera, load_camera, save_camera
+from geocorr.reconstruct.orientation import OrientationEstimator
+from geocorr.reconstruct.reconstructor import Reconstructor
+from geocorr.reconstruct.refine import RefineSettings, refine_pose
+from geocorr.reconstruct.segmenter import Segmenter
+from geocorr.reconstruct.template import (
+    TemplateOrientationEstimator,
+    TemplateSettings,
+    select_reference,
+)
+from geocorr.reconstruct.views import rotation_z
+from geocorr.reconstruct.yaw_vote import VoteSettings, apply_yaw_correction, canonicalize_yaw
+
+__all__ = ["Stage1Settings", "dataset_images", "run_stage1", "load_cached", "CachedImage",
+           "write_bytes_atomic", "write_json_atomic"]
+
+
+@dataclass
+class Stage1Settings:
+    """Settings of :func:`run_stage1`.
+
+    Attributes:
+        refine: render-and-compare refinement settings.
+        vote: yaw vote settings (number of views, render settings).
+        template: CPU template estimator / reference selection settings; its
+            ``views`` are replaced by ``vote.views`` so both render alike.
+        estimator: ``"template"`` (CPU, reference per category) or
+            ``"external"`` (the ``estimator`` argument of :func:`run_stage1`,
+            e.g. Orient Anything V2).
+        skip_yaw: stop after refinement (``k = 0``).
+    """
+
+    refine: RefineSettings = field(default_factory=RefineSettings)
+    vote: VoteSettings = field(default_factory=VoteSettings)
+    template: TemplateSettings = field(default_factory=TemplateSettings)
+    estimator: str = "template"
+    skip_yaw: bool = False
+
+
+# ------------------------------------------------------------------ file I/O
+def write_bytes_atomic(path: Path, data: bytes) -> None:
+    """Write ``data`` to ``path`` via a tmp file + ``os.replace``."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def write_json_atomic(path: Path, obj) -> None:
+    write_bytes_atomic(path, (json.dumps(obj, indent=1) + "\n").encode())
+
+
+def _ply_bytes(vertices: np.ndarray, faces: np.ndarray) -> bytes:
+    import trimesh
+
+    mesh = trimesh.Trimesh(vertices=vertices, faces=faces, process=False)
+    return mesh.export(file_type="ply", encoding="binary")
+
+
+def _png_bytes(mask: np.ndarray) -> bytes:
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.fromarray(mask.astype(np.uint8) * 255).save(buf, format="PNG")
+    return buf.getvalue()
+
+
+def _load_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:
+    from geocorr.geometry.mesh import load_mesh
+
+    m = load_mesh(path)
+    return np.asarray(m.vertices, dtype=np.float64), np.asarray(m.faces, dtype=np.int64)
+
+
+def _read_image(path: Path) -> np.ndarray:
+    from PIL import Image, UnidentifiedImageError
+
+    if not path.is_file():
+        raise FileNotFoundError(f"image not found: {path}")
+    try:
+        with Image.open(path) as im:
+            return np.asarray(im.convert("RGB"))
+    except (UnidentifiedImageError, OSError) as exc:
+        raise ValueError(f"{path}: not a readable image ({exc})") from None
+
+
+# --------------------------------------------------------------- image lists
+def dataset_images(dataset_root: str | Path, split: str = "test",
+                   categories: Sequence[str] | None = None) -> list[tuple[str, str]]:
+    """``(category, stem)`` of every image used by a split, sorted.
+
+    Args:
+        dataset_root: SPair-layout folder.
+        split: ``trn``/``val``/``test`` (read from ``Layout/large/<split>.txt``,
+            pair stems ``<id>-<src>-<trg>:<cat>``) or ``all`` (every file of
+            ``JPEGImages/``).
+        categories: keep only these.
+
+    Raises:
+        FileNotFoundError: the layout file or ``JPEGImages/`` is missing.
+        ValueError: a malformed layout line (names the file and line).
+    """
+    root = Path(dataset_root)
+    out: set[tuple[str, str]] = set()
+    if split == "all":
+        jpg = root / "JPEGImages"
+        if not jpg.is_dir():
+            raise FileNotFoundError(f"{jpg}: no JPEGImages/ folder")
+        for p in jpg.glob("*/*.jpg"):
+            out.add((p.parent.name, p.stem))
+    else:
+        layout = root / "Layout" / "large" / f"{split}.txt"
+        if not layout.is_file():
+            raise FileNotFoundError(f"split file not found: {layout}")
+        for n, line in enumerate(layout.read_text().splitlines(), 1):
+            line = line.strip()
+            if not line:
+                continue
+            name, sep, cat = line.rpartition(":")
+            parts = name.split("-")
+            if not sep or len(parts) != 3:
+                raise ValueError(f"{layout}:{n}: expected '<id>-<src>-<trg>:<category>', got "
+                                 f"{line!r}")
+            out.add((cat, parts[1]))
+            out.add((cat, parts[2]))
+    if categories:
+        out = {x for x in out if x[0] in set(categories)}
+    return sorted(out)
+
+
+def _bbox(root: Path, category: str, stem: str) -> tuple[float, float, float, float] | None:
+    p = root / "ImageAnnotation" / category / f"{stem}.json"
+    if not p.is_file():
+        return None
+    try:
+        box = json.loads(p.read_text()).get("bndbox")
+        return tuple(float(x) for x in box) if box and len(box) == 4 else None
+    except (json.JSONDecodeError, TypeError, ValueError):
+        return None
+
+
+# --------------------------------------------------------------------- runner
+@dataclass(frozen=True, eq=False)
+class CachedImage:
+    """One finished image read back from the cache.
+
+    Attributes:
+        vertices: ``(V, 3)`` canonicalized mesh vertices.
+        faces: ``(F, 3)`` triangle indices.
+        camera: camera rendering the mesh onto the image.
+        mask: ``(H, W)`` bool mask.
+        record: the ``record.json`` dict.
+    """
+
+    vertices: np.ndarray
+    faces: np.ndarray
+    camera: Camera
+    mask: np.ndarray
+    record: dict
+
+
+def load_cached(cache: str | Path, category: str, stem: str) -> CachedImage:
+    """Read a finished image (``record.json`` must exist); errors name the file."""
+    from PIL import Image
+
+    d = Path(cache) / category / stem
+    rec_p = d / "record.json"
+    if not rec_p.is_file():
+        raise FileNotFoundError(f"{rec_p}: image not reconstructed (run geocorr reconstruct)")
+    v, f = _load_ply(d / "mesh.ply")
+    with Image.open(d / "mask.png") as im:
+        mask = np.asarray(im) > 0
+    return CachedImage(vertices=v, faces=f, camera=load_camera(d / "camera.json"), mask=mask,
+                       record=json.loads(rec_p.read_text()))
+
+
+def _phase_a(root: Path, out: Path, category: str, stem: str, segmenter: Segmenter,
+             reconstructor: Reconstructor, settings: Stage1Settings) -> dict:
+    d = out / category / stem
+    refine_p = d / "refine.json"
+    if refine_p.is_file() and (d / "refined.ply").is_file() and (d / "mask.png").is_file():
+        return json.loads(refine_p.read_text())
+    timings: dict[str, float] = {}
+    t = time.perf_counter()
+    image = _read_image(root / "JPEGImages" / category / f"{stem}.jpg")
+    mask = segmenter.segment(image, category, stem, _bbox(root, category, stem))
+    timings["segment"] = time.perf_counter() - t
+    t = time.perf_counter()
+    rec = reconstructor.reconstruct(image, mask, category, stem)
+    timings["reconstruct"] = time.perf_counter() - t
+    res = refine_pose(rec.vertices, rec.faces, rec.camera, mask, settings.refine)
+    timings["refine"] = res.seconds
+    write_bytes_atomic(d / "mask.png", _png_bytes(mask))
+    write_bytes_atomic(d / "refined.ply", _ply_bytes(res.apply(rec.vertices), rec.faces))
+    save_camera(rec.camera, d / "predicted_camera.json")
+    info = {"category": category, "stem": stem, "width": int(image.shape[1]),
+            "height": int(image.shape[0]), "mask_source": segmenter.name,
+            "mesh_source": rec.source, "refine": res.to_dict(), "timings": timings}
+    write_json_atomic(refine_p, info)
+    return info
+
+
+def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
+               segmenter: Segmenter, reconstructor: Reconstructor, out: str | Path,
+               settings: Stage1Settings | None = None,
+               estimator: OrientationEstimator | None = None, progress: bool = True,
+               on_record: Callable[[dict], None] | None = None) -> list[dict]:
+    """Run stage 1 on ``images`` and fill the cache (see the module docstring).
+
+    Args:
+        dataset_root: SPair-layout dataset (``JPEGImages/``, optional
+            ``ImageAnnotation/`` boxes for SAM3's instance choice).
+        images: ``(category, stem)`` list, e.g. from :func:`dataset_images`.
+        segmenter: mask source.
+        reconstructor: mesh + camera source.
+        out: cache folder.
+        settings: :class:`Stage1Settings`.
+        estimator: orientation estimator when ``settings.estimator == "external"``.
+        progress: show rich progress bars.
+        on_record: called with each new ``record.json`` dict.
+
+    Returns:
+        The ``record.json`` dicts of all ``images`` (new and resumed).
+    """
+    from rich.progress import Progress
+
+    settings = settings or Stage1Settings()
+    if settings.estimator not in ("template", "external"):
+        raise ValueError(f"Stage1Settings.estimator must be template|external, got "
+                         f"{settings.estimator!r}")
+    if settings.estimator == "external" and estimator is None and not settings.skip_yaw:
+        raise ValueError("estimator='external' needs an OrientationEstimator")
+    root, out = Path(dataset_root), Path(out)
+    tmpl = TemplateSettings(**{**asdict(settings.template), "views": settings.vote.views})
+    done = {x for x in images if (out / x[0] / x[1] / "record.json").is_file()}
+    todo = [x for x in images if x not in done]
+    by_cat: dict[str, list[str]] = {}
+    for cat, stem in images:
+        by_cat.setdefault(cat, []).append(stem)
+    infos: dict[tuple[str, str], dict] = {}
+    with Progress(disable=not progress, transient=False) as bar:
+        task = bar.add_task("refine", total=len(todo))
+        for cat, stem in todo:
+            infos[(cat, stem)] = _phase_a(root, out, cat, stem, segmenter, reconstructor,
+                                          settings)
+            bar.advance(task)
+        cats = sorted({c for c, _ in todo})
+        task = bar.add_task("yaw", total=len(todo))
+        for cat in cats:
+            pending = [s for s in by_cat[cat] if (cat, s) not in done]
+            est, direct = estimator, {}
+            if not settings.skip_yaw and settings.estimator == "template":
+                est, direct = _category_reference(out, cat, by_cat[cat], tmpl)
+            for stem in pending:
+                rec = _phase_b(out, cat, stem, infos[(cat, stem)], est, direct.get(stem),
+                               settings)
+                if on_record is not None:
+                    on_record(rec)
+                bar.advance(task)
+    return [json.loads((out / c / s / "record.json").read_text()) for c, s in images]
+
+
+def _category_reference(out: Path, category: str, stems: Sequence[str],
+                        tmpl: TemplateSettings) -> tuple[OrientationEstimator, dict[str, int]]:
+    """Medoid reference of the category's refined meshes -> template estimator."""
+    meshes = []
+    for s in stems:
+        d = out / category / s
+        p = d / "refined.ply"
+        if p.is_file():
+            meshes.append(_load_ply(p))
+        else:  # finished earlier and intermediate removed: undo the yaw of mesh.ply
+            rec = json.loads((d / "record.json").read_text())
+            v, f = _load_ply(d / "mesh.ply")
+            meshes.append((v @ np.round(rotation_z(-90.0 * rec["k"])).T, f))
+    choice = select_reference(meshes, tmpl)
+    v_ref, f_ref = meshes[choice.index]
+    v_ref = v_ref @ np.round(rotation_z(90.0 * choice.reference_correction)).T
+    write_json_atomic(out / category / "reference.json", {
+        "reference": stems[choice.index], "reference_correction": choice.reference_correction,
+        "direct_corrections": dict(zip(stems, map(int, choice.direct_corrections),
+                                       strict=True)),
+        "rule": "medoid of the refined meshes under yaw-aligned symmetric Chamfer; its own "
+                "correction = mode of the relative alignments (majority assumed canonical)"})
+    est = TemplateOrientationEstimator(v_ref, f_ref, tmpl)
+    return est, {s: int(k) for s, k in zip(stems, choice.direct_corrections, strict=True)}
+
+
+def _phase_b(out: Path, category: str, stem: str, info: dict,
+             estimator: OrientationEstimator | None, direct_k: int | None,
+             settings: Stage1Settings) -> dict:
+    d = out / category / stem
+    v, f = _load_ply(d / "refined.ply")
+    cam = load_camera(d / "predicted_camera.json")
+    t = time.perf_counter()
+    if settings.skip_yaw or estimator is None:
+        vote, k = None, 0
+    else:
+        vote = canonicalize_yaw(v, f, estimator, settings.vote)
+        k = vote.correction
+    v2, R2 = apply_yaw_correction(v, cam.R, k)
+    cam2 = cam.with_pose(R2, cam.t)
+    timings = dict(info.get("timings", {}), yaw=time.perf_counter() - t)
+    write_bytes_atomic(d / "mesh.ply", _ply_bytes(v2, f))
+    save_camera(cam2, d / "camera.json")
+    rec = {**{k_: info[k_] for k_ in ("category", "stem", "width", "height", "mask_source",
+                                       "mesh_source", "refine")},
+           "yaw": vote.to_dict() if vote is not None else None,
+           "k": int(k), "margin": float(vote.margin) if vote is not None else 0.0,
+           "direct_k": direct_k,
+           "estimator": "none" if vote is None else getattr(estimator, "name", "external"),
+           "failed": bool(info["refine"]["failed"]), "timings": timings,
+           "settings": {"refine": asdict(settings.refine), "vote": asdict(settings.vote),
+                        "template": asdict(settings.template),
+                        "estimator": settings.estimator}}
+    write_json_atomic(d / "record.json", rec)
+    return rec

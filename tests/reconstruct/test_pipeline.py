@@ -1,0 +1,146 @@
+"""Stage 1 end to end on a tiny fake dataset, the cache layout, resume, and the CLI commands."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+import trimesh
+from PIL import Image
+from typer.testing import CliRunner
+
+from geocorr.cli import app
+from geocorr.geometry.camera import Camera, load_camera, look_at, save_camera
+from geocorr.reconstruct.losses import mask_iou
+from geocorr.reconstruct.pipeline import (
+    Stage1Settings,
+    dataset_images,
+    load_cached,
+    run_stage1,
+)
+from geocorr.reconstruct.reconstructor import simulated_reconstructor
+from geocorr.reconstruct.refine import RefineSettings, render_mask
+from geocorr.reconstruct.segmenter import DatasetMasks
+from geocorr.reconstruct.template import TemplateSettings
+from geocorr.reconstruct.views import ViewSettings, rotation_z
+from geocorr.reconstruct.yaw_vote import VoteSettings
+
+FLIPS = [0, 2, 0]  # simulated yaw errors; stage 1 must answer (-k) % 4
+
+
+def _car(seed):
+    rng = np.random.default_rng(seed)
+    L = 2.0 + 0.1 * rng.standard_normal()
+    body = trimesh.creation.box([L, 0.9, 0.4])
+    body.apply_translation([0, 0, 0.2])
+    cabin = trimesh.creation.box([0.8, 0.8, 0.4])
+    cabin.apply_translation([-0.35 * L / 2, 0, 0.6])
+    nose = trimesh.creation.box([0.3, 0.5, 0.15])
+    nose.apply_translation([L / 2 + 0.15, 0, 0.1])
+    return trimesh.util.concatenate([body, cabin, nose])
+
+
+def _true_pose(i):
+    az = np.radians(30 + 50 * i)
+    return look_at(6 * np.array([np.cos(az), np.sin(az), 0.4]), [0, 0, 0.3])
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    root = tmp_path_factory.mktemp("ds")
+    K = np.array([[120.0, 0, 63.5], [0, 120, 47.5], [0, 0, 1]])
+    stems = []
+    for i, k_err in enumerate(FLIPS):
+        stem = f"car_{i:04d}"
+        stems.append(stem)
+        mesh = _car(i)
+        R, t = _true_pose(i)
+        cam = Camera(K, R, t, 128, 96)
+        mask = render_mask(mesh.vertices, mesh.faces, cam)
+        for sub, arr in (("JPEGImages", np.repeat(mask[..., None] * 200, 3, axis=2)),
+                         ("Segmentation", mask * 255)):
+            (root / sub / "car").mkdir(parents=True, exist_ok=True)
+            ext = "jpg" if sub == "JPEGImages" else "png"
+            Image.fromarray(arr.astype(np.uint8)).save(root / sub / "car" / f"{stem}.{ext}")
+        Rz = np.round(rotation_z(90.0 * k_err))
+        Y = np.asarray(mesh.vertices) @ Rz.T  # yawed reconstruction + matching camera
+        pred = Camera(K, R @ Rz.T, t, 128, 96).with_object_transform(1.15, [0.1, 0.0, 0.05])
+        (root / "Reconstructions" / "car").mkdir(parents=True, exist_ok=True)
+        trimesh.Trimesh(Y, mesh.faces).export(root / "Reconstructions" / "car" / f"{stem}.ply")
+        save_camera(pred, root / "Reconstructions" / "car" / f"{stem}.json")
+    (root / "Layout" / "large").mkdir(parents=True)
+    (root / "Layout" / "large" / "test.txt").write_text(
+        f"000000-{stems[0]}-{stems[1]}:car\n000001-{stems[1]}-{stems[2]}:car\n")
+    return root
+
+
+SETTINGS = Stage1Settings(
+    refine=RefineSettings(max_side=48, dt_steps=8, iou_steps=4, polish_side=128),
+    vote=VoteSettings(views=ViewSettings(size=48)),
+    template=TemplateSettings(num_azimuths=36, points=300),
+)
+
+
+def test_dataset_images(dataset, tmp_path):
+    assert dataset_images(dataset, "test") == [("car", "car_0000"), ("car", "car_0001"),
+                                               ("car", "car_0002")]
+    assert len(dataset_images(dataset, "all")) == 3
+    with pytest.raises(FileNotFoundError, match="val.txt"):
+        dataset_images(dataset, "val")
+    bad = tmp_path / "Layout" / "large"
+    bad.mkdir(parents=True)
+    (bad / "test.txt").write_text("oops\n")
+    with pytest.raises(ValueError, match="test.txt:1"):
+        dataset_images(tmp_path, "test")
+
+
+def test_stage1_end_to_end_and_resume(dataset, tmp_path):
+    out = tmp_path / "cache"
+    images = dataset_images(dataset, "test")
+    recs = run_stage1(dataset, images, DatasetMasks(dataset), simulated_reconstructor(dataset),
+                      out, SETTINGS, progress=False)
+    assert [r["k"] for r in recs] == [(-k) % 4 for k in FLIPS]
+    assert [r["direct_k"] for r in recs] == [(-k) % 4 for k in FLIPS]
+    ref = json.loads((out / "car" / "reference.json").read_text())
+    assert ref["reference"] in [s for _, s in images]
+    for (cat, stem), rec in zip(images, recs, strict=True):
+        assert rec["refine"]["iou_after"] > 0.9 and not rec["failed"]
+        assert rec["refine"]["iou_after"] >= rec["refine"]["iou_before"]
+        cached = load_cached(out, cat, stem)
+        # the final camera renders the final mesh onto the mask
+        iou = mask_iou(render_mask(cached.vertices, cached.faces, cached.camera), cached.mask)
+        assert iou == pytest.approx(rec["refine"]["iou_after"], abs=1e-6)
+    # after the yaw correction every camera has the true view rotation again
+    for i, (cat, stem) in enumerate(images):
+        np.testing.assert_allclose(load_camera(out / cat / stem / "camera.json").R,
+                                   _true_pose(i)[0], atol=1e-9)
+    # resume: nothing is recomputed
+    stamp = (out / "car" / "car_0000" / "record.json").stat().st_mtime_ns
+    run_stage1(dataset, images, DatasetMasks(dataset), simulated_reconstructor(dataset), out,
+               SETTINGS, progress=False)
+    assert (out / "car" / "car_0000" / "record.json").stat().st_mtime_ns == stamp
+    with pytest.raises(FileNotFoundError, match="record.json"):
+        load_cached(out, "car", "car_9999")
+
+
+def test_cli_refine(dataset, tmp_path):
+    runner = CliRunner()
+    rec = dataset / "Reconstructions" / "car"
+    args = ["refine", "--mesh", str(rec / "car_0000.ply"), "--camera", str(rec / "car_0000.json"),
+            "--mask", str(dataset / "Segmentation" / "car" / "car_0000.png"),
+            "--out", str(tmp_path / "o.json"), "--max-side", "48", "--dt-steps", "8",
+            "--iou-steps", "4"]
+    res = runner.invoke(app, args)
+    assert res.exit_code == 0, res.output
+    o = json.loads((tmp_path / "o.json").read_text())
+    assert o["iou_after"] > 0.9 > o["iou_before"] and "K" in o["camera"]
+    args[args.index("--mask") + 1] = str(tmp_path / "missing.png")
+    res = runner.invoke(app, args)
+    assert res.exit_code == 2 and "missing.png" in res.output
+
+
+def test_cli_reconstruct_errors(dataset, tmp_path):
+    res = CliRunner().invoke(app, ["reconstruct", "--dataset", str(dataset), "--out",
+                                   str(tmp_path / "c"), "--meshes", "bogus"])
+    assert res.exit_code == 2 and "--meshes" in res.output
