@@ -215,7 +215,7 @@ def main() -> None:
                 gts[cat, s] = load_groundtruth(root, cat, s)
     t_prep = time.perf_counter() - t0
     # Evaluation only: how often the mesh's yaw is right (ground truth read for scoring).
-    if args.meshes == "raw":
+    if args.meshes in ("raw", "refined"):
         yaw_ok = np.mean([g.sim_true_k % 4 == 0 for g in gts.values()])
     elif args.meshes == "canonical":
         yaw_ok = np.mean([(yaw_k[key] - gts[key].sim_true_k) % 4 == 0 for key in gts])
