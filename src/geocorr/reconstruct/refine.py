@@ -77,7 +77,9 @@ class RefineSettings:
             ``"moments"`` (always), ``"none"``.
         moment_iters: fixed-point iterations of the moment initialisation. 3.
         fail_iou: final full-resolution IoU below which the result is flagged
-            as failed. 0.8.
+            as failed. 0.6: on the benchmark even the simulator's *true* pose
+            only reaches 0.62-0.75 IoU on thin categories (aeroplane, table:
+            re-meshing thickens wings and legs), so 0.8 flagged correct fits.
         cull_backfaces: passed to the soft rasteriser. Halves the cost but
             drops the back faces' soft band on the rim, which made a truncated
             icosphere stop at IoU 0.91 instead of 0.99; False.
@@ -108,7 +110,7 @@ class RefineSettings:
     lr_iou: float = 0.01
     init: Literal["auto", "moments", "none"] = "auto"
     moment_iters: int = 3
-    fail_iou: float = 0.8
+    fail_iou: float = 0.6
     cull_backfaces: bool = False
     simplify_cells: int = 24
     polish_side: int = 256

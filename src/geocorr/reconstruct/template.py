@@ -41,14 +41,14 @@ class TemplateSettings:
         num_azimuths: reference renders around the object. 72 (5 degree steps)
             is well below the 45-degree decision margin of the vote.
         descriptor_size: side of the square crop the renders are compared at;
-            32 keeps the comparison cheap and tolerant to remeshing noise.
+            64 (with 128 px views; 32 and 48 lost bus front/back cues).
         points: surface samples per mesh for the Chamfer alignment.
         seed: sampling seed (results are deterministic).
         views: render settings; must equal the yaw vote's.
     """
 
     num_azimuths: int = 72
-    descriptor_size: int = 32
+    descriptor_size: int = 64
     points: int = 600
     seed: int = 0
     views: ViewSettings = field(default_factory=ViewSettings)

@@ -28,18 +28,20 @@ class ViewSettings:
     """How views for orientation estimation are rendered.
 
     Attributes:
-        size: square image side in pixels. 96 keeps the CPU template estimator
-            fast while wheels and windscreens stay visible; Orient Anything
-            resizes to 518 itself.
+        size: square image side in pixels. 128: at 96 the CPU template
+            estimator confused front and back of buses (vote accuracy 0.62 vs
+            1.00 at 128 with elevation 35 on the benchmark's 8 buses); Orient
+            Anything resizes to 518 itself.
         elevation_deg: camera elevation above the object's horizontal plane.
-            20 degrees shows the roof line (which differs front to back) as
-            well as the sides; the paper does not state its value.
+            35 degrees shows the roof line (which differs front to back) as
+            well as the sides (20 and 10 degrees were worse for buses, see
+            benchmarks/results/reconstruct.md); the paper does not state it.
         fov_deg: field of view; 30 degrees is a mild perspective.
         fill: fraction of the image side covered by the bounding sphere.
     """
 
-    size: int = 96
-    elevation_deg: float = 20.0
+    size: int = 128
+    elevation_deg: float = 35.0
     fov_deg: float = 30.0
     fill: float = 0.9
 
