@@ -219,8 +219,11 @@ def main() -> None:
         yaw_ok = np.mean([g.sim_true_k % 4 == 0 for g in gts.values()])
     elif args.meshes == "canonical":
         yaw_ok = np.mean([(yaw_k[key] - gts[key].sim_true_k) % 4 == 0 for key in gts])
-    else:
-        yaw_ok = float("nan")
+    else:  # stage-1 cache: its record.json holds the applied quarter turns k
+        ks = {key: json.loads((args.stage1 / key[0] / key[1] / "record.json").read_text()
+                              ).get("k") for key in gts}
+        yaw_ok = np.mean([ks[key] is not None and (ks[key] - gts[key].sim_true_k) % 4 == 0
+                          for key in gts])
 
     keys = ["cand", "kept", "correct", "lr", "rep", "possible"]
     acc = {(g, t): dict.fromkeys(keys, 0) for g in gammas for t in taus}
