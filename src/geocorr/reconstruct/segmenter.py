@@ -157,19 +157,29 @@ class Sam3Segmenter:
         self._processor = None
 
     def _load(self) -> None:
+        s = self.settings
+        looks_local = s.model.startswith((".", "/", "~")) or Path(s.model).exists()
+        if looks_local and not Path(s.model).expanduser().is_dir():
+            raise FileNotFoundError(
+                f"SAM3 checkpoint folder not found: {s.model}. Download the gated facebook/sam3 "
+                "repository (huggingface-cli download facebook/sam3 --local-dir DIR) and pass "
+                "DIR.")
         try:
             from transformers import Sam3Model, Sam3Processor
         except (ImportError, ModuleNotFoundError) as exc:
             raise ImportError(
                 "SAM3 needs transformers>=5 with torchvision (pip install 'geocorr[models]' and "
                 f"a torchvision build matching your torch): {exc}") from exc
-        s = self.settings
         try:
             self._processor = Sam3Processor.from_pretrained(
                 s.model, local_files_only=s.local_files_only)
             self._model = Sam3Model.from_pretrained(
                 s.model, local_files_only=s.local_files_only).eval().to(self.device)
-        except OSError as exc:
+        except ImportError as exc:  # e.g. the image processor's torchvision
+            raise ImportError(
+                "SAM3's processor needs torchvision matching your torch (pip install "
+                f"torchvision): {exc}") from exc
+        except (OSError, ValueError) as exc:
             raise FileNotFoundError(
                 f"SAM3 checkpoint {s.model!r} not found locally: download the gated "
                 "facebook/sam3 repository (huggingface-cli download facebook/sam3 --local-dir "
