@@ -6,6 +6,8 @@ Cache layout (stages 2-3 read it; everything is written atomically, tmp file +
     CACHE/<category>/<stem>/mask.png      object mask used (0/255)
     CACHE/<category>/<stem>/refined.ply   mesh after scale/translation refinement
                                           (intermediate; before the yaw step)
+    CACHE/<category>/<stem>/predicted_camera.json
+                                          the reconstructor's camera (renders refined.ply)
     CACHE/<category>/<stem>/refine.json   refinement result (IoU before/after, s, T,
                                           init, failure flag, timings)
     CACHE/<category>/<stem>/mesh.ply      FINAL canonicalized mesh: refined
