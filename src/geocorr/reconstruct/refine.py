@@ -66,13 +66,16 @@ class RefineSettings:
             bounding box spans at least this many pixels (tiny masks). 24.
         sigma: soft-rasteriser sharpness in working pixels squared. 1.0.
         dilation_px: ``r``, dilation of the mask for ``phi_out`` in working
-            pixels (tolerance for coarse mesh borders). 1.0.
+            pixels (tolerance for coarse mesh borders). 2.0 (mean IoU 0.852 vs
+            0.839 at 1.0 and 0.784 at 0 in the sweep).
         coverage_weight: ``lambda``, reward for covering the mask interior. 0.5.
         dt_steps: Adam steps of the distance-transform phase. 30.
         iou_steps: Adam steps of the soft-IoU phase. 15.
         lr_dt: Adam learning rate in the DT phase (units: log-scale and object
             radii). 0.05.
-        lr_iou: Adam learning rate in the IoU phase. 0.01.
+        lr_iou: Adam learning rate in the IoU phase. 0.003: at 0.01 the phase
+            followed the soft silhouette's dilation bias and lowered the final
+            IoU (sweep); with 0.003 it is neutral-to-positive.
         init: ``"auto"`` (moment initialisation if it beats the raw start),
             ``"moments"`` (always), ``"none"``.
         moment_iters: fixed-point iterations of the moment initialisation. 3.
@@ -102,12 +105,12 @@ class RefineSettings:
     max_side: int = 64
     min_mask_px: int = 24
     sigma: float = 1.0
-    dilation_px: float = 1.0
+    dilation_px: float = 2.0
     coverage_weight: float = 0.5
     dt_steps: int = 30
     iou_steps: int = 15
     lr_dt: float = 0.05
-    lr_iou: float = 0.01
+    lr_iou: float = 0.003
     init: Literal["auto", "moments", "none"] = "auto"
     moment_iters: int = 3
     fail_iou: float = 0.6
