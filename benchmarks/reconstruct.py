@@ -4,6 +4,9 @@ Usage::
 
     .venv/bin/python benchmarks/reconstruct.py --dataset DIR --cache CACHE \
         [--split all] [--disjoint-per-category 3] [--json out.json]
+    # refinement sweep: one JSON object of RefineSettings overrides per config
+    .venv/bin/python benchmarks/reconstruct.py --dataset DIR --sweep '{}' '{"sigma": 2.0}' \
+        [--per-category 8] [--json sweep.jsonl]
 
 Stage 1 runs through the library (``run_stage1``: dataset masks, simulated
 reconstructions, CPU template estimator); it never reads ``GroundTruth/``.
@@ -40,11 +43,19 @@ import numpy as np
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--dataset", required=True, type=Path)
-    ap.add_argument("--cache", required=True, type=Path)
+    ap.add_argument("--cache", type=Path, default=None)
     ap.add_argument("--split", default="all")
     ap.add_argument("--disjoint-per-category", type=int, default=3)
     ap.add_argument("--json", type=Path, default=None)
+    ap.add_argument("--sweep", nargs="+", default=None,
+                    help="refinement sweep: JSON RefineSettings overrides, one per config")
+    ap.add_argument("--per-category", type=int, default=8, help="sweep: images per category")
     args = ap.parse_args()
+    if args.sweep:
+        sweep(args)
+        return
+    if args.cache is None:
+        ap.error("--cache is required unless --sweep is given")
 
     from PIL import Image
 
@@ -157,6 +168,42 @@ def main() -> None:
                                    "settings": {"refine": vars(settings.refine)}}, indent=1,
                                   default=str))
         os.replace(tmp, args.json)
+
+
+def sweep(args) -> None:
+    """Refinement only (dataset masks + simulated reconstructions): IoU and time per config."""
+    from dataclasses import asdict
+
+    from geocorr.reconstruct.pipeline import dataset_images
+    from geocorr.reconstruct.reconstructor import simulated_reconstructor
+    from geocorr.reconstruct.refine import RefineSettings, refine_pose
+    from geocorr.reconstruct.segmenter import DatasetMasks
+
+    by_cat: dict[str, list[str]] = {}
+    for c, s in dataset_images(args.dataset, args.split):
+        by_cat.setdefault(c, []).append(s)
+    rec, seg = simulated_reconstructor(args.dataset), DatasetMasks(args.dataset)
+    data = []
+    for c in sorted(by_cat):
+        for s in by_cat[c][:args.per_category]:
+            r = rec.load(c, s)
+            img = np.zeros((r.camera.height, r.camera.width, 3), np.uint8)
+            data.append((r, seg.segment(img, c, s)))
+    print("| change from the defaults | median IoU | mean IoU | s/image | load |")
+    print("|---|---|---|---|---|")
+    for cfg_text in args.sweep:
+        cfg = json.loads(cfg_text)
+        settings = RefineSettings(**cfg)
+        res = np.array([(o.iou_after, o.seconds) for o in (
+            refine_pose(r.vertices, r.faces, r.camera, m, settings) for r, m in data)])
+        line = {"config": cfg, "n": len(res), "median_after": float(np.median(res[:, 0])),
+                "mean_after": float(res[:, 0].mean()), "mean_s": float(res[:, 1].mean()),
+                "load": os.getloadavg()[0], "settings": asdict(settings)}
+        print(f"| {json.dumps(cfg)} | {line['median_after']:.3f} | {line['mean_after']:.3f} | "
+              f"{line['mean_s']:.2f} | {line['load']:.1f} |", flush=True)
+        if args.json:
+            with open(args.json, "a") as f:
+                f.write(json.dumps(line) + "\n")
 
 
 if __name__ == "__main__":
