@@ -17,14 +17,14 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	$(VENV)/bin/geocorr demo --out $(OUT)
+	rm -rf $(OUT) && OMP_NUM_THREADS=1 $(VENV)/bin/geocorr demo --out $(OUT)
 
 test: install
 	$(PY) -m ruff check src tests benchmarks
-	$(PY) -m pytest -q
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q
 
 test-slow: install
-	$(PY) -m pytest -q -m slow
+	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m slow
 
 bench: install
 	$(PY) benchmarks/geometry.py
