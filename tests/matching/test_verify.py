@@ -1,0 +1,141 @@
+"""Geodesic bicyclic verification on an icosphere (analytic great-circle answers)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import trimesh
+
+from geocorr.geometry.camera import Camera, look_at
+from geocorr.geometry.geodesic import GeodesicSolver
+from geocorr.matching.verify import (
+    VerifySettings,
+    build_mesh_index,
+    descriptor_nn,
+    lift_pixels,
+    verify_geodesic,
+)
+
+
+def _sphere():
+    m = trimesh.creation.icosphere(subdivisions=3)
+    return np.asarray(m.vertices), np.asarray(m.faces)
+
+
+def _camera(eye=(4.0, 0.0, 0.0), size=64):
+    R, t = look_at(np.array(eye), np.zeros(3))
+    f = 1.5 * size
+    K = np.array([[f, 0, (size - 1) / 2], [0, f, (size - 1) / 2], [0, 0, 1.0]])
+    return Camera(K, R, t, size, size)
+
+
+@pytest.fixture(scope="module")
+def sphere_index():
+    v, f = _sphere()
+    return build_mesh_index(v, f, v)  # descriptor = position: NN across copies = same vertex
+
+
+def _pixels(rng, n):
+    return rng.uniform(22, 42, size=(n, 2))
+
+
+def test_identical_matches_have_zero_error(sphere_index):
+    cam = _camera()
+    uv = _pixels(np.random.default_rng(0), 200)
+    res = verify_geodesic(sphere_index, sphere_index, cam, cam, uv, uv)
+    assert res.hit.all() and res.n_missed == 0
+    np.testing.assert_array_equal(res.v_hat_t, res.v_s)
+    np.testing.assert_allclose(res.errors, 0.0, atol=1e-6)
+    assert res.kept.all()
+
+
+def test_error_is_great_circle_over_diagonal(sphere_index):
+    cam = _camera()
+    rng = np.random.default_rng(1)
+    uv_s, uv_t = _pixels(rng, 300), _pixels(rng, 300)
+    res = verify_geodesic(sphere_index, sphere_index, cam, cam, uv_s, uv_t,
+                          VerifySettings(delta=0.1))
+    v = sphere_index.vertices
+    vs, vt = res.v_s, res.v_t
+    cos = np.sum(v[vs] * v[vt], axis=1) / (np.linalg.norm(v[vs], axis=1)
+                                           * np.linalg.norm(v[vt], axis=1))
+    expected = np.arccos(np.clip(cos, -1, 1)) / (2 * np.sqrt(3))
+    # heat method: ~1% of the diameter; icosphere radius ~1 with chords
+    np.testing.assert_allclose(res.errors, expected, atol=0.01 * np.pi / (2 * np.sqrt(3)) + 2e-3)
+    np.testing.assert_array_equal(res.kept, res.errors < 0.1)
+    assert 0 < res.kept.sum() < len(res.kept)
+
+
+def test_misses_are_dropped_and_counted(sphere_index):
+    cam = _camera()
+    uv = np.array([[32.0, 32.0], [0.0, 0.0], [32.0, 31.0], [63.0, 0.0]])
+    trg = np.array([[32.0, 32.0], [32.0, 32.0], [0.0, 63.0], [32.0, 32.0]])
+    res = verify_geodesic(sphere_index, sphere_index, cam, cam, uv, trg)
+    np.testing.assert_array_equal(res.hit, [True, False, False, False])
+    assert res.n_missed == 3
+    assert np.isnan(res.errors[1:]).all() and not res.kept[1:].any()
+    assert res.v_s[1] == -1 and res.v_t[2] == -1
+
+
+def _reference(src, trg, cam_s, cam_t, uv_s, uv_t, delta):
+    """Slow obvious version: one candidate at a time, a fresh pairwise solve each."""
+    gs = GeodesicSolver(src.vertices, src.faces)
+    gt = GeodesicSolver(trg.vertices, trg.faces)
+    out = []
+    for p, q in zip(uv_s, uv_t, strict=True):
+        _, a = lift_pixels(src, cam_s, p[None])
+        _, b = lift_pixels(trg, cam_t, q[None])
+        if a[0] < 0 or b[0] < 0:
+            out.append(np.nan)
+            continue
+        ht = int(np.argmax(trg.descriptors @ src.descriptors[a[0]]))
+        hs = int(np.argmax(src.descriptors @ trg.descriptors[b[0]]))
+        e = 0.5 * (gt.pairwise(np.array([ht]), b)[0] / trg.diagonal
+                   + gs.pairwise(np.array([hs]), a)[0] / src.diagonal)
+        out.append(e)
+    return np.array(out)
+
+
+def test_matches_slow_reference_with_random_descriptors():
+    v, f = _sphere()
+    rng = np.random.default_rng(3)
+    v2 = v * np.array([1.5, 1.0, 0.8])          # a different target mesh
+    src = build_mesh_index(v, f, rng.normal(size=(len(v), 8)))
+    trg = build_mesh_index(v2, f, rng.normal(size=(len(v), 8)))
+    cam_s, cam_t = _camera(), _camera((0.0, 5.0, 1.0))
+    uv_s, uv_t = rng.uniform(10, 54, (40, 2)), rng.uniform(10, 54, (40, 2))
+    res = verify_geodesic(src, trg, cam_s, cam_t, uv_s, uv_t)
+    ref = _reference(src, trg, cam_s, cam_t, uv_s, uv_t, 0.05)
+    np.testing.assert_array_equal(np.isnan(res.errors), np.isnan(ref))
+    np.testing.assert_allclose(res.errors, ref, rtol=1e-5, atol=1e-6)
+
+
+def test_clustered_geodesics_close_to_full():
+    v, f = _sphere()
+    full = build_mesh_index(v, f, v)
+    coarse = build_mesh_index(v, f, v, VerifySettings(max_geodesic_vertices=200))
+    assert coarse.geodesic.shape[0] <= 200 and len(coarse.node) == len(v)
+    rng = np.random.default_rng(4)
+    a, b = rng.integers(0, len(v), 500), rng.integers(0, len(v), 500)
+    d_full, d_coarse = full.geodesic_pairs(a, b), coarse.geodesic_pairs(a, b)
+    cell = 2 * np.sqrt(3) / np.sqrt(200)          # clustering grid cell (diag / sqrt(max))
+    assert np.abs(d_full - d_coarse).max() < 2 * cell  # each end moves by < one cell
+    assert np.abs(d_full - d_coarse).mean() < 0.1
+
+
+def test_descriptor_nn_blocks_agree():
+    rng = np.random.default_rng(5)
+    q = rng.normal(size=(50, 4)).astype(np.float32)
+    db = rng.normal(size=(30, 4)).astype(np.float32)
+    np.testing.assert_array_equal(descriptor_nn(q, db, block=7), np.argmax(q @ db.T, axis=1))
+
+
+def test_bad_inputs():
+    v, f = _sphere()
+    with pytest.raises(ValueError, match="descriptors"):
+        build_mesh_index(v, f, np.zeros((3, 2)))
+    with pytest.raises(ValueError, match="delta"):
+        VerifySettings(delta=0)
+    idx = build_mesh_index(v, f, v)
+    with pytest.raises(ValueError, match="differ"):
+        verify_geodesic(idx, idx, _camera(), _camera(), np.zeros((3, 2)), np.zeros((2, 2)))
