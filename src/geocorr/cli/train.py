@@ -1,0 +1,80 @@
+"""``geocorr train``: train the adapter on a pseudo-label store over cached frozen features."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def train(
+        store: Path = typer.Option(
+            ..., "--store", help="Pseudo-label store (geocorr pseudolabel)."),
+        cache: Path = typer.Option(..., "--cache", help="Feature cache (geocorr features)."),
+        dataset: Path = typer.Option(
+            ..., "--dataset", help="SPair-layout dataset the labels were made on (images)."),
+        out: Path = typer.Option(..., "--out", help="Run folder; resumes from its last.pt."),
+        backbone: list[str] = typer.Option(
+            ["xfeat"], "--backbone",
+            help="Feature sources (repeat or comma-separate), encoded with the same settings "
+            "as `geocorr features`."),
+        context: bool = typer.Option(
+            False, "--context/--no-context", help="The sources were encoded with --context."),
+        grid_size: int = typer.Option(None, "--grid-size", help="xfeat/classical grid side."),
+        masks: bool = typer.Option(
+            True, "--masks/--no-masks", help="Segmentation/ masks for context backbones."),
+        epochs: int = typer.Option(10, "--epochs", help="Passes over the training pairs."),
+        steps: int = typer.Option(None, "--steps", help="Total steps (overrides --epochs)."),
+        lr: float = typer.Option(5e-3, "--lr", help="Peak AdamW learning rate."),
+        out_dim: int = typer.Option(128, "--out-dim", help="Adapter output width (768: DINO+SD)."),
+        max_points: int = typer.Option(50, "--max-points", help="Pseudo-keypoints per step."),
+        val_fraction: float = typer.Option(0.1, "--val-fraction", help="Pairs held out."),
+        val_every: int = typer.Option(None, "--val-every", help="Steps between validations."),
+        seed: int = typer.Option(0, "--seed", help="Seed of split, order, subsets, init."),
+        device: str = typer.Option("cpu", "--device", help="torch device."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    ) -> None:
+        """Train the DIY-SC adapter on verified pseudo-labels (no ground truth)."""
+        from geocorr.cli._common import user_errors
+
+        with user_errors():
+            from geocorr.adapter.dataset import (
+                cache_feature_provider,
+                labeled_pairs_from_store,
+                spair_image_path,
+            )
+            from geocorr.adapter.train import TrainSettings, train_adapter
+            from geocorr.features.cache import FeatureCache, read_mask
+            from geocorr.features.registry import make_backbone
+            from geocorr.labels.store import LabelStore
+
+            names = [s.strip() for item in backbone for s in item.split(",") if s.strip()]
+            backbones = []
+            for name in names:
+                bb_settings: dict[str, object] = {}
+                if context:
+                    bb_settings["context"] = True
+                if grid_size is not None:
+                    bb_settings["grid_size"] = grid_size
+                backbones.append(make_backbone(name, device=device, **bb_settings))
+            image_path = spair_image_path(dataset)
+
+            def mask_for(path: Path, category: str):
+                seg = dataset / "Segmentation" / category / f"{path.stem}.png"
+                return read_mask(seg) if masks and seg.is_file() else None
+
+            with LabelStore(store) as label_store:
+                pairs = labeled_pairs_from_store(label_store, image_path, min_labels=2)
+            provider = cache_feature_provider(FeatureCache(cache), backbones, mask_for=mask_for)
+            settings = TrainSettings(epochs=epochs, steps=steps, lr=lr, out_dim=out_dim,
+                                     max_points=max_points, val_fraction=val_fraction,
+                                     val_every=val_every, seed=seed)
+            result = train_adapter(pairs, provider, out, settings, device=device,
+                                   progress=not quiet)
+        last = result.history[-1] if result.history else {}
+        typer.echo(f"{result.num_train_pairs} train / {result.num_val_pairs} val pairs, "
+                   f"step {result.step}/{result.total_steps}, last val loss "
+                   f"{last.get('val_loss', float('nan')):.4f}, best {result.best_val_loss:.4f} "
+                   f"-> {result.best_path}")
