@@ -1,0 +1,51 @@
+"""``geocorr pseudolabel``: stage 2 + verification over sampled pairs into a crash-safe store."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    @app.command()
+    def pseudolabel(
+        dataset: Path = typer.Option(..., "--dataset", help="SPair-layout dataset folder."),
+        cache: Path = typer.Option(..., "--cache", help="Stage-1 cache (geocorr reconstruct)."),
+        out: Path = typer.Option(..., "--out", help="SQLite label store (resumed if present)."),
+        filter_: str = typer.Option("geodesic", "--filter", help="geodesic | sphere | cyclic."),
+        backbone: str = typer.Option("xfeat", "--backbone", help="2D backbone name."),
+        feature_cache: Path | None = typer.Option(
+            None, "--feature-cache", help="Feature cache folder (geocorr features)."),
+        split: str = typer.Option("trn", "--split", help="trn | val | test | all."),
+        pairs_per_category: int = typer.Option(200, "--pairs-per-category",
+                                               help="Pair budget per category."),
+        seed: int = typer.Option(0, "--seed", help="Pair sampling seed."),
+        delta: float = typer.Option(None, "--delta", help="Geodesic threshold (diagonals)."),
+        theta: float = typer.Option(None, "--theta", help="Sphere threshold (radians)."),
+        stride: int = typer.Option(2, "--stride", help="Candidate stride on the feature grid."),
+        part_weight: float = typer.Option(1.0 / 6.0, "--part-weight",
+                                          help="Fusion weight of the part descriptor."),
+        device: str = typer.Option("cpu", "--device", help="Torch device of the backbone."),
+        quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+    ) -> None:
+        """Verified pseudo-labels for pairs chained by estimated azimuth (resumable)."""
+        from geocorr.cli._common import user_errors
+
+        with user_errors():
+            from geocorr.labels.runner import LabelSettings, run_pseudolabels
+            from geocorr.matching.pair import MatchSettings
+            from geocorr.matching.pairs import PairSamplingSettings
+            from geocorr.matching.sphere import SphereSettings
+            from geocorr.matching.verify import VerifySettings
+
+            verify = VerifySettings() if delta is None else VerifySettings(delta=delta)
+            sphere = SphereSettings() if theta is None else SphereSettings(theta=theta)
+            settings = LabelSettings(
+                filter=filter_, backbone=backbone, part_weight=part_weight, split=split,
+                match=MatchSettings(stride=stride), verify=verify, sphere=sphere,
+                pairs=PairSamplingSettings(pairs_per_category=pairs_per_category, seed=seed))
+            summary = run_pseudolabels(dataset, cache, out, settings, feature_cache,
+                                       progress=not quiet, device=device)
+            typer.echo(f"{summary.labelled} pairs labelled ({summary.labels} labels), "
+                       f"{summary.skipped} already done, {summary.pairs} sampled -> {out}")
