@@ -27,7 +27,7 @@ test-slow: install
 	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m slow
 
 bench: install
-	$(PY) benchmarks/geometry.py
+	OMP_NUM_THREADS=1 $(PY) benchmarks/geometry.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

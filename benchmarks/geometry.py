@@ -18,7 +18,9 @@ import geometry_rays  # noqa: E402
 
 
 def main() -> None:
-    rows = geometry_raster.run() + geometry_rays.run()
+    # One torch thread: on 2 cores two threads contend with numba and each other (the
+    # soft silhouette ran 10x slower with 2 threads on a loaded machine).
+    rows = geometry_raster.run(threads=1) + geometry_rays.run()
     print(f"# geometry benchmarks — {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores")
     print()
