@@ -137,3 +137,35 @@ def test_training_improves_toy_problem(tmp_path):
     after = np.mean([nn_accuracy(apply_adapter(adapter, maps[a]), apply_adapter(adapter, maps[b]))
                      for a, b in held_out])
     assert after > before + 0.2, (before, after)
+
+
+class _GroupedBackbone:
+    """A stand-in for the SD backbone: 5 channels in groups a=[0,2), b=[2,5)."""
+
+    name = "sdfake"
+
+    def cache_key(self):
+        return "sdfake-v1"
+
+    def extract(self, image):
+        f = np.arange(5, dtype=np.float32)[:, None, None] * np.ones((5, 4, 4), np.float32)
+        return FeatureMap(f, resize_and_pad(image.shape[1], image.shape[0], 16), self.name)
+
+    def channel_groups(self):
+        return {"a": (0, 2), "b": (2, 5)}
+
+
+def test_provider_splits_channel_groups(tmp_path):
+    from PIL import Image
+
+    from geocorr.adapter.dataset import cache_feature_provider
+    from geocorr.features.cache import FeatureCache
+
+    Image.fromarray(np.zeros((16, 16, 3), np.uint8)).save(tmp_path / "x.png")
+    provide = cache_feature_provider(FeatureCache(tmp_path / "c"), [_GroupedBackbone()])
+    maps = provide(tmp_path / "x.png", "cat")
+    assert list(maps) == ["sdfake_a", "sdfake_b"]
+    np.testing.assert_array_equal(maps["sdfake_b"].features[:, 0, 0], [2, 3, 4])
+    whole = cache_feature_provider(FeatureCache(tmp_path / "c"), [_GroupedBackbone()],
+                                   split_groups=False)(tmp_path / "x.png", "cat")
+    assert whole["sdfake"].shape == (5, 4, 4)

@@ -123,9 +123,14 @@ def stack_sources(fmaps: dict[str, FeatureMap], names: Sequence[str]
 
 
 def cache_feature_provider(cache: Any, backbones: Sequence[Backbone], *,
-                           mask_for: Callable[[Path, str], np.ndarray | None] | None = None
-                           ) -> FeatureProvider:
+                           mask_for: Callable[[Path, str], np.ndarray | None] | None = None,
+                           split_groups: bool = True) -> FeatureProvider:
     """A provider reading (or filling) the feature cache, one source per backbone.
+
+    A backbone with ``channel_groups()`` (Stable Diffusion: s3/s4/s5
+    concatenated) is split into one source per group, named
+    ``<backbone>_<group>`` (``sd_s3``, ``sd_s4``, ``sd_s5``), so the adapter
+    gets DIY-SC's block per decoder layer; ``split_groups=False`` keeps one.
 
     Args:
         cache: a :class:`~geocorr.features.cache.FeatureCache`.
@@ -150,8 +155,20 @@ def cache_feature_provider(cache: Any, backbones: Sequence[Backbone], *,
         except OSError as exc:
             raise ValueError(f"cannot read image {path}: {exc}") from exc
         mask = mask_for(path, category) if mask_for is not None else None
-        return {b.name: cache.features_for(image, b, mask=mask, category=category)
-                for b in backbones}
+        out: dict[str, FeatureMap] = {}
+        for b in backbones:
+            fmap = cache.features_for(image, b, mask=mask, category=category)
+            groups = getattr(b, "channel_groups", None) if split_groups else None
+            if groups is None:
+                out[b.name] = fmap
+                continue
+            for g, (lo, hi) in groups().items():
+                if not 0 <= lo < hi <= fmap.shape[0]:
+                    raise ValueError(f"channel group {g!r} = [{lo}, {hi}) outside "
+                                     f"{fmap.shape[0]} channels of {b.name!r}")
+                out[f"{b.name}_{g}"] = FeatureMap(fmap.features[lo:hi], fmap.transform,
+                                                  f"{b.name}_{g}")
+        return out
 
     return provide
 
