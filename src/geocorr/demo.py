@@ -29,6 +29,8 @@ from pathlib import Path
 
 import numpy as np
 
+from geocorr.atomic import write_text_atomic
+
 __all__ = ["DemoSettings", "DemoRow", "run_demo", "format_table"]
 
 
@@ -205,7 +207,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
                              "the pseudo-label store and adapter training are not wired in"],
         "timings_s": timings,
     }
-    _write_text(out / "results.json", json.dumps(results, indent=2, default=float))
+    write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=float))
     _write_report(out, rows, table, stage1_summary, pairs[: s.figures], image_maps, records)
     log("")
     log(table)
@@ -243,20 +245,6 @@ def _stage1_summary(records: list[dict], data: Path) -> dict:
             "failed": int(sum(bool(r.get("failed")) for r in records)),
             "yaw_accuracy": float(np.mean([x == 0 for x in flat])),
             "yaw_consistency": consistent / len(flat)}
-
-
-def _write_text(path: Path, text: str) -> None:
-    import os
-    import tempfile
-
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _refinement_png(path: Path, data: Path, stage1: Path, record: dict) -> None:
@@ -319,4 +307,4 @@ def _write_report(out: Path, rows, table: str, stage1: dict, pairs, image_maps, 
            f"<h2>Stage 1</h2><p>{html.escape(json.dumps(stage1))}</p>"
            f"<h2>Dataset</h2><img src='data/preview.png' style='max-width:100%'>"
            f"<h2>Figures</h2>{imgs}</body></html>")
-    _write_text(out / "report.html", doc)
+    write_text_atomic(out / "report.html", doc)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import math
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 from rich.table import Table
 
+from geocorr.atomic import write_json_atomic as _write_json
 from geocorr.evaluation.pck import PCK, PCKReport
 
 __all__ = ["pck_table", "breakdown_table", "swap_line", "write_json_atomic", "format_pct"]
@@ -85,15 +83,5 @@ def swap_line(report: PCKReport) -> str | None:
 
 
 def write_json_atomic(obj: Any, path: str | Path) -> None:
-    """Write JSON to ``path`` via a temporary file in the same folder and ``os.replace``."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    text = json.dumps(obj, indent=2, allow_nan=False)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write(text + "\n")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write JSON to ``path`` atomically (strict JSON: NaN is an error)."""
+    _write_json(path, obj, indent=2, allow_nan=False)

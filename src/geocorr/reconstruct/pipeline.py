@@ -37,8 +37,6 @@ meshes. The pipeline never reads ``GroundTruth/``.
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
@@ -46,6 +44,8 @@ from pathlib import Path
 
 import numpy as np
 
+from geocorr.atomic import write_bytes_atomic
+from geocorr.atomic import write_json_atomic as _write_json
 from geocorr.geometry.camera import Camera, load_camera, save_camera
 from geocorr.reconstruct.orientation import OrientationEstimator
 from geocorr.reconstruct.reconstructor import Reconstructor
@@ -86,21 +86,9 @@ class Stage1Settings:
 
 
 # ------------------------------------------------------------------ file I/O
-def write_bytes_atomic(path: Path, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a tmp file + ``os.replace``."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def write_json_atomic(path: Path, obj) -> None:
-    write_bytes_atomic(path, (json.dumps(obj, indent=1) + "\n").encode())
+    """Atomic JSON (one-space indent), as every cache record is written."""
+    _write_json(path, obj, indent=1)
 
 
 def _ply_bytes(vertices: np.ndarray, faces: np.ndarray) -> bytes:

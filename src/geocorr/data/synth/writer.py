@@ -32,14 +32,13 @@ date. Every file is written atomically (temporary file + ``os.replace``).
 from __future__ import annotations
 
 import io
-import json
-import os
-import tempfile
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
+
+from geocorr.atomic import write_bytes_atomic, write_json_atomic
 
 __all__ = ["ImageRecord", "write_bytes", "write_json", "save_npz", "encode_jpeg",
            "encode_png", "image_annotation", "pair_annotation", "pair_stem",
@@ -93,21 +92,12 @@ class ImageRecord:
 
 def write_bytes(path: str | Path, data: bytes) -> None:
     """Write ``data`` to ``path`` atomically (temp file in the same folder + ``os.replace``)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, data)
 
 
 def write_json(path: str | Path, obj) -> None:
     """Atomic, deterministic JSON (insertion key order, trailing newline)."""
-    write_bytes(path, (json.dumps(obj, indent=1) + "\n").encode())
+    write_json_atomic(path, obj, indent=1)
 
 
 def save_npz(path: str | Path, arrays: dict[str, np.ndarray], compress: bool = True) -> None:
