@@ -26,7 +26,7 @@ from geocorr.labels.store import LabelStore, StoreError
 from geocorr.matching.pair import MatchSettings
 from geocorr.matching.pairs import ImagePair, PairSamplingSettings
 
-ARGS = ["--backbone", "classical", "--split", "trn", "--pairs-per-category", "6", "--seed", "1",
+ARGS = ["--backbone", "classical", "--split", "trn", "--pairs-per-category", "3", "--seed", "1",
         "--stride", "1", "--quiet"]
 
 
@@ -102,18 +102,18 @@ def test_sigkill_mid_run_then_resume_equals_uninterrupted(tiny, tmp_path):
     with LabelStore(full) as st:
         expected = st.dump()
         n_pairs = len(st.pairs())
-    assert n_pairs == 12 and len(expected) > n_pairs
+    assert n_pairs == 6 and len(expected) > n_pairs
 
     killed = tmp_path / "killed.sqlite"
     proc = subprocess.Popen(_cli(data, cache, killed), env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
-    while _n_done(killed) < 3 and time.monotonic() < deadline and proc.poll() is None:
+    while _n_done(killed) < 2 and time.monotonic() < deadline and proc.poll() is None:
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done_at_kill = _n_done(killed)
-    assert 3 <= done_at_kill < n_pairs, "the run must be killed mid-way"
+    assert 2 <= done_at_kill < n_pairs, "the run must be killed mid-way"
     res = subprocess.run(_cli(data, cache, killed), env=env, capture_output=True, text=True)
     assert res.returncode == 0, res.stderr
     assert f"{done_at_kill} already done" in res.stdout
@@ -128,6 +128,9 @@ def test_resume_with_other_settings_refused(tiny, tmp_path):
     r1 = run_pseudolabels(data, cache, out, s, progress=False)
     r2 = run_pseudolabels(data, cache, out, s, progress=False)
     assert (r1.labelled, r2.labelled, r2.skipped) == (2, 0, 2)
+    with LabelStore(out) as st:
+        assert st.meta("provenance")["pairs"] == 2
+        assert st.meta("settings")["settings"]["filter"] == "geodesic"
     with pytest.raises(StoreError):
         run_pseudolabels(data, cache, out, _settings(filter="sphere"), progress=False)
     env = {**os.environ, "OMP_NUM_THREADS": "1"}

@@ -264,6 +264,12 @@ def run_pseudolabels(dataset: str | os.PathLike[str], cache: str | os.PathLike[s
     pairs = sample_pairs(list_images(dataset, cache, s.split), s.pairs)
     store = LabelStore(out, settings_record(s, backbone.cache_key(), descriptor.cache_key()))
     try:
+        from geocorr import __version__
+
+        store.set_meta("provenance", {"dataset": str(dataset), "cache": str(cache),
+                                      "feature_cache": None if feature_cache is None
+                                      else str(feature_cache), "pairs": len(pairs),
+                                      "geocorr": __version__})
         done = store.done()
         todo = [p for p in pairs if p.pair_id not in done]
         memo: dict[str, ImageInputs] = {}
