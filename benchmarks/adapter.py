@@ -32,6 +32,7 @@ def main() -> None:
     ap.add_argument("--split", default="test")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--out-dim", type=int, default=128)
+    ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--seeds", default="0")
     ap.add_argument("--md", type=Path, default=None)
     args = ap.parse_args()
@@ -80,7 +81,8 @@ def main() -> None:
         per_seed = []
         for seed in seeds:
             t0 = time.perf_counter()
-            settings = TrainSettings(epochs=args.epochs, out_dim=args.out_dim, seed=seed)
+            settings = TrainSettings(epochs=args.epochs, out_dim=args.out_dim, seed=seed,
+                                     lr=args.lr)
             result = train_adapter(pairs, provider, args.work / f"{name}_s{seed}", settings,
                                    progress=False)
             adapter = from_pretrained(result.best_path)
