@@ -28,7 +28,7 @@ def main() -> None:
     ap.add_argument("--feature-cache", type=Path, required=True)
     ap.add_argument("--store", action="append", required=True, help="NAME=PATH, repeatable")
     ap.add_argument("--work", type=Path, required=True, help="run folders go here")
-    ap.add_argument("--backbone", default="xfeat")
+    ap.add_argument("--backbone", default="xfeat", help="comma-separated adapter sources")
     ap.add_argument("--split", default="test")
     ap.add_argument("--epochs", type=int, default=20)
     ap.add_argument("--out-dim", type=int, default=128)
@@ -56,13 +56,13 @@ def main() -> None:
     torch.set_num_threads(1)
     ds = SPairDataset(args.dataset)
     test_pairs = ds.pairs(args.split)
-    backbone = make_backbone(args.backbone)
-    provider = cache_feature_provider(FeatureCache(args.feature_cache), [backbone])
-    memo: dict[Path, object] = {}
+    backbones = [make_backbone(b) for b in args.backbone.split(",")]
+    provider = cache_feature_provider(FeatureCache(args.feature_cache), backbones)
+    memo: dict[Path, dict] = {}
 
-    def raw(path: Path):
+    def maps(path: Path) -> dict:
         if path not in memo:
-            memo[path] = provider(Path(path), "")[backbone.name]
+            memo[path] = provider(Path(path), "")
         return memo[path]
 
     alphas = (0.05, 0.1, 0.15)
@@ -71,7 +71,8 @@ def main() -> None:
         res = evaluate_pairs(test_pairs, feature_predictor(feature_fn), ds, alphas)
         return {a: 100 * res.report.overall.per_image[a] for a in alphas}
 
-    rows = [("zero-shot " + args.backbone, "-", "-", score(raw), [])]
+    rows = [("zero-shot " + b.name, "-", "-", score(lambda p, n=b.name: maps(p)[n]), [])
+            for b in backbones]
     seeds = [int(s) for s in args.seeds.split(",")]
     for item in args.store:
         name, path = item.split("=", 1)
@@ -86,12 +87,13 @@ def main() -> None:
             result = train_adapter(pairs, provider, args.work / f"{name}_s{seed}", settings,
                                    progress=False)
             adapter = from_pretrained(result.best_path)
-            pck = score(lambda p, a=adapter: apply_adapter(a, {backbone.name: raw(p)}))
+            pck = score(lambda p, a=adapter: apply_adapter(a, maps(p)))
             per_seed.append(pck)
             print(f"{name} seed {seed}: {result.step} steps in {time.perf_counter() - t0:.0f} s,"
                   f" best val {result.best_val_loss:.3f}, PCK {pck}", flush=True)
         mean = {a: float(np.mean([p[a] for p in per_seed])) for a in alphas}
-        rows.append((f"adapter on {name} labels", len(pairs), n_labels, mean, per_seed))
+        rows.append((f"adapter ({args.backbone}) on {name} labels", len(pairs), n_labels, mean,
+                     per_seed))
 
     lines = ["| method | train pairs | labels | " + " | ".join(f"PCK@{a}" for a in alphas)
              + " | per seed PCK@0.1 |", "|---|---|---|" + "---|" * (len(alphas) + 1)]
