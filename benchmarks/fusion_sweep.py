@@ -38,14 +38,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from geocorr.atomic import write_text_atomic
 from geocorr.features.base import FeatureMap
 from geocorr.features.fusion import FusionSettings, fuse
 from geocorr.features.geometric import GeometricDescriptor, GeometricSettings
@@ -153,18 +152,6 @@ def _pairs(root: Path, split: str, max_pairs: int) -> list[tuple[str, str, str]]
         d = json.loads((root / "PairAnnotation" / split / f"{s}.json").read_text())
         out.append((d["category"], Path(d["src_imname"]).stem, Path(d["trg_imname"]).stem))
     return out
-
-
-def _write_atomic(path: Path, text: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w") as fh:
-            fh.write(text)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def main() -> None:
@@ -282,8 +269,8 @@ def main() -> None:
     text = "\n".join(lines) + "\n"
     print(text)
     if args.out is not None:
-        _write_atomic(args.out, text)
-        _write_atomic(args.out.with_suffix(".json"), json.dumps(
+        write_text_atomic(args.out, text)
+        write_text_atomic(args.out.with_suffix(".json"), json.dumps(
             {"args": {k: str(v) for k, v in vars(args).items()}, "pairs": len(pairs),
              "results": [{"gamma": g, "tau": t, **acc[g, t]} for g in gammas for t in taus]},
             indent=1))
