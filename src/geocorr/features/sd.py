@@ -37,6 +37,7 @@ precompute conditioning (e.g. an ODISE-style implicit caption).
 
 from __future__ import annotations
 
+import contextlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -325,10 +326,9 @@ class SDBackbone:
                 noise = torch.randn(latent.shape, generator=generator, dtype=torch.float32)
                 noisy = sched.add_noise(latent.float().cpu(), noise, t.cpu())
                 captured.clear()
-                try:
+                # the last hook raises _Captured to stop the UNet early
+                with contextlib.suppress(_Captured):
                     unet(noisy.to(self.device, parts["dtype"]), t, encoder_hidden_states=cond)
-                except _Captured:
-                    pass
                 if not wanted <= captured.keys():
                     raise RuntimeError(f"SD hooks did not fire for {wanted - captured.keys()}")
                 for n in wanted:

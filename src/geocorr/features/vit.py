@@ -89,12 +89,11 @@ def weights_identity(model: str) -> str:
         return f"{p.resolve()}[{';'.join(parts)}]"
     try:
         from huggingface_hub import try_to_load_from_cache
-
-        hit = try_to_load_from_cache(model, "config.json")
-        if isinstance(hit, str):
-            return f"{model}@{Path(hit).parent.name}"
-    except ImportError:
-        pass
+    except ImportError:  # no hub client: the id alone identifies the weights
+        return model
+    hit = try_to_load_from_cache(model, "config.json")
+    if isinstance(hit, str):
+        return f"{model}@{Path(hit).parent.name}"
     return model
 
 
