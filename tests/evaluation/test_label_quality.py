@@ -1,0 +1,67 @@
+"""Filters on one candidate set == the runner's per-filter labels; precision/recall by hand."""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import replace
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "labels"))
+from labels_fixture import build  # noqa: E402
+
+from geocorr.evaluation.label_quality import (  # noqa: E402
+    FILTERS,
+    filter_quality,
+    label_all_filters,
+    label_quality,
+    quality_table,
+)
+from geocorr.labels.runner import LabelSettings, PairInputs, label_pair, prepare_image  # noqa: E402
+from geocorr.matching.pair import MatchSettings  # noqa: E402
+from geocorr.matching.pairs import ImagePair  # noqa: E402
+
+
+def test_label_quality_hand_computed():
+    keep = np.array([1, 1, 0, 1, 0], bool)
+    correct = np.array([1, 0, 1, 1, 0], bool)
+    q = label_quality("x", keep, correct)
+    assert (q.candidates, q.kept, q.correct_candidates, q.correct_kept) == (5, 3, 3, 2)
+    assert q.precision == pytest.approx(2 / 3) and q.recall == pytest.approx(2 / 3)
+    none = label_quality("y", np.zeros(3, bool), np.array([1, 0, 0], bool))
+    assert np.isnan(none.precision) and none.recall == 0.0
+    with pytest.raises(ValueError, match="equal"):
+        label_quality("z", keep, correct[:4])
+
+
+def test_all_filters_match_the_runner_per_filter(tmp_path):
+    data, cache = build(tmp_path, categories=("blob",), n_images=2)
+    from geocorr.features.geometric import GeometricDescriptor
+    from geocorr.features.registry import make_backbone
+
+    s = LabelSettings(backbone="classical", match=MatchSettings(stride=1))
+    bb, desc = make_backbone("classical"), GeometricDescriptor()
+    a = prepare_image(data, cache, "blob", "blob_0000", bb, desc, s)
+    b = prepare_image(data, cache, "blob", "blob_0001", bb, desc, s)
+    pair = ImagePair("blob", "blob_0000", "blob_0001")
+    fc = label_all_filters(pair, PairInputs(a, b), s)
+    assert len(fc) > 0 and fc.keep["cyclic"].all()
+    for f in FILTERS:
+        ref = label_pair(pair, PairInputs(a, b), replace(s, filter=f))
+        got = fc.labels(f)
+        np.testing.assert_array_equal(got.src_uv, ref.src_uv)
+        np.testing.assert_array_equal(got.trg_uv, ref.trg_uv)
+        np.testing.assert_array_equal(got.score, ref.score)
+        np.testing.assert_allclose(got.error, ref.error)
+        assert (got.n_candidates, got.n_missed) == (ref.n_candidates, ref.n_missed)
+    with pytest.raises(ValueError, match="unknown filter"):
+        fc.labels("nope")
+    # pooled scores: every candidate "correct" -> recall = kept share, precision 1
+    q = filter_quality([fc, fc], [np.ones(len(fc), bool)] * 2)
+    assert q["cyclic"].recall == 1.0 and q["cyclic"].kept == 2 * len(fc)
+    assert q["geodesic"].kept == 2 * int(fc.keep["geodesic"].sum())
+    assert "| geodesic |" in quality_table(q)
+    with pytest.raises(ValueError, match="correctness"):
+        filter_quality([fc], [np.ones(len(fc) + 1, bool)])
