@@ -16,21 +16,30 @@ def register(app: typer.Typer) -> None:
         root: Path = typer.Option(..., "--root", help="Dataset root directory."),
         split: str = typer.Option("test", "--split"),
         model: str = typer.Option("zero-shot", "--model",
-                                  help="zero-shot (a trained adapter RUN is not supported yet)."),
-        backbone: list[str] = typer.Option(["xfeat"], "--backbone",
-                                           help="Backbone name (repeat to fuse several)."),
+                                  help="zero-shot, or a trained adapter: a `geocorr train` run "
+                                       "folder (its best.pt) or a checkpoint file."),
+        backbone: list[str] | None = typer.Option(
+            None, "--backbone", help="Backbone name (repeat to fuse several; default xfeat). "
+                                     "With an adapter: its backbones (read from the checkpoint)."),
         weights_path: list[str] = typer.Option(
             [], "--weights", help="NAME=PATH_OR_HUB_ID for a backbone's model (repeatable), "
                                   "e.g. dinov2=/models/dinov2-base."),
         cache: Path | None = typer.Option(None, "--cache", help="Feature cache directory."),
+        grid_size: int | None = typer.Option(
+            None, "--grid-size", help="xfeat/classical grid side (as given to geocorr train)."),
         predict: str = typer.Option("nn", "--predict", help="nn | soft_argmax"),
         alpha: list[float] | None = typer.Option(None, "--alpha", help="PCK level (repeatable)."),
         size: int = typer.Option(840, "--size", help="Resize-and-pad canvas side S."),
         max_pairs: int = typer.Option(0, "--max-pairs", help="0 = every pair of the split."),
+        stage1: Path | None = typer.Option(
+            None, "--stage1", help="Stage-1 cache (geocorr reconstruct): fuse the rendered "
+                                   "geometric part descriptor of each image's mesh."),
+        part_weight: float = typer.Option(0.5, "--part-weight",
+                                          help="Fusion weight of the part descriptor (--stage1)."),
         device: str = typer.Option("cpu", "--device"),
         json_out: Path | None = typer.Option(None, "--json", help="Write all numbers here."),
     ) -> None:
-        """Predict target keypoints with (fused) backbone features and score them with PCK."""
+        """Predict target keypoints with (fused) backbone features or an adapter; score with PCK."""
         from rich.console import Console
 
         from geocorr.cli._common import user_errors
@@ -41,8 +50,21 @@ def register(app: typer.Typer) -> None:
         from geocorr.features.registry import make_backbone
 
         with user_errors():
+            adapter = None
             if model != "zero-shot":
-                raise ValueError(f"--model {model!r}: only 'zero-shot' is supported so far")
+                from geocorr.adapter.checkpoint import from_pretrained
+                from geocorr.evaluation.adapter_predict import adapter_backbone_names
+
+                if not Path(model).exists():
+                    raise FileNotFoundError(f"--model {model}: neither 'zero-shot' nor an "
+                                            "existing run folder / checkpoint")
+                adapter = from_pretrained(model, device=device)
+                need = adapter_backbone_names(adapter.source_names)
+                if backbone and list(backbone) != need:
+                    raise ValueError(f"--backbone {list(backbone)}: the adapter {model} was "
+                                     f"trained on {need}")
+                backbone = need
+            backbone = list(backbone or ["xfeat"])
             paths = {}
             for item in weights_path:
                 name, sep, value = item.partition("=")
@@ -52,24 +74,40 @@ def register(app: typer.Typer) -> None:
             unknown = sorted(set(paths) - set(backbone))
             if unknown:
                 raise ValueError(f"--weights given for {unknown}, which is not a --backbone")
-            bbs = {b: make_backbone(b, device=device, **({"model": paths[b]} if b in paths
-                                                           else {})) for b in backbone}
+            extra = {} if grid_size is None else {"grid_size": grid_size}
+            bbs = {b: make_backbone(b, device=device, **extra,
+                                    **({"model": paths[b]} if b in paths else {}))
+                   for b in backbone}
             ds = open_dataset(dataset, root)
             pairs = ds.pairs(split)
             if max_pairs:
                 pairs = pairs[:max_pairs]
-            predictor = zero_shot_predictor(fused_feature_source(bbs, cache_dir=cache),
-                                            PredictSettings(method=predict))
+            if adapter is None:
+                source = fused_feature_source(bbs, cache_dir=cache)
+            else:
+                from geocorr.evaluation.adapter_predict import adapter_feature_source
+
+                source = adapter_feature_source(adapter, bbs, cache_dir=cache, device=device)
+            if stage1 is not None:
+                from geocorr.evaluation.adapter_predict import part_fused_source
+
+                source = part_fused_source(source, stage1, part_weight)
+            predictor = zero_shot_predictor(source, PredictSettings(method=predict))
             result = evaluate_pairs(pairs, predictor, ds, alpha or None, size=size or None,
                                     split=split, progress=True)
             out = Console(width=120)
+            what = "zero-shot" if adapter is None else f"adapter {model}"
+            if stage1 is not None:
+                what += f" + rendered part descriptor ({part_weight:g})"
             out.print(pck_table(result.report, title=f"{dataset} {split}: "
-                                                     f"{'+'.join(backbone)} zero-shot PCK (%)"))
+                                                     f"{'+'.join(backbone)} {what} PCK (%)"))
             line = swap_line(result.report)
             if line is not None:
                 out.print(line)
             if json_out is not None:
                 d = result.to_dict()
-                d.update(model=model, backbones=list(backbone), predict=predict)
+                d.update(model=model, backbones=list(backbone), predict=predict,
+                         stage1=None if stage1 is None else str(stage1),
+                         part_weight=None if stage1 is None else part_weight)
                 write_json_atomic(d, json_out)
                 out.print(f"wrote {json_out}")
