@@ -81,7 +81,8 @@ def test_sam3_tiny_random_model(tmp_path):
     tok = CLIPTokenizer(str(tmp_path / "vocab.json"), str(tmp_path / "merges.txt"))
     small = dict(num_attention_heads=2, intermediate_size=64)
     cfg = Sam3Config(
-        vision_config=dict(backbone_config=dict(hidden_size=32, num_hidden_layers=2,
+        vision_config=dict(backbone_config=dict(model_type="sam3_vit_model", hidden_size=32,
+                                                num_hidden_layers=2,
                                                 image_size=56, patch_size=14, window_size=2,
                                                 global_attn_indexes=[1], pretrain_image_size=56,
                                                 **small),
