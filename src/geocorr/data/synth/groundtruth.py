@@ -26,6 +26,17 @@ where a part spans ``[-1, 1]`` per axis). A wrong match between two different
 parts of the same material is a *swap*: ``left_right`` when the target part is
 the source part's mirror (names differing by left/right), ``repeated``
 otherwise (e.g. front-left wheel onto rear-right wheel).
+
+**PCK-style criterion** (fields ``true_uv`` / ``pixel_error`` and
+:meth:`CorrespondenceCheck.correct_pck`): the source point's true counterpart
+in the target image is the target pixel of the same part whose template
+coordinate is nearest to the source pixel's (when that nearest one is closer
+than ``threshold``, i.e. the counterpart is visible); a match is correct at
+``alpha`` when its target pixel is within ``alpha * max(h, w)`` of that pixel,
+``h, w`` the target object's bbox in pixels -- the PCK rule of SPair-71k
+applied to every candidate. It differs from the template rule where parts are
+small (0.25 template units of a wheel are a few pixels) or large (of a table
+top, a tenth of the object), so benchmarks report both.
 """
 
 from __future__ import annotations
@@ -229,6 +240,11 @@ class CorrespondenceCheck:
             :data:`SWAP_REPEATED`.
         possible: ``(N,)`` bool, the source point's counterpart is visible in the
             target (some target pixel would be correct) — the recall denominator.
+        true_uv: ``(N, 2)`` float64 target pixel ``(x, y)`` of the source point's
+            true counterpart (module doc), NaN where it is not ``possible``.
+        pixel_error: ``(N,)`` float64 distance from the matched target pixel to
+            ``true_uv`` divided by the target object's bbox ``max(h, w)``; ``inf``
+            where not ``possible``.
     """
 
     correct: np.ndarray
@@ -238,6 +254,20 @@ class CorrespondenceCheck:
     trg_on_object: np.ndarray
     swap: np.ndarray
     possible: np.ndarray
+    true_uv: np.ndarray | None = None
+    pixel_error: np.ndarray | None = None
+
+    def correct_pck(self, alpha: float) -> np.ndarray:
+        """``(N,)`` bool: target pixel within ``alpha`` bbox sides of the true counterpart.
+
+        Raises:
+            ValueError: ``alpha`` is not positive, or the check carries no ``pixel_error``.
+        """
+        if not alpha > 0:
+            raise ValueError(f"alpha must be positive, got {alpha}")
+        if self.pixel_error is None:
+            raise ValueError("this CorrespondenceCheck has no pixel_error (built by hand?)")
+        return self.pixel_error < alpha
 
 
 def _lookup(gt: GroundTruth, uv: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -298,16 +328,24 @@ def check_correspondences(gt_src: GroundTruth, gt_trg: GroundTruth, uv_src: np.n
         swap[np.flatnonzero(diff)[same_mat & ~is_mirror]] = SWAP_REPEATED
 
     possible = np.zeros(len(uv_src), dtype=bool)
+    true_uv = np.full((len(uv_src), 2), np.nan)
     for p in np.unique(s_part[s_on]):
         rows = np.flatnonzero(s_on & (s_part == p))
-        target = gt_trg.template_map[gt_trg.part_map == p].astype(np.float64)
-        if len(target) == 0:
+        ty, tx = np.nonzero(gt_trg.part_map == p)
+        if len(ty) == 0:
             continue
-        d, _ = cKDTree(target).query(s_tmpl[rows], k=1)
+        target = gt_trg.template_map[ty, tx].astype(np.float64)
+        d, j = cKDTree(target).query(s_tmpl[rows], k=1)
         possible[rows] = d < threshold
+        ok = rows[d < threshold]
+        true_uv[ok] = np.stack([tx[j[d < threshold]], ty[j[d < threshold]]], axis=1)
+    oy, ox = np.nonzero(gt_trg.part_map >= 0)
+    side = float(max(np.ptp(oy), np.ptp(ox)) + 1) if len(oy) else 1.0
+    pixel_error = np.full(len(uv_src), np.inf)
+    pixel_error[possible] = np.linalg.norm(uv_trg[possible] - true_uv[possible], axis=1) / side
     return CorrespondenceCheck(correct=correct, same_part=same, template_dist=dist,
                                src_on_object=s_on, trg_on_object=t_on, swap=swap,
-                               possible=possible)
+                               possible=possible, true_uv=true_uv, pixel_error=pixel_error)
 
 
 @dataclass(frozen=True)
