@@ -57,3 +57,21 @@ def test_correct_pck_bad_alpha():
     chk = check_correspondences(g, g, np.ones((1, 2)), np.ones((1, 2)))
     with pytest.raises(ValueError, match="alpha"):
         chk.correct_pck(0.0)
+
+
+def test_label_vertices_undoes_depth_scale():
+    from dataclasses import replace
+
+    from geocorr.data.synth.groundtruth import label_vertices
+
+    rng = np.random.default_rng(0)
+    v = rng.uniform(-1, 1, size=(200, 3))
+    g = _gt(np.zeros((8, 8), int), "a")
+    g = replace(g, vertices=v, vertex_part=(v[:, 0] > 0).astype(np.int32),
+                vertex_template=v * 0.5)
+    # a reconstruction twice as large, twice as far: same image, different depth scale
+    cam2 = Camera(g.camera.K, g.camera.R, 2 * g.camera.t, g.camera.width, g.camera.height)
+    lab = label_vertices(g, 2 * v, cam2)
+    np.testing.assert_array_equal(lab.part, g.vertex_part)
+    np.testing.assert_allclose(lab.template, v * 0.5)
+    np.testing.assert_allclose(lab.distance, 0.0, atol=1e-9)

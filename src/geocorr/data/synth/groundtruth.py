@@ -51,6 +51,7 @@ from geocorr.geometry.camera import Camera
 
 __all__ = ["GroundTruth", "CorrespondenceCheck", "ReconstructionScore", "load_groundtruth",
            "groundtruth_path", "check_correspondences", "mirror_parts", "score_reconstruction",
+           "VertexLabels", "label_vertices",
            "SWAP_NONE", "SWAP_LEFT_RIGHT", "SWAP_REPEATED", "DEFAULT_THRESHOLD"]
 
 SWAP_NONE = 0
@@ -405,3 +406,48 @@ def score_reconstruction(gt: GroundTruth, vertices: np.ndarray, faces: np.ndarra
     diag = float(np.linalg.norm(np.ptp(gt.vertices, axis=0)))
     return ReconstructionScore(rotation_error_deg=rot_err, yaw_error_deg=yaw, mask_iou=iou,
                                chamfer=float(d / diag))
+
+
+@dataclass(frozen=True, eq=False)
+class VertexLabels:
+    """Ground-truth part and template coordinate of a reconstruction's vertices (diagnostic).
+
+    Attributes:
+        part: ``(V,)`` int64 part of the nearest ground-truth vertex.
+        template: ``(V, 3)`` float64 its template coordinate.
+        distance: ``(V,)`` float64 distance to it, in ground-truth bbox diagonals.
+    """
+
+    part: np.ndarray
+    template: np.ndarray
+    distance: np.ndarray
+
+
+def label_vertices(gt: GroundTruth, vertices: np.ndarray, camera: Camera) -> VertexLabels:
+    """Give every vertex of stage 1's mesh the ground truth of where it really is.
+
+    Both the reconstruction (with its camera) and the ground truth (with the
+    true camera) are put in the camera frame, the reconstruction rescaled about
+    the camera centre to the ground truth's median depth (as in
+    :func:`score_reconstruction`), and each vertex takes the part and template
+    coordinate of its nearest ground-truth vertex. A yaw-flipped reconstruction
+    gets the labels of where its vertices are in the image, i.e. the truth.
+
+    Args:
+        gt: the image's ground truth.
+        vertices: ``(V, 3)`` the reconstruction in its canonical frame.
+        camera: its camera.
+
+    Returns:
+        :class:`VertexLabels`.
+    """
+    from scipy.spatial import cKDTree
+
+    p_rec = camera.to_camera(np.asarray(vertices, np.float64))
+    p_gt = gt.camera.to_camera(gt.vertices)
+    p_rec = p_rec * (np.median(p_gt[:, 2]) / np.median(p_rec[:, 2]))
+    d, j = cKDTree(p_gt).query(p_rec)
+    diag = float(np.linalg.norm(np.ptp(gt.vertices, axis=0))) or 1.0
+    return VertexLabels(part=np.asarray(gt.vertex_part[j], np.int64),
+                        template=np.asarray(gt.vertex_template[j], np.float64),
+                        distance=d / diag)
