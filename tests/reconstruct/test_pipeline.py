@@ -124,6 +124,27 @@ def test_stage1_end_to_end_and_resume(dataset, tmp_path):
         load_cached(out, "car", "car_9999")
 
 
+def test_reference_pool_outvotes_a_flipped_subset(dataset, tmp_path):
+    # processing only the flipped car: alone it is its own (flipped) reference; pooled
+    # with the dataset's other cars (2 canonical of 3) the flip is found
+    only = [("car", "car_0001")]
+    seg, rec = DatasetMasks(dataset), simulated_reconstructor(dataset)
+    settings = Stage1Settings(**{**SETTINGS.__dict__, "reference_pool": "images"})
+    alone = run_stage1(dataset, only, seg, rec, tmp_path / "a", settings, progress=False)
+    assert alone[0]["k"] == 0  # wrong: the demo's failure mode
+    pooled = run_stage1(dataset, only, seg, rec, tmp_path / "b", SETTINGS, progress=False)
+    assert pooled[0]["k"] == 2 and pooled[0]["direct_k"] == 2
+    ref = json.loads((tmp_path / "b" / "car" / "reference.json").read_text())
+    assert ref["pool"] == ["car_0001", "car_0000", "car_0002"]
+    assert sorted(ref["counts"]) == [0, 0, 1, 2]
+    assert ref["margin"] == 1 and ref["symmetry"] == 1
+    assert sorted(p.name for p in (tmp_path / "b" / "car").iterdir()) == ["car_0001",
+                                                                           "reference.json"]
+    with pytest.raises(ValueError, match="reference_pool"):
+        run_stage1(dataset, only, seg, rec, tmp_path / "c",
+                   Stage1Settings(reference_pool="all"), progress=False)
+
+
 def test_cli_refine(dataset, tmp_path):
     runner = CliRunner()
     rec = dataset / "Reconstructions" / "car"

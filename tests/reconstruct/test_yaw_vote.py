@@ -10,6 +10,7 @@ from geocorr.reconstruct.orientation import OrientationEstimate, OrientationEsti
 from geocorr.reconstruct.template import (
     TemplateOrientationEstimator,
     TemplateSettings,
+    plurality_class,
     select_reference,
 )
 from geocorr.reconstruct.views import ViewSettings, render_view, rotation_z
@@ -79,12 +80,24 @@ def test_vote_symmetry_skip_and_downweight():
 def test_vote_symmetry_weights_exact():
     good = [OrientationEstimate((p + 90) % 360, symmetry=1) for p in PSI[:3]]
     sym = [OrientationEstimate((p + 270) % 360, symmetry=4) for p in PSI[3:]]
+    # five order-4 votes of weight 0.5, each split 4 ways: 0.625 per correction
     v = vote_yaw(PSI, good + sym, symmetric_weight=0.5)
-    assert list(v.tally) == [0, 3, 0, 2.5] and v.correction == 1
-    v = vote_yaw(PSI, good + sym, symmetric_weight=1.0)
-    assert v.correction == 3
+    assert list(v.tally) == [0.625, 3.625, 0.625, 0.625] and v.correction == 1
+    assert list(v.view_votes[3:]) == [3] * 5 and list(v.weights) == [1] * 3 + [0.5] * 5
     with pytest.raises(ValueError, match="estimates"):
         vote_yaw(PSI, good)
+
+
+def test_vote_order2_splits_over_twins_and_keeps_quarter_turns():
+    # order-2 estimates all say "correction 3 (or 1)": the vote rules out 0/2, cannot
+    # tell 1 from 3, and takes the smaller representative
+    sym = [OrientationEstimate((p + 270) % 360, symmetry=2) for p in PSI]
+    v = vote_yaw(PSI, sym)
+    assert list(v.tally) == [0, 4, 0, 4] and v.correction == 1 and v.tie_broken
+    assert v.margin == 0
+    # one clear-front view among them decides between the twins
+    v = vote_yaw(PSI, sym[:7] + [OrientationEstimate((PSI[7] + 270) % 360, symmetry=1)])
+    assert list(v.tally) == [0, 3.5, 0, 4.5] and v.correction == 3
 
 
 def test_noisy_estimator_still_wins():
@@ -150,3 +163,66 @@ def test_select_reference_majority_canonical():
     choice = select_reference(meshes, TemplateSettings(points=300))
     assert list(choice.direct_corrections) == truth
     assert choice.cost.shape == (7, 7)
+
+
+def test_select_reference_flipped_medoid_comes_out_canonical():
+    # the medoid (the un-jittered mean shape) is the one mesh turned by 180 degrees,
+    # the plurality of the others is canonical -> the reference is turned back
+    ks = [2, 0, 0, 0, 0, 1, 2, 3]
+    meshes = []
+    for i, k in enumerate(ks):
+        v, f = toy_car(seed=None if i == 0 else 10 + i)
+        meshes.append((v @ rotation_z(90.0 * k).T * (1 + 0.1 * i) + i, f))
+    choice = select_reference(meshes, TemplateSettings(points=300))
+    assert choice.index == 0 and choice.reference_correction == 2
+    assert list(choice.direct_corrections) == [(-k) % 4 for k in ks]
+    assert list(choice.counts) == [2, 1, 4, 1] and choice.margin == 2
+    assert choice.symmetry == 1 and not choice.tie_broken
+    assert choice.to_dict()["counts"] == [2, 1, 4, 1]
+
+
+def test_plurality_tie_rule():
+    assert plurality_class([3, 1, 1, 1]) == (0, 2, False)
+    # 0 and 1 tie: class 1's 180-degree twin (3) holds more meshes than class 0's (2)
+    assert plurality_class([3, 3, 0, 2]) == (1, 0, True)
+    # full tie, equal twins: the medoid's own class, then the smallest
+    assert plurality_class([2, 2, 2, 2]) == (0, 0, True)
+    assert plurality_class([2, 2, 2, 2], own=3) == (3, 0, True)
+    assert plurality_class([1, 4]) == (1, 3, False)
+    with pytest.raises(ValueError, match="classes"):
+        plurality_class([1, 2, 3])
+
+
+def toy_table(seed):
+    """Top + four legs: symmetric under 180 degrees by construction."""
+    rng = np.random.default_rng(seed)
+    lx, ly, h = rng.uniform(1.2, 2.0), rng.uniform(0.6, 1.0), rng.uniform(0.4, 0.8)
+    parts = [trimesh.creation.box([lx, ly, 0.05])]
+    parts[0].apply_translation([0, 0, h])
+    for sx in (-1, 1):
+        for sy in (-1, 1):
+            leg = trimesh.creation.box([0.06, 0.06, h])
+            leg.apply_translation([sx * (lx / 2 - 0.1), sy * (ly / 2 - 0.1), h / 2])
+            parts.append(leg)
+    m = trimesh.util.concatenate(parts)
+    return np.asarray(m.vertices), np.asarray(m.faces)
+
+
+def test_select_reference_detects_yaw_symmetry():
+    ks = [0, 2, 1, 0, 2, 3]
+    tables = [(toy_table(i)[0] @ rotation_z(90.0 * k).T, toy_table(i)[1])
+              for i, k in enumerate(ks)]
+    choice = select_reference(tables, TemplateSettings(points=300))
+    assert choice.symmetry == 2 and choice.symmetry_ratios[1] < 0.7
+    assert len(choice.counts) == 2 and set(choice.direct_corrections) <= {0, 1}
+    # corrections are right modulo 180 degrees
+    assert all((d + k) % 2 == 0 for d, k in zip(choice.direct_corrections, ks, strict=True))
+    cars = [(toy_car(seed=i)[0] @ rotation_z(90.0 * k).T, toy_car(seed=i)[1])
+            for i, k in enumerate(ks)]
+    assert select_reference(cars, TemplateSettings(points=300)).symmetry == 1
+    est = TemplateOrientationEstimator(*tables[0], TemplateSettings(num_azimuths=8,
+                                                                    views=ViewSettings(size=32)),
+                                       symmetry=2)
+    assert est.estimate(render_view(*tables[0], 0.0, ViewSettings(size=32))).symmetry == 2
+    with pytest.raises(ValueError, match="symmetry"):
+        TemplateOrientationEstimator(*tables[0], symmetry=3)

@@ -18,7 +18,8 @@ Cache layout (stages 2-3 read it; everything is written atomically, tmp file +
                                           (R' = R Rz(k 90)^T, t' = t)
     CACHE/<category>/<stem>/record.json   written last: its presence marks the image
                                           done (resume skips it)
-    CACHE/<category>/reference.json       the category's reference choice (CPU estimator)
+    CACHE/<category>/reference.json       the category's reference choice (CPU estimator):
+                                          pool, medoid, class counts, margin, symmetry
 
 ``record.json`` fields: ``category``, ``stem``, ``width``, ``height``,
 ``mask_source``, ``mesh_source``, ``refine`` (``iou_before``, ``iou_after``,
@@ -31,7 +32,15 @@ reference, CPU estimator only, else ``null``), ``estimator``, ``failed``
 Order of work: every image is segmented, reconstructed and refined first
 (phase A); then, per category, the yaw step (phase B), because the CPU
 estimator's reference mesh is chosen among all of the category's refined
-meshes. The pipeline never reads ``GroundTruth/``.
+meshes. The reference is chosen among a *pool* of the category's meshes:
+by default every image of the category in the dataset (``JPEGImages/``), not
+only the ones being processed, because the reference's front is the plurality
+orientation of the pool and a small pool is easily outvoted by flips (the demo's
+6 test cars: 4 flipped by 180 degrees; all 24 cars of its dataset: 12 canonical,
+7 flipped). Pool images outside ``images`` are segmented and reconstructed but
+not refined (the reference compares bbox-normalised shapes, which refinement's
+scale and translation do not change) and nothing is cached for them. The
+pipeline never reads ``GroundTruth/``.
 """
 
 from __future__ import annotations
@@ -76,6 +85,14 @@ class Stage1Settings:
             ``"external"`` (the ``estimator`` argument of :func:`run_stage1`,
             e.g. Orient Anything V2).
         skip_yaw: stop after refinement (``k = 0``).
+        reference_pool: meshes the CPU estimator's reference is chosen among:
+            ``"dataset"`` (default: every image of the category in the
+            dataset's ``JPEGImages/``; cheap for file/simulated
+            reconstructions, one model run per extra image for SAM3D) or
+            ``"images"`` (only the images being processed).
+        reference_max: at most this many pool meshes per category (the
+            processed images first, then evenly spaced others); the pairwise
+            alignment is quadratic in it (48: ~1100 pairs, a few seconds).
     """
 
     refine: RefineSettings = field(default_factory=RefineSettings)
@@ -83,6 +100,8 @@ class Stage1Settings:
     template: TemplateSettings = field(default_factory=TemplateSettings)
     estimator: str = "template"
     skip_yaw: bool = False
+    reference_pool: str = "dataset"
+    reference_max: int = 48
 
 
 # ------------------------------------------------------------------ file I/O
@@ -271,6 +290,12 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
     if settings.estimator not in ("template", "external"):
         raise ValueError(f"Stage1Settings.estimator must be template|external, got "
                          f"{settings.estimator!r}")
+    if settings.reference_pool not in ("dataset", "images"):
+        raise ValueError(f"Stage1Settings.reference_pool must be dataset|images, got "
+                         f"{settings.reference_pool!r}")
+    if settings.reference_max < 1:
+        raise ValueError(f"Stage1Settings.reference_max must be >= 1, got "
+                         f"{settings.reference_max}")
     if settings.estimator == "external" and estimator is None and not settings.skip_yaw:
         raise ValueError("estimator='external' needs an OrientationEstimator")
     root, out = Path(dataset_root), Path(out)
@@ -293,7 +318,9 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
             pending = [s for s in by_cat[cat] if (cat, s) not in done]
             est, direct = estimator, {}
             if not settings.skip_yaw and settings.estimator == "template":
-                est, direct = _category_reference(out, cat, by_cat[cat], tmpl)
+                pool = _reference_pool(root, cat, by_cat[cat], settings)
+                est, direct = _category_reference(root, out, cat, by_cat[cat], pool, tmpl,
+                                                  segmenter, reconstructor)
             for stem in pending:
                 rec = _phase_b(out, cat, stem, infos[(cat, stem)], est, direct.get(stem),
                                settings)
@@ -303,30 +330,54 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
     return [json.loads((out / c / s / "record.json").read_text()) for c, s in images]
 
 
-def _category_reference(out: Path, category: str, stems: Sequence[str],
-                        tmpl: TemplateSettings) -> tuple[OrientationEstimator, dict[str, int]]:
-    """Medoid reference of the category's refined meshes -> template estimator."""
+def _reference_pool(root: Path, category: str, stems: Sequence[str],
+                    settings: Stage1Settings) -> list[str]:
+    """Stems the category reference is chosen among (see ``Stage1Settings.reference_pool``)."""
+    pool = list(dict.fromkeys(stems))[:settings.reference_max]
+    if settings.reference_pool == "images" or len(pool) >= settings.reference_max:
+        return pool
+    have = set(pool)
+    others = [s for _, s in dataset_images(root, "all", [category]) if s not in have]
+    room = settings.reference_max - len(pool)
+    if len(others) > room:
+        others = [others[i] for i in np.linspace(0, len(others) - 1, room).round().astype(int)]
+    return pool + others
+
+
+def _category_reference(root: Path, out: Path, category: str, stems: Sequence[str],
+                        pool: Sequence[str], tmpl: TemplateSettings, segmenter: Segmenter,
+                        reconstructor: Reconstructor
+                        ) -> tuple[OrientationEstimator, dict[str, int]]:
+    """Medoid reference of the pool's meshes -> template estimator, direct corrections."""
     meshes = []
-    for s in stems:
+    for s in pool:
         d = out / category / s
         p = d / "refined.ply"
         if p.is_file():
             meshes.append(_load_ply(p))
-        else:  # finished earlier and intermediate removed: undo the yaw of mesh.ply
+        elif (d / "record.json").is_file():  # intermediate removed: undo the yaw of mesh.ply
             rec = json.loads((d / "record.json").read_text())
             v, f = _load_ply(d / "mesh.ply")
             meshes.append((v @ np.round(rotation_z(-90.0 * rec["k"])).T, f))
+        else:  # pool-only image: the raw reconstruction (normalisation makes refining moot)
+            image = _read_image(root / "JPEGImages" / category / f"{s}.jpg")
+            mask = segmenter.segment(image, category, s, _bbox(root, category, s))
+            r = reconstructor.reconstruct(image, mask, category, s)
+            meshes.append((np.asarray(r.vertices, np.float64), np.asarray(r.faces, np.int64)))
     choice = select_reference(meshes, tmpl)
     v_ref, f_ref = meshes[choice.index]
     v_ref = v_ref @ np.round(rotation_z(90.0 * choice.reference_correction)).T
+    direct = {s: int(k) for s, k in zip(pool, choice.direct_corrections, strict=True)
+              if s in set(stems)}
     write_json_atomic(out / category / "reference.json", {
-        "reference": stems[choice.index], "reference_correction": choice.reference_correction,
-        "direct_corrections": dict(zip(stems, map(int, choice.direct_corrections),
-                                       strict=True)),
-        "rule": "medoid of the refined meshes under yaw-aligned symmetric Chamfer; its own "
-                "correction = mode of the relative alignments (majority assumed canonical)"})
-    est = TemplateOrientationEstimator(v_ref, f_ref, tmpl)
-    return est, {s: int(k) for s, k in zip(stems, choice.direct_corrections, strict=True)}
+        "reference": pool[choice.index], "pool": list(pool), **choice.to_dict(),
+        "direct_corrections": direct,
+        "rule": "medoid of the pool's meshes under yaw-aligned symmetric Chamfer, rotated "
+                "onto the plurality class of the relative alignments (tie: larger "
+                "180-degree twin class, then the medoid's own, then the smallest rotation); "
+                "classes merged modulo the detected yaw symmetry"})
+    est = TemplateOrientationEstimator(v_ref, f_ref, tmpl, symmetry=choice.symmetry)
+    return est, direct
 
 
 def _phase_b(out: Path, category: str, stem: str, info: dict,

@@ -10,13 +10,34 @@ outline (buses, boats) differ.
 The reference is chosen **without ground-truth pose** by
 :func:`select_reference`: normalise every mesh of the category (bbox centre,
 bbox diagonal), align every pair over the four yaw options ``k * 90`` with a
-symmetric Chamfer distance, take the medoid. Its own yaw is unknown; assuming
-that most reconstructions are already canonical (SAM3D's yaw is *usually*
-right; the flips are the minority), the medoid's correction is the one that
-makes the majority of the category's alignments the identity: the mode of the
-relative corrections. The same alignment directly gives each mesh's
-correction (:attr:`ReferenceChoice.direct_corrections`), a baseline to the
-8-view vote.
+symmetric Chamfer distance, take the medoid. The alignment to the medoid puts
+every mesh in one of four classes (its relative quarter-turn ``k_i``); the
+medoid's own yaw is unknown. Assuming that the reconstructor is *mostly* right
+(SAM3D's yaw usually is; flips are the minority), the canonical orientation is
+the **plurality class**, and the medoid is rotated onto it. This is a prior,
+not a measurement: when flipped reconstructions outnumber canonical ones in
+the pool (e.g. 4 of 6 cars flipped by 180 degrees), the whole category comes
+out turned. Use a large pool (the pipeline pools every image of the category
+in the dataset, not only the ones being processed) and read
+:attr:`ReferenceChoice.margin`; a semantic estimator (Orient Anything) does not
+have this limit.
+
+**Tie rule** (equal plurality counts): prefer the candidate whose 180-degree
+twin class is larger (a front/back flip is the commonest reconstruction error,
+so under that candidate more meshes are explained by the likelier error),
+then the medoid's own orientation, then the smallest rotation.
+
+**Yaw symmetry**: a category whose meshes change less under a 180-degree
+(90-degree) turn than between two instances (median self-Chamfer under the
+turn below ``symmetry_ratio`` times the median pairwise cost) has symmetry
+order 2 (4): front and back cannot be told apart from geometry, so classes are
+merged modulo the symmetry and corrections are reported by their smallest
+representative (``k mod 2`` for order 2, ``0`` for order 4). The template
+estimator then reports that order with every estimate, and the yaw vote splits
+such votes over the equivalent corrections.
+
+The same alignment directly gives each mesh's correction
+(:attr:`ReferenceChoice.direct_corrections`), a baseline to the 8-view vote.
 """
 
 from __future__ import annotations
@@ -30,7 +51,8 @@ from geocorr.reconstruct.orientation import OrientationEstimate
 from geocorr.reconstruct.views import ViewSettings, render_view, rotation_z
 
 __all__ = ["TemplateSettings", "TemplateOrientationEstimator", "ReferenceChoice",
-           "select_reference", "normalized_points", "yaw_chamfer"]
+           "select_reference", "plurality_class", "normalized_points",
+           "yaw_chamfer"]
 
 
 @dataclass(frozen=True)
@@ -44,6 +66,13 @@ class TemplateSettings:
             64 (with 128 px views; 32 and 48 lost bus front/back cues).
         points: surface samples per mesh for the Chamfer alignment.
         seed: sampling seed (results are deterministic).
+        symmetry_ratio: a category has yaw symmetry order 2 (4) when the median
+            self-Chamfer of its meshes under a 180 (90) degree turn is below
+            this times the median best-aligned Chamfer between two of its
+            meshes. 0.7: on the benchmark's refined meshes the 180-degree
+            ratio is 0.44-0.55 for tables (symmetric by construction) and
+            0.82-1.00 for buses (the most symmetric non-symmetric category,
+            whose front still differs in normal-shaded renders); 0 disables.
         views: render settings; must equal the yaw vote's.
     """
 
@@ -51,6 +80,7 @@ class TemplateSettings:
     descriptor_size: int = 64
     points: int = 600
     seed: int = 0
+    symmetry_ratio: float = 0.7
     views: ViewSettings = field(default_factory=ViewSettings)
 
 
@@ -84,19 +114,24 @@ class TemplateOrientationEstimator:
         vertices: ``(V, 3)`` canonical reference mesh (X front, Y left, Z up).
         faces: ``(F, 3)`` triangle indices.
         settings: see :class:`TemplateSettings`.
+        symmetry: the reference's yaw symmetry order (1, 2 or 4), e.g.
+            :attr:`ReferenceChoice.symmetry`; reported with every estimate so
+            the vote can split ambiguous votes.
 
     ``confidence`` is the distance gap between the best match and the best
     match at least 90 degrees away, divided by the latter (0 = ambiguous).
-    ``symmetry`` is not estimated (``None``).
     """
 
     name = "template"
 
     def __init__(self, vertices: np.ndarray, faces: np.ndarray,
-                 settings: TemplateSettings = TemplateSettings()) -> None:
+                 settings: TemplateSettings = TemplateSettings(), symmetry: int = 1) -> None:
         if settings.num_azimuths < 4:
             raise ValueError(f"num_azimuths must be >= 4, got {settings.num_azimuths}")
+        if symmetry not in (1, 2, 4):
+            raise ValueError(f"symmetry must be 1, 2 or 4, got {symmetry}")
         self.settings = settings
+        self.symmetry = int(symmetry)
         self.azimuths = np.arange(settings.num_azimuths) * (360.0 / settings.num_azimuths)
         self.bank = np.stack([
             _descriptor(render_view(vertices, faces, float(a), settings.views),
@@ -114,7 +149,8 @@ class TemplateOrientationEstimator:
         gap = np.abs((self.azimuths - self.azimuths[j] + 180.0) % 360.0 - 180.0)
         far = dist[gap >= 90.0]
         conf = float((far.min() - dist[j]) / max(far.min(), 1e-9)) if far.size else 0.0
-        return OrientationEstimate(azimuth_deg=float(self.azimuths[j]), confidence=conf)
+        return OrientationEstimate(azimuth_deg=float(self.azimuths[j]), confidence=conf,
+                                   symmetry=self.symmetry)
 
 
 # ------------------------------------------------------------ reference choice
@@ -174,11 +210,21 @@ class ReferenceChoice:
     Attributes:
         index: position of the medoid mesh in the input list.
         reference_correction: ``k`` that makes the medoid canonical (rotate it by
-            ``k * 90`` degrees about Z).
+            ``k * 90`` degrees about Z); in ``[0, 4 / symmetry)``.
         relative: ``(N,)`` int, ``k_i`` bringing mesh ``i`` onto the medoid.
-        direct_corrections: ``(N,)`` int, ``(k_i + reference_correction) % 4``:
-            each mesh's correction by direct alignment (baseline to the vote).
+        direct_corrections: ``(N,)`` int, ``(k_i + reference_correction)`` modulo
+            ``4 / symmetry``: each mesh's correction by direct alignment
+            (baseline to the vote).
         cost: ``(N, N)`` best-over-k Chamfer distance between normalised meshes.
+        counts: ``(4 / symmetry,)`` int, meshes per relative class (``k_i`` modulo
+            ``4 / symmetry``); the plurality class is taken as canonical.
+        margin: plurality count minus the runner-up's (0 = tie; small = the
+            category's front rests on a few meshes).
+        tie_broken: the plurality was shared and the tie rule decided.
+        symmetry: detected yaw symmetry order: 1, 2 or 4.
+        symmetry_ratios: ``(2,)`` median self-Chamfer under a 90 and a 180
+            degree turn divided by the median pairwise cost (``nan`` for fewer
+            than 2 meshes).
     """
 
     index: int
@@ -186,6 +232,56 @@ class ReferenceChoice:
     relative: np.ndarray
     direct_corrections: np.ndarray
     cost: np.ndarray
+    counts: np.ndarray
+    margin: int
+    tie_broken: bool
+    symmetry: int
+    symmetry_ratios: np.ndarray
+
+    def to_dict(self) -> dict:
+        """JSON-ready summary (no cost matrix)."""
+        return {"index": int(self.index), "reference_correction": int(self.reference_correction),
+                "counts": [int(c) for c in self.counts], "margin": int(self.margin),
+                "tie_broken": bool(self.tie_broken), "symmetry": int(self.symmetry),
+                "symmetry_ratios": [float(x) for x in self.symmetry_ratios]}
+
+
+def plurality_class(counts: np.ndarray, own: int = 0) -> tuple[int, int, bool]:
+    """Pick the canonical class from per-class counts (the module's tie rule).
+
+    Args:
+        counts: ``(P,)`` meshes per relative class, ``P`` in {1, 2, 4}.
+        own: the medoid's own class (0: it is in class 0 by definition).
+
+    Returns:
+        ``(class, margin, tie_broken)``. Among the classes with the top count,
+        prefer the one whose 180-degree twin (``c + 2`` when ``P == 4``) has
+        more meshes, then ``own``, then the smallest class.
+    """
+    c = np.asarray(counts, dtype=np.int64).reshape(-1)
+    p = len(c)
+    if p not in (1, 2, 4):
+        raise ValueError(f"counts must have 1, 2 or 4 classes, got {p}")
+    top = int(c.max())
+    tied = [k for k in range(p) if c[k] == top]
+    twin = (lambda k: int(c[(k + 2) % 4])) if p == 4 else (lambda k: 0)
+    best = sorted(tied, key=lambda k: (-twin(k), k != own, k))[0]
+    runner = max((int(c[k]) for k in range(p) if k != best), default=0)
+    return best, top - runner, len(tied) > 1
+
+
+def _symmetry(pts: Sequence[np.ndarray], cost: np.ndarray, ratio: float
+              ) -> tuple[int, np.ndarray]:
+    """Yaw symmetry order of a category (see the module docstring)."""
+    n = len(pts)
+    if n < 2:
+        return 1, np.full(2, np.nan)
+    noise = float(np.median(cost[np.triu_indices(n, 1)]))
+    r = np.array([np.median([_chamfer(p @ np.round(rotation_z(a)).T, p) for p in pts])
+                  for a in (90.0, 180.0)]) / max(noise, 1e-12)
+    if r[0] < ratio and r[1] < ratio:
+        return 4, r
+    return (2 if r[1] < ratio else 1), r
 
 
 def select_reference(meshes: Sequence[tuple[np.ndarray, np.ndarray]],
@@ -194,11 +290,11 @@ def select_reference(meshes: Sequence[tuple[np.ndarray, np.ndarray]],
 
     Args:
         meshes: ``N >= 1`` ``(vertices (V, 3), faces (F, 3))`` pairs of one category.
-        settings: sampling size and seed.
+        settings: sampling size, seed and symmetry threshold.
 
     Returns:
-        :class:`ReferenceChoice`. Ties in the majority vote for the reference's
-        own correction go to ``k = 0``.
+        :class:`ReferenceChoice`: the medoid, rotated onto the plurality class
+        of the relative alignments (ties: see :func:`plurality_class`).
     """
     if len(meshes) == 0:
         raise ValueError("select_reference needs at least one mesh")
@@ -215,8 +311,12 @@ def select_reference(meshes: Sequence[tuple[np.ndarray, np.ndarray]],
             best_k[j, i] = (-k) % 4
     medoid = int(np.argmin(cost.sum(1)))
     relative = best_k[:, medoid].copy()
-    counts = np.bincount(relative, minlength=4)
-    mode = int(np.argmax(counts))  # argmax takes the first (smallest k) on ties
-    ref_corr = (-mode) % 4
+    symmetry, ratios = _symmetry(pts, cost, settings.symmetry_ratio)
+    period = 4 // symmetry
+    counts = np.bincount(relative % period, minlength=period)
+    mode, margin, tie = plurality_class(counts)
+    ref_corr = (-mode) % period
     return ReferenceChoice(index=medoid, reference_correction=ref_corr, relative=relative,
-                           direct_corrections=(relative + ref_corr) % 4, cost=cost)
+                           direct_corrections=(relative + ref_corr) % period, cost=cost,
+                           counts=counts, margin=margin, tie_broken=tie, symmetry=symmetry,
+                           symmetry_ratios=ratios)

@@ -13,9 +13,14 @@ A correction ``k`` means **rotate the mesh by ``k * 90`` degrees about +Z** (its
 frame, counter-clockwise seen from above): ``X' = Rz(k 90) X``. A camera that
 rendered ``X`` renders ``X'`` identically after ``R' = R Rz(k 90)^T``.
 
-Symmetry (Orient Anything's order alpha): 1 = a clear front; 0 = no front (the
-view carries no azimuth: skipped); 2 or 4 = azimuth ambiguous modulo 180 or 90
-degrees (the vote is weighted by ``VoteSettings.symmetric_weight``; 0 skips it).
+Symmetry (Orient Anything's order alpha, or the template estimator's category
+order): 1 = a clear front; 0 = no front (the view carries no azimuth:
+skipped); 2 or 4 = azimuth ambiguous modulo 180 or 90 degrees: the view's vote
+(weight ``VoteSettings.symmetric_weight``; 0 skips it) is split evenly over
+its 2 or 4 equivalent corrections. An order-2 vote thus still separates
+``{k, k+2}`` from ``{k+1, k+3}`` without preferring ``k`` over ``k+2``; the
+tie between them goes to the smaller rotation (``k`` in {0, 1}): the
+correction is only defined modulo the symmetry.
 """
 
 from __future__ import annotations
@@ -40,15 +45,16 @@ class VoteSettings:
         num_views: renders around the object; 8 (45 degree steps) is the
             paper's. Must be a positive multiple of 4 so every correction is
             sampled symmetrically.
-        symmetric_weight: weight of a vote whose estimate reports symmetry
-            order 2 or 4. 0 (default) skips such votes: an ambiguous azimuth
-            would vote for the right correction or its 180/90-degree twin with
-            equal chance.
+        symmetric_weight: total weight of a vote whose estimate reports
+            symmetry order 2 or 4, split evenly over the equivalent
+            corrections. 1 (default): such a vote cannot prefer a correction
+            over its 180/90-degree twin, but an order-2 vote still rules out
+            the 90-degree ones (the benchmark's tables need it); 0 skips them.
         views: how the renders are made (size, elevation, field of view).
     """
 
     num_views: int = 8
-    symmetric_weight: float = 0.0
+    symmetric_weight: float = 1.0
     views: ViewSettings = field(default_factory=ViewSettings)
 
     def __post_init__(self) -> None:
@@ -71,7 +77,9 @@ class YawVote:
             for the smaller rotation) decided.
         view_azimuths: ``(n,)`` render azimuths ``psi_k`` in degrees.
         estimated: ``(n,)`` estimated azimuths ``phi_k`` in degrees.
-        view_votes: ``(n,)`` int, the ``k`` each view voted for, ``-1`` if skipped.
+        view_votes: ``(n,)`` int, the ``k`` each view voted for (for a split
+            symmetric vote, the nearest of its equivalent corrections), ``-1``
+            if skipped.
         weights: ``(n,)`` vote weights (0 for skipped views).
     """
 
@@ -109,13 +117,14 @@ def correction_for(view_azimuth_deg: float, estimated_deg: float) -> int:
 
 
 def vote_yaw(view_azimuths: Sequence[float], estimates: Sequence[OrientationEstimate],
-             symmetric_weight: float = 0.0) -> YawVote:
+             symmetric_weight: float = 1.0) -> YawVote:
     """Tally per-view votes into one correction (pure; no rendering).
 
     Args:
         view_azimuths: ``(n,)`` render azimuths ``psi_k`` in degrees.
         estimates: ``n`` estimates, one per render.
-        symmetric_weight: weight of estimates with symmetry order 2 or 4.
+        symmetric_weight: total weight of estimates with symmetry order 2 or 4,
+            split evenly over their 2 or 4 equivalent corrections.
 
     Returns:
         :class:`YawVote`. Ties in the weighted count go to the candidate with
@@ -143,8 +152,12 @@ def vote_yaw(view_azimuths: Sequence[float], estimates: Sequence[OrientationEsti
         k = correction_for(p, est.azimuth_deg)
         votes[i] = k
         weights[i] = w
-        tally[k] += w
-        conf_sum[k] += w * (1.0 if est.confidence is None else float(est.confidence))
+        order = est.symmetry if est.symmetry in (2, 4) else 1
+        conf = 1.0 if est.confidence is None else float(est.confidence)
+        for j in range(order):
+            kj = (k + j * (4 // order)) % 4
+            tally[kj] += w / order
+            conf_sum[kj] += w / order * conf
     order = sorted(range(4), key=lambda k: (-tally[k], -conf_sum[k], k))
     best = order[0]
     top = tally[best]
