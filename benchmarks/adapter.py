@@ -16,6 +16,7 @@ Example (stores from ``geocorr pseudolabel``, features from ``geocorr features``
 from __future__ import annotations
 
 import argparse
+import json
 import time
 from pathlib import Path
 
@@ -34,6 +35,16 @@ def main() -> None:
     ap.add_argument("--out-dim", type=int, default=128)
     ap.add_argument("--lr", type=float, default=5e-3)
     ap.add_argument("--seeds", default="0")
+    ap.add_argument("--max-points", type=int, default=50)
+    ap.add_argument("--context", action="store_true",
+                    help="sources encoded with `geocorr features --context` (masks from "
+                    "Segmentation/, as that command does)")
+    ap.add_argument("--context-blocks", type=int, default=0, help="dilated adapter blocks")
+    ap.add_argument("--global-pool", action="store_true", help="adapter image-mean branch")
+    ap.add_argument("--equal-count", action="store_true",
+                    help="also train every store cut down to the smallest store's label count")
+    ap.add_argument("--tag", default="", help="run-folder suffix and row label")
+    ap.add_argument("--jsonl", type=Path, default=None, help="append one JSON line per run")
     ap.add_argument("--md", type=Path, default=None)
     args = ap.parse_args()
 
@@ -44,20 +55,29 @@ def main() -> None:
         cache_feature_provider,
         labeled_pairs_from_store,
         spair_image_path,
+        subsample_labels,
     )
     from geocorr.adapter.train import TrainSettings, train_adapter
+    from geocorr.atomic import write_text_atomic
     from geocorr.data.spair import SPairDataset
     from geocorr.evaluation.predict import feature_predictor
     from geocorr.evaluation.scorer import evaluate_pairs
-    from geocorr.features.cache import FeatureCache
+    from geocorr.features.cache import FeatureCache, read_mask
     from geocorr.features.registry import make_backbone
     from geocorr.labels.store import LabelStore
 
     torch.set_num_threads(1)
     ds = SPairDataset(args.dataset)
     test_pairs = ds.pairs(args.split)
-    backbones = [make_backbone(b) for b in args.backbone.split(",")]
-    provider = cache_feature_provider(FeatureCache(args.feature_cache), backbones)
+    extra = {"context": True} if args.context else {}
+    backbones = [make_backbone(b, **extra) for b in args.backbone.split(",")]
+
+    def mask_for(path: Path, category: str):
+        seg = args.dataset / "Segmentation" / Path(path).parent.name / f"{Path(path).stem}.png"
+        return read_mask(seg) if seg.is_file() else None
+
+    provider = cache_feature_provider(FeatureCache(args.feature_cache), backbones,
+                                      mask_for=mask_for if args.context else None)
     memo: dict[Path, dict] = {}
 
     def maps(path: Path) -> dict:
@@ -71,29 +91,55 @@ def main() -> None:
         res = evaluate_pairs(test_pairs, feature_predictor(feature_fn), ds, alphas)
         return {a: 100 * res.report.overall.per_image[a] for a in alphas}
 
-    rows = [("zero-shot " + b.name, "-", "-", score(lambda p, n=b.name: maps(p)[n]), [])
-            for b in backbones]
+    rows = [("zero-shot " + b.name + (" +context" if args.context else ""), "-", "-",
+             score(lambda p, n=b.name: maps(p)[n]), []) for b in backbones]
     seeds = [int(s) for s in args.seeds.split(",")]
+    stores = {}
     for item in args.store:
         name, path = item.split("=", 1)
         with LabelStore(path) as st:
-            pairs = labeled_pairs_from_store(st, spair_image_path(args.dataset), min_labels=2)
-        n_labels = sum(len(p.src_uv) for p in pairs)
-        per_seed = []
+            stores[name] = labeled_pairs_from_store(st, spair_image_path(args.dataset),
+                                                    min_labels=2)
+    counts = {n: sum(len(p.src_uv) for p in pairs) for n, pairs in stores.items()}
+    runs = [(n, None) for n in stores]
+    if args.equal_count:
+        budget = min(counts.values())
+        runs += [(n, budget) for n in stores if counts[n] > budget]
+    label = args.backbone + (" +context" if args.context else "") + (
+        f", {args.context_blocks} dilated" if args.context_blocks else "") + (
+        ", global" if args.global_pool else "") + (f", {args.tag}" if args.tag else "")
+    for name, budget in runs:
+        per_seed, n_pairs, n_labels = [], 0, 0
         for seed in seeds:
             t0 = time.perf_counter()
             settings = TrainSettings(epochs=args.epochs, out_dim=args.out_dim, seed=seed,
-                                     lr=args.lr)
-            result = train_adapter(pairs, provider, args.work / f"{name}_s{seed}", settings,
-                                   progress=False)
+                                     lr=args.lr, max_points=args.max_points,
+                                     context_blocks=args.context_blocks,
+                                     global_pool=args.global_pool, label_budget=budget)
+            pairs = stores[name]
+            if budget is not None:
+                pairs = subsample_labels(pairs, budget, seed)
+            n_pairs, n_labels = len(pairs), sum(len(p.src_uv) for p in pairs)
+            run = f"{name}{'_eq' if budget else ''}{'_' + args.tag if args.tag else ''}_s{seed}"
+            result = train_adapter(pairs, provider, args.work / run, settings, progress=False)
+            seconds = time.perf_counter() - t0
             adapter = from_pretrained(result.best_path)
             pck = score(lambda p, a=adapter: apply_adapter(a, maps(p)))
             per_seed.append(pck)
-            print(f"{name} seed {seed}: {result.step} steps in {time.perf_counter() - t0:.0f} s,"
-                  f" best val {result.best_val_loss:.3f}, PCK {pck}", flush=True)
+            print(f"{run}: {result.step} steps in {seconds:.0f} s, "
+                  f"best val {result.best_val_loss:.3f}, PCK {pck}", flush=True)
+            if args.jsonl is not None:
+                with open(args.jsonl, "a") as f:
+                    f.write(json.dumps({"run": run, "store": name, "budget": budget,
+                                        "label": label, "seed": seed, "pairs": n_pairs,
+                                        "labels": n_labels, "steps": result.step,
+                                        "train_s": round(seconds, 1),
+                                        "best_val": result.best_val_loss,
+                                        "pck": {str(a): v for a, v in pck.items()},
+                                        "settings": settings.to_dict()}) + "\n")
         mean = {a: float(np.mean([p[a] for p in per_seed])) for a in alphas}
-        rows.append((f"adapter ({args.backbone}) on {name} labels", len(pairs), n_labels, mean,
-                     per_seed))
+        what = f"{name} labels" + (" (equal count)" if budget else "")
+        rows.append((f"adapter ({label}) on {what}", n_pairs, n_labels, mean, per_seed))
 
     lines = ["| method | train pairs | labels | " + " | ".join(f"PCK@{a}" for a in alphas)
              + " | per seed PCK@0.1 |", "|---|---|---|" + "---|" * (len(alphas) + 1)]
@@ -104,7 +150,7 @@ def main() -> None:
     table = "\n".join(lines)
     print(table)
     if args.md is not None:
-        args.md.write_text(table + "\n")
+        write_text_atomic(args.md, table + "\n")
 
 
 if __name__ == "__main__":

@@ -64,3 +64,8 @@ def test_geocorr_train_cli_and_resume(tmp_path):
     assert res.exit_code == 2 and "other settings" in res.output
     res = CliRunner().invoke(app, [*args[:2], str(tmp_path / "missing.sqlite"), *args[3:]])
     assert res.exit_code == 2 and "does not exist" in res.output
+    wide = [*args[:8], str(tmp_path / "wide"), *args[9:], "--context-blocks", "2", "--global-pool"]
+    res = CliRunner().invoke(app, wide)
+    assert res.exit_code == 0, res.output
+    settings = from_pretrained(tmp_path / "wide").settings
+    assert (settings.context_blocks, settings.global_pool) == (2, True)

@@ -27,7 +27,7 @@ from geocorr.geometry.image_transform import ResizePad
 
 __all__ = ["LabeledPair", "PairSample", "FeatureProvider", "uv_to_normalized", "stack_sources",
            "cache_feature_provider", "labeled_pairs_from_store", "spair_image_path",
-           "TrainingPairs"]
+           "TrainingPairs", "subsample_labels"]
 
 FeatureProvider = Callable[[Path, str], dict[str, FeatureMap]]
 """``(image path, category) -> {source name: FeatureMap}``, same sources for every image."""
@@ -201,6 +201,41 @@ def labeled_pairs_from_store(store: Any, image_path: Callable[[str, str], Path],
                                np.asarray(src_uv, np.float64), np.asarray(trg_uv, np.float64),
                                np.asarray(score, np.float64)))
     return sorted(out, key=lambda p: p.pair_id)
+
+
+def subsample_labels(pairs: Sequence[LabeledPair], total: int, seed: int = 0
+                     ) -> list[LabeledPair]:
+    """A seeded random subset of ``total`` labels drawn uniformly over all pairs' labels.
+
+    Used to compare two pseudo-label filters at an equal label count (e.g. the
+    cyclic-only store cut down to the geodesic store's size). Pairs left with
+    fewer than 2 labels are dropped (the CE needs a negative), so the result
+    may hold slightly fewer than ``total``.
+
+    Args:
+        pairs: labelled pairs.
+        total: labels to keep; at least the pairs' total returns them unchanged.
+        seed: seeds the draw.
+
+    Returns:
+        Pairs (same order) with their kept labels, in their original order.
+    """
+    if total < 0:
+        raise ValueError(f"label total must be >= 0, got {total}")
+    counts = np.array([len(p.src_uv) for p in pairs], dtype=np.int64)
+    if total >= counts.sum():
+        return list(pairs)
+    rng = np.random.default_rng(seed)
+    chosen = np.zeros(int(counts.sum()), dtype=bool)
+    chosen[rng.choice(len(chosen), size=total, replace=False)] = True
+    out, start = [], 0
+    for p, n in zip(pairs, counts, strict=True):
+        keep = np.flatnonzero(chosen[start:start + n])
+        start += n
+        if len(keep) >= 2:
+            out.append(LabeledPair(p.pair_id, p.category, p.src_image, p.trg_image,
+                                   p.src_uv[keep], p.trg_uv[keep], p.score[keep]))
+    return out
 
 
 def spair_image_path(root: str | os.PathLike[str]) -> Callable[[str, str], Path]:

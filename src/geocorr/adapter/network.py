@@ -8,6 +8,21 @@ ResNet bottleneck block ``1x1 -> 3x3 -> 1x1`` (GroupNorm, bottleneck width =
 learnable weights and L2-normalised per cell. The network also holds the
 CLIP-style learnable logit scale of the training loss, so one state dict is
 the whole trained model.
+
+Wider context for weak local backbones (off by default, so the DIY-SC adapter
+over DINOv2 + SD is unchanged): a 64-d XFeat cell sees ~8 px, and a 3x3 block
+on top of it cannot learn what the pseudo-labels teach about left vs right or
+front vs rear (those need the rest of the object). Two options act on the
+mixed map before the normalisation:
+
+* ``global_pool``: the image-mean of the mixed map through a linear layer,
+  added to every cell (a coarse "what the whole object looks like" code);
+* ``context_blocks``: that many residual bottleneck blocks with dilated 3x3
+  convolutions (dilation 2, 4, 8, ...), whose receptive field grows to the
+  whole 64x64 grid after four.
+
+Both start as the identity (zero-initialised last GroupNorm / linear layer),
+so training begins from the plain DIY-SC adapter.
 """
 
 from __future__ import annotations
@@ -48,6 +63,11 @@ class AdapterSettings:
             before its block, in training mode only.
         max_groups: GroupNorm groups (DIY-SC: 32; see :func:`group_count`).
         init_logit_scale: initial CLIP logit scale (1/0.07, CLIP's value).
+        context_blocks: dilated residual bottleneck blocks after the mix
+            (dilations ``2, 4, 8, ...``); 0 = DIY-SC exact (the right choice
+            for DINO+SD, whose tokens already carry image-wide context).
+        global_pool: add a learned projection of the image-mean mixed
+            descriptor to every cell (off = DIY-SC exact).
     """
 
     sources: tuple[tuple[str, int], ...] = field(default_factory=tuple)
@@ -55,6 +75,8 @@ class AdapterSettings:
     dropout: float = 0.2
     max_groups: int = 32
     init_logit_scale: float = 1 / 0.07
+    context_blocks: int = 0
+    global_pool: bool = False
 
     def __post_init__(self) -> None:
         self.sources = tuple((str(n), int(c)) for n, c in self.sources)
@@ -72,6 +94,10 @@ class AdapterSettings:
             raise ValueError(f"AdapterSettings.dropout must be in [0, 1), got {self.dropout}")
         if self.init_logit_scale <= 0:
             raise ValueError("AdapterSettings.init_logit_scale must be > 0")
+        if self.context_blocks < 0:
+            raise ValueError(f"AdapterSettings.context_blocks must be >= 0, "
+                             f"got {self.context_blocks}")
+        self.global_pool = bool(self.global_pool)
 
     def to_dict(self) -> dict:
         """Plain types only (loadable with ``torch.load(weights_only=True)``)."""
@@ -82,7 +108,8 @@ class AdapterSettings:
     @classmethod
     def from_dict(cls, d: dict) -> AdapterSettings:
         """Inverse of :meth:`to_dict`; unknown keys raise ``ValueError``."""
-        known = {"sources", "out_dim", "dropout", "max_groups", "init_logit_scale"}
+        known = {"sources", "out_dim", "dropout", "max_groups", "init_logit_scale",
+                 "context_blocks", "global_pool"}
         extra = set(d) - known
         if extra:
             raise ValueError(f"unknown AdapterSettings fields: {sorted(extra)}")
@@ -98,9 +125,15 @@ class BottleneckBlock(nn.Module):
         in_ch: input channels.
         out_ch: output channels; the bottleneck width is ``out_ch // 4``.
         max_groups: GroupNorm groups cap (see :func:`group_count`).
+        dilation: dilation of the 3x3 convolution (1 = DIY-SC); the
+            padding keeps the grid size.
+        zero_init: zero the last GroupNorm's scale, so that a block with an
+            identity shortcut starts as ``relu(x)`` (the identity on the
+            non-negative outputs of another block).
     """
 
-    def __init__(self, in_ch: int, out_ch: int, max_groups: int = 32) -> None:
+    def __init__(self, in_ch: int, out_ch: int, max_groups: int = 32, dilation: int = 1,
+                 zero_init: bool = False) -> None:
         super().__init__()
         mid = out_ch // 4
 
@@ -109,10 +142,12 @@ class BottleneckBlock(nn.Module):
 
         self.conv1 = nn.Conv2d(in_ch, mid, 1, bias=False)
         self.norm1 = norm(mid)
-        self.conv2 = nn.Conv2d(mid, mid, 3, padding=1, bias=False)
+        self.conv2 = nn.Conv2d(mid, mid, 3, padding=dilation, dilation=dilation, bias=False)
         self.norm2 = norm(mid)
         self.conv3 = nn.Conv2d(mid, out_ch, 1, bias=False)
         self.norm3 = norm(out_ch)
+        if zero_init:
+            nn.init.zeros_(self.norm3.weight)
         self.shortcut: nn.Module
         if in_ch != out_ch:
             self.shortcut = nn.Sequential(nn.Conv2d(in_ch, out_ch, 1, bias=False), norm(out_ch))
@@ -141,6 +176,15 @@ class Adapter(nn.Module):
             {name: BottleneckBlock(ch, settings.out_dim, settings.max_groups)
              for name, ch in settings.sources})
         self.mix_logits = nn.Parameter(torch.zeros(len(settings.sources)))
+        d = settings.out_dim
+        self.global_proj: nn.Linear | None = None
+        if settings.global_pool:
+            self.global_proj = nn.Linear(d, d)
+            nn.init.zeros_(self.global_proj.weight)
+            nn.init.zeros_(self.global_proj.bias)
+        self.context = nn.Sequential(*(
+            BottleneckBlock(d, d, settings.max_groups, dilation=2 ** (i + 1), zero_init=True)
+            for i in range(settings.context_blocks)))
         self.dropout = nn.Dropout(settings.dropout)
         self.log_logit_scale = nn.Parameter(
             torch.tensor(math.log(settings.init_logit_scale), dtype=torch.float32))
@@ -185,4 +229,7 @@ class Adapter(nn.Module):
         for i, name in enumerate(self.source_names):
             y = w[i] * self.blocks[name](self.dropout(features[name]))
             out = y if out is None else out + y
+        if self.global_proj is not None:
+            out = out + self.global_proj(out.mean(dim=(2, 3)))[:, :, None, None]
+        out = self.context(out)
         return nn.functional.normalize(out, dim=1)

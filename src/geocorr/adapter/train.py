@@ -25,7 +25,12 @@ from pathlib import Path
 import torch
 
 from geocorr.adapter.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint, save_checkpoint
-from geocorr.adapter.dataset import FeatureProvider, LabeledPair, TrainingPairs
+from geocorr.adapter.dataset import (
+    FeatureProvider,
+    LabeledPair,
+    TrainingPairs,
+    subsample_labels,
+)
 from geocorr.adapter.losses import LossSettings, adapter_loss
 from geocorr.adapter.network import Adapter, AdapterSettings
 
@@ -52,6 +57,13 @@ class TrainSettings:
             64-d CPU backbones).
         dropout: adapter input dropout (0.2).
         loss: loss weights and temperatures.
+        context_blocks: dilated context blocks after the mix
+            (:class:`~geocorr.adapter.network.AdapterSettings`); 0 keeps the
+            DIY-SC adapter exact.
+        global_pool: add the image-mean branch (off: DIY-SC exact).
+        label_budget: train on a seeded random subset of this many labels
+            in total (pairs left with < 2 labels are dropped), e.g. to compare
+            filters at equal label count; None uses every label.
     """
 
     epochs: int = 10
@@ -66,6 +78,9 @@ class TrainSettings:
     out_dim: int = 128
     dropout: float = 0.2
     loss: LossSettings = field(default_factory=LossSettings)
+    context_blocks: int = 0
+    global_pool: bool = False
+    label_budget: int | None = None
 
     def __post_init__(self) -> None:
         if self.steps is None and self.epochs < 1:
@@ -82,6 +97,10 @@ class TrainSettings:
             raise ValueError("TrainSettings.val_every must be >= 1")
         if self.lr <= 0:
             raise ValueError("TrainSettings.lr must be > 0")
+        if self.context_blocks < 0:
+            raise ValueError("TrainSettings.context_blocks must be >= 0")
+        if self.label_budget is not None and self.label_budget < 2:
+            raise ValueError("TrainSettings.label_budget must be >= 2 (or None)")
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -205,6 +224,8 @@ def train_adapter(pairs: Sequence[LabeledPair], provider: FeatureProvider, out: 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     device = torch.device(device)
+    if s.label_budget is not None:
+        pairs = subsample_labels(pairs, s.label_budget, s.seed)
     train_pairs, val_pairs = split_pairs(pairs, s.val_fraction, s.seed)
     if sources is None:
         first = train_pairs[0]
@@ -212,7 +233,9 @@ def train_adapter(pairs: Sequence[LabeledPair], provider: FeatureProvider, out: 
     probe = TrainingPairs(train_pairs, provider, sources)
     feats, _ = probe.image(train_pairs[0].src_image, train_pairs[0].category)
     adapter_settings = AdapterSettings(sources=tuple((n, feats[n].shape[0]) for n in sources),
-                                       out_dim=s.out_dim, dropout=s.dropout)
+                                       out_dim=s.out_dim, dropout=s.dropout,
+                                       context_blocks=s.context_blocks,
+                                       global_pool=s.global_pool)
     train_data = probe
     val_data = TrainingPairs(val_pairs, provider, sources)
     total = s.steps if s.steps is not None else s.epochs * len(train_pairs)

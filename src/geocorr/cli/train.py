@@ -32,6 +32,17 @@ def register(app: typer.Typer) -> None:
         max_points: int = typer.Option(50, "--max-points", help="Pseudo-keypoints per step."),
         val_fraction: float = typer.Option(0.1, "--val-fraction", help="Pairs held out."),
         val_every: int = typer.Option(None, "--val-every", help="Steps between validations."),
+        context_blocks: int = typer.Option(
+            0, "--context-blocks",
+            help="Dilated adapter blocks after the mix (0: DIY-SC exact; weak local backbones "
+            "such as xfeat need the wider context)."),
+        global_pool: bool = typer.Option(
+            False, "--global-pool/--no-global-pool",
+            help="Add the image-mean branch to the adapter."),
+        label_budget: int = typer.Option(
+            None, "--label-budget",
+            help="Train on a seeded random subset of this many labels (equal-count "
+            "comparisons of filters)."),
         seed: int = typer.Option(0, "--seed", help="Seed of split, order, subsets, init."),
         device: str = typer.Option("cpu", "--device", help="torch device."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
@@ -70,7 +81,9 @@ def register(app: typer.Typer) -> None:
             provider = cache_feature_provider(FeatureCache(cache), backbones, mask_for=mask_for)
             settings = TrainSettings(epochs=epochs, steps=steps, lr=lr, out_dim=out_dim,
                                      max_points=max_points, val_fraction=val_fraction,
-                                     val_every=val_every, seed=seed)
+                                     val_every=val_every, seed=seed,
+                                     context_blocks=context_blocks, global_pool=global_pool,
+                                     label_budget=label_budget)
             result = train_adapter(pairs, provider, out, settings, device=device,
                                    progress=not quiet)
         last = result.history[-1] if result.history else {}
