@@ -142,6 +142,9 @@ def main() -> None:
     ap.add_argument("--backbone", default="xfeat")
     ap.add_argument("--hks-weight", type=float, default=None,
                     help="heat-kernel weight of the geometric part descriptor (runner default)")
+    ap.add_argument("--cross-map", choices=("descriptor", "registration"), default=None,
+                    help="geodesic filter's cross-mesh map (default: VerifySettings')")
+    ap.add_argument("--delta", type=float, default=None, help="geodesic δ marked as default")
     ap.add_argument("--diagnose", action="store_true",
                     help="bucket the geodesic default's false positives and add a GT-map row "
                          "(scoring-only diagnostics)")
@@ -167,6 +170,10 @@ def main() -> None:
     kw = {} if args.hks_weight is None else {"hks_weight": args.hks_weight}
     s = LabelSettings(backbone=args.backbone, split=args.split,
                       pairs=PairSamplingSettings(args.pairs_per_category, seed=args.seed), **kw)
+    vkw = {k: v for k, v in (("cross_map", args.cross_map), ("delta", args.delta))
+           if v is not None}
+    if vkw:
+        s.verify = replace(s.verify, **vkw)
     bb = make_backbone(s.backbone)
     desc = GeometricDescriptor(GeometricSettings(hks_weight=s.hks_weight))
     pairs = sample_pairs(list_images(args.dataset, args.cache, s.split), s.pairs)
