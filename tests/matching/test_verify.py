@@ -16,6 +16,8 @@ from geocorr.matching.verify import (
     verify_geodesic,
 )
 
+DESCRIPTOR = VerifySettings(cross_map="descriptor")
+
 
 def _sphere():
     m = trimesh.creation.icosphere(subdivisions=3)
@@ -42,7 +44,7 @@ def _pixels(rng, n):
 def test_identical_matches_have_zero_error(sphere_index):
     cam = _camera()
     uv = _pixels(np.random.default_rng(0), 200)
-    res = verify_geodesic(sphere_index, sphere_index, cam, cam, uv, uv)
+    res = verify_geodesic(sphere_index, sphere_index, cam, cam, uv, uv, DESCRIPTOR)
     assert res.hit.all() and res.n_missed == 0
     np.testing.assert_array_equal(res.v_hat_t, res.v_s)
     np.testing.assert_allclose(res.errors, 0.0, atol=1e-6)
@@ -54,7 +56,7 @@ def test_error_is_great_circle_over_diagonal(sphere_index):
     rng = np.random.default_rng(1)
     uv_s, uv_t = _pixels(rng, 300), _pixels(rng, 300)
     res = verify_geodesic(sphere_index, sphere_index, cam, cam, uv_s, uv_t,
-                          VerifySettings(delta=0.1))
+                          VerifySettings(delta=0.1, cross_map="descriptor"))
     v = sphere_index.vertices
     vs, vt = res.v_s, res.v_t
     cos = np.sum(v[vs] * v[vt], axis=1) / (np.linalg.norm(v[vs], axis=1)
@@ -104,7 +106,7 @@ def test_matches_slow_reference_with_random_descriptors():
     trg = build_mesh_index(v2, f, rng.normal(size=(len(v), 8)))
     cam_s, cam_t = _camera(), _camera((0.0, 5.0, 1.0))
     uv_s, uv_t = rng.uniform(10, 54, (40, 2)), rng.uniform(10, 54, (40, 2))
-    res = verify_geodesic(src, trg, cam_s, cam_t, uv_s, uv_t)
+    res = verify_geodesic(src, trg, cam_s, cam_t, uv_s, uv_t, DESCRIPTOR)
     ref = _reference(src, trg, cam_s, cam_t, uv_s, uv_t, 0.05)
     np.testing.assert_array_equal(np.isnan(res.errors), np.isnan(ref))
     np.testing.assert_allclose(res.errors, ref, rtol=1e-5, atol=1e-6)
