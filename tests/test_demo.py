@@ -1,24 +1,61 @@
 import json
 
 import pytest
+from typer.testing import CliRunner
 
+from geocorr.adapter.train import TrainSettings
 from geocorr.demo import DemoSettings, run_demo
+from geocorr.labels.runner import LabelSettings
+from geocorr.matching.pairs import PairSamplingSettings
 
 
 def test_demo_end_to_end_small(tmp_path):
     out = tmp_path / "demo"
-    res = run_demo(out, DemoSettings(categories=("car",), images_per_category=8, test_pairs=4,
-                                     figures=1), progress=False, log=lambda _: None)
+    settings = DemoSettings(categories=("car",), images_per_category=7, test_pairs=4, figures=1,
+                            labels=LabelSettings(pairs=PairSamplingSettings(4)),
+                            train=TrainSettings(steps=4, out_dim=16))
+    res = run_demo(out, settings, progress=False, log=lambda _: None)
     saved = json.loads((out / "results.json").read_text())
     assert [r["name"] for r in saved["rows"]] == [r["name"] for r in res["rows"]]
-    assert len(saved["rows"]) == 3
+    keys = [r["key"] for r in saved["rows"]]
+    assert keys[:3] == ["2d", "3d", "fused"]
+    for f in ("cyclic", "sphere", "geodesic"):       # every filter got its adapter rows
+        assert f"adapter_{f}" in keys and f"adapter_{f}_fused" in keys
     for row in saved["rows"]:
         assert row["num_pairs"] >= 1
         assert 0.0 <= row["pck"]["0.1"] <= 1.0
         assert row["pck"]["0.05"] <= row["pck"]["0.1"]
     assert saved["stage1"]["median_iou_after"] > saved["stage1"]["median_iou_before"]
+
+    pl = saved["pseudo_labels"]
+    assert pl["split"] == "trn" and pl["pairs"] >= 1 and pl["candidates"] > 0
+    cyc, sph, geo = (pl["filters"][f] for f in ("cyclic", "sphere", "geodesic"))
+    assert cyc["kept"] == cyc["candidates"] == pl["candidates"] and cyc["recall"] == 1.0
+    for q in (sph, geo):
+        assert q["candidates"] == cyc["candidates"] and q["kept"] <= cyc["kept"]
+        assert q["correct_kept"] <= q["kept"]
+    for f in ("cyclic", "sphere", "geodesic"):
+        assert (out / pl["stores"][f]).is_file()
+        assert saved["adapters"][f]["steps"] == 4
+    assert saved["findings"] and any("PCK@0.1" in x for x in saved["findings"])
+
     html = (out / "report.html").read_text()
     assert "figures/pair_0.png" in html and (out / "figures" / "pair_0.png").is_file()
+    assert "figures/labels.png" in html and "green = correct" in html
+    assert (out / "figures" / "labels.png").is_file()
+    assert "Pseudo-labels" in html and "| geodesic |" not in html   # rendered as HTML
+
+    # geocorr eval --model on the demo's geodesic run gives the demo's adapter row
+    ev = tmp_path / "eval.json"
+    r = CliRunner().invoke(__import__("geocorr.cli", fromlist=["app"]).app, [
+        "eval", "--dataset", "spair", "--root", str(out / "data"), "--model",
+        str(out / saved["adapters"]["geodesic"]["run"]), "--cache", str(out / "cache" / "features"),
+        "--alpha", "0.05", "--alpha", "0.1", "--json", str(ev)])
+    assert r.exit_code == 0, r.output
+    row = next(x for x in saved["rows"] if x["key"] == "adapter_geodesic")
+    got = json.loads(ev.read_text())["overall"]["per_image"]
+    assert got["0.1"] == pytest.approx(row["pck"]["0.1"])
+    assert got["0.05"] == pytest.approx(row["pck"]["0.05"])
 
 
 def test_demo_refuses_non_empty_output(tmp_path):

@@ -11,11 +11,19 @@ End to end on a small procedural benchmark, with nothing downloaded:
    the feature cache, and the CPU geometric part descriptor of each
    canonicalized mesh rendered into the image on the XFeat grid, fused with
    separate L2 normalisation;
-4. evaluation on the test pairs with the field's PCK protocol (per image,
-   geometry-aware subset, swap rate) for every row of the comparison.
+4. stage 3 on the trn split (:mod:`geocorr.evaluation.filter_study`): pairs
+   sampled by estimated azimuth, candidates labelled once and kept by each
+   filter (cyclic-only, sphere, geodesic), one pseudo-label store and one
+   adapter per filter (same seed, same budget, :attr:`DemoSettings.train`);
+5. evaluation on the test pairs with the field's PCK protocol (per image,
+   geometry-aware subset, swap rate) for every row of the comparison: 2D
+   zero-shot, 3D only, 2D+3D fused, and each filter's adapter (alone and
+   fused with the rendered part descriptor).
 
-Only scoring reads ``GroundTruth/`` (stage-1 scores); the pipeline does not.
-Writes ``OUT/results.json`` and ``OUT/report.html`` (+ PNGs).
+Only scoring reads ``GroundTruth/`` (stage-1 scores, pseudo-label precision /
+recall, PCK annotations); the pipeline does not. Writes ``OUT/results.json``
+and ``OUT/report.html`` (+ PNGs); the stores are in ``OUT/study/labels/`` and
+the adapters in ``OUT/study/runs/`` (usable with ``geocorr eval --model``).
 """
 
 from __future__ import annotations
@@ -24,12 +32,15 @@ import html
 import json
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import numpy as np
 
+from geocorr.adapter.train import TrainSettings
 from geocorr.atomic import write_text_atomic
+from geocorr.evaluation.filter_study import default_label_settings, default_train_settings
+from geocorr.labels.runner import LabelSettings
 
 __all__ = ["DemoSettings", "DemoRow", "run_demo", "format_table"]
 
@@ -50,6 +61,13 @@ class DemoSettings:
             1/6 is tuned for DINOv2 + SD and barely moves XFeat.
         alphas: PCK levels reported.
         figures: pair figures written into the report.
+        labels: pseudo-label settings on the trn split (runner defaults, 40
+            pairs per category; the pair-sampling seed is replaced by ``seed``).
+            Its ``filter`` is ignored: every filter sees the same candidates.
+        train: adapter training, the same for every filter (one seed, one
+            budget): 300 steps, 128-d output, DIY-SC's recipe otherwise.
+        adapter_fused_rows: also score each adapter fused with the rendered
+            part descriptor (weight ``part_weight``).
     """
 
     seed: int = 0
@@ -59,6 +77,9 @@ class DemoSettings:
     part_weight: float = 0.5
     alphas: tuple[float, ...] = (0.05, 0.10)
     figures: int = 3
+    labels: LabelSettings = field(default_factory=default_label_settings)
+    train: TrainSettings = field(default_factory=default_train_settings)
+    adapter_fused_rows: bool = True
 
 
 @dataclass(frozen=True)
@@ -110,8 +131,13 @@ def format_table(rows: list[DemoRow], alphas: tuple[float, ...]) -> str:
 def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bool = True,
              log: Callable[[str], None] = print) -> dict:
     """Run the demo into ``out`` (created; must be empty or absent) and return the results dict."""
+    from dataclasses import replace
+
+    from geocorr.adapter.checkpoint import apply_adapter, from_pretrained
     from geocorr.data.spair import SPairDataset
     from geocorr.data.synth.generate import SynthSettings, generate_dataset
+    from geocorr.evaluation.filter_study import FilterStudySettings, run_filter_study
+    from geocorr.evaluation.label_quality import quality_table
     from geocorr.evaluation.predict import PredictSettings, predict_keypoints
     from geocorr.evaluation.scorer import evaluate_pairs
     from geocorr.features.cache import FeatureCache
@@ -129,31 +155,34 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
         raise ValueError(f"--out {out}: directory is not empty; pass a new folder")
     out.mkdir(parents=True, exist_ok=True)
     timings: dict[str, float] = {}
+    t_start = time.perf_counter()
 
-    # 1. the benchmark
+    # 1. the benchmark (every trn pair listed, so the layout names every trn image)
     t = time.perf_counter()
     data = out / "data"
-    log(f"[1/4] generating the procedural benchmark in {data}")
+    log(f"[1/5] generating the procedural benchmark in {data}")
     generate_dataset(data, SynthSettings(seed=s.seed, categories=tuple(s.categories),
                                          images_per_category=s.images_per_category,
-                                         pairs_per_split=(0, 0, s.test_pairs), preview=True),
+                                         pairs_per_split=(_ALL_PAIRS, 0, s.test_pairs),
+                                         preview=True),
                      progress=progress)
     timings["synth"] = time.perf_counter() - t
 
-    # 2. stage 1 on every image of the test pairs
+    # 2. stage 1 on every image of the test pairs and of the trn split
     t = time.perf_counter()
     stage1 = out / "stage1"
-    images = dataset_images(data, "test")
-    log(f"[2/4] stage 1 (refine + yaw vote) on {len(images)} images")
+    images = sorted(set(dataset_images(data, "test")) | set(dataset_images(data, "trn")))
+    log(f"[2/5] stage 1 (refine + yaw vote) on {len(images)} images (test + trn)")
     records = run_stage1(data, images, DatasetMasks(data), simulated_reconstructor(data),
                          stage1, progress=progress)
     timings["stage1"] = time.perf_counter() - t
 
     # 3. features
     t = time.perf_counter()
-    log("[3/4] XFeat features + rendered geometric part descriptors")
+    log("[3/5] XFeat features + rendered geometric part descriptors of the test images")
     backbone = make_backbone("xfeat")
-    cache = FeatureCache(out / "cache" / "features")
+    feature_dir = out / "cache" / "features"
+    cache = FeatureCache(feature_dir)
     descriptor = GeometricDescriptor()
     fusion = FusionSettings(weights={"xfeat": 1.0 - s.part_weight, "geometric": s.part_weight})
     maps: dict[Path, tuple] = {}
@@ -176,48 +205,146 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
         image_maps(p.trg_image)
     timings["features"] = time.perf_counter() - t
 
-    # 4. evaluation
+    # 4 + 5. stage 3: one candidate set, three filters, three stores, three adapters
     t = time.perf_counter()
-    log(f"[4/4] scoring {len(pairs)} test pairs")
+    labels = replace(s.labels, pairs=replace(s.labels.pairs, seed=s.seed))
+    log(f"[4/5] stage 3 on the trn split: pairs sampled by estimated azimuth "
+        f"({labels.pairs.pairs_per_category} per category), cyclic / sphere / geodesic on the "
+        "same candidates, one adapter per filter (same seed and budget)")
+    study = run_filter_study(data, stage1, out / "study",
+                             FilterStudySettings(labels=labels, train=s.train),
+                             feature_cache=feature_dir, progress=progress, log=log)
+    label_table = quality_table(study.quality)
+    timings["stage3"] = time.perf_counter() - t
+
+    # 6. evaluation
+    t = time.perf_counter()
+    log(f"[5/5] scoring {len(pairs)} test pairs")
     pset = PredictSettings()
 
-    def predictor(index: int):
+    def predictor(feats: Callable[[Path], object]):
         def predict(pair):
-            src, trg = image_maps(pair.src_image)[index], image_maps(pair.trg_image)[index]
-            return predict_keypoints(src, trg, pair.src_kps, pset).trg_kps
+            return predict_keypoints(feats(pair.src_image), feats(pair.trg_image),
+                                     pair.src_kps, pset).trg_kps
         return predict
 
-    rows = []
-    for name, index in (("2D zero-shot NN (XFeat)", 0),
-                        ("3D only: rendered part descriptor NN", 1),
-                        (f"2D+3D fused NN (XFeat + part, weight {s.part_weight:g})", 2)):
-        res = evaluate_pairs(pairs, predictor(index), dataset, s.alphas, split="test")
-        rows.append(_row(name, res))
+    methods: list[tuple[str, str, Callable[[Path], object]]] = [
+        ("2d", "2D zero-shot NN (XFeat)", lambda p: image_maps(p)[0]),
+        ("3d", "3D only: rendered part descriptor NN", lambda p: image_maps(p)[1]),
+        ("fused", f"2D+3D fused NN (XFeat + part, weight {s.part_weight:g})",
+         lambda p: image_maps(p)[2])]
+    adapted: dict[tuple[str, Path], object] = {}
+    adapter_fusion = FusionSettings(weights={"adapter": 1.0 - s.part_weight,
+                                             "geometric": s.part_weight})
+    for f in study.quality:
+        if f not in study.runs:
+            continue
+        adapter = from_pretrained(study.runs[f].best_path)
+
+        def adapted_map(path: Path, f=f, adapter=adapter):
+            if (f, path) not in adapted:
+                adapted[f, path] = apply_adapter(adapter, {"xfeat": image_maps(path)[0]})
+            return adapted[f, path]
+
+        methods.append((f"adapter_{f}", f"adapter (XFeat) on {_FILTER_NAMES[f]} labels",
+                        adapted_map))
+        if s.adapter_fused_rows:
+            methods.append((f"adapter_{f}_fused",
+                            f"adapter on {_FILTER_NAMES[f]} labels + part ({s.part_weight:g})",
+                            lambda p, am=adapted_map: fuse(
+                                {"adapter": am(p), "geometric": image_maps(p)[1]},
+                                adapter_fusion)))
+    rows: dict[str, DemoRow] = {}
+    for key, name, feats in methods:
+        res = evaluate_pairs(pairs, predictor(feats), dataset, s.alphas, split="test")
+        rows[key] = _row(name, res)
     timings["evaluate"] = time.perf_counter() - t
 
     stage1_summary = _stage1_summary(records, data)
-    table = format_table(rows, s.alphas)
+    table = format_table(list(rows.values()), s.alphas)
+    findings = _findings(rows, study, s.alphas[-1])
+    timings["total"] = time.perf_counter() - t_start
     results = {
         "settings": asdict(s),
-        "rows": [{**asdict(r), **{k: {str(a): v for a, v in getattr(r, k).items()}
-                                  for k in ("pck", "pck_geometry_aware", "swap_rate")}}
-                 for r in rows],
+        "rows": [{"key": k, **asdict(r), **{m: {str(a): v for a, v in getattr(r, m).items()}
+                                            for m in ("pck", "pck_geometry_aware", "swap_rate")}}
+                 for k, r in rows.items()],
+        "pseudo_labels": {
+            "split": labels.split, "pairs": len(study.pairs),
+            "candidates": int(sum(len(c) for c in study.candidates)),
+            "filters": {f: asdict(q) for f, q in study.quality.items()},
+            "stores": {f: str(p.relative_to(out)) for f, p in study.stores.items()},
+            "scored_by": "GroundTruth/ via check_correspondences (evaluation only)"},
+        "adapters": {f: {"train_pairs": study.train_pairs[f], "labels": study.train_labels[f],
+                         "run": str(r.best_path.parent.relative_to(out)), "steps": r.step,
+                         "best_val_loss": r.best_val_loss,
+                         "seconds": study.timings_s.get(f"train_{f}")}
+                     for f, r in study.runs.items()},
+        "findings": findings,
         "stage1": stage1_summary,
-        "not_in_this_demo": ["adapter rows (cyclic / sphere / geodesic pseudo-labels): "
-                             "the pseudo-label store and adapter training are not wired in"],
-        "timings_s": timings,
+        "timings_s": {**timings, **{f"stage3_{k}": v for k, v in study.timings_s.items()}},
     }
     write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=float))
-    _write_report(out, rows, table, stage1_summary, pairs[: s.figures], image_maps, records)
+    _write_report(out, list(rows.values()), table, label_table, findings, stage1_summary,
+                  pairs[: s.figures], image_maps, records, study)
     log("")
     log(table)
+    log("")
+    log("Pseudo-labels on the trn pairs (precision / recall in %, scored against GroundTruth/):")
+    log(label_table)
+    log("")
+    for line in findings:
+        log(f"- {line}")
     log("")
     log(f"stage 1: median mask IoU {stage1_summary['median_iou_before']:.3f} -> "
         f"{stage1_summary['median_iou_after']:.3f}; yaw correct "
         f"{stage1_summary['yaw_accuracy']:.0%}, consistent within category "
         f"{stage1_summary['yaw_consistency']:.0%} (scored against GroundTruth/)")
-    log(f"wrote {out / 'results.json'} and {out / 'report.html'}")
+    log(f"total {timings['total']:.0f} s; wrote {out / 'results.json'} and {out / 'report.html'}")
     return results
+
+
+_ALL_PAIRS = 1_000_000
+"""trn pair budget of the generated layout: every pair, so every trn image is listed."""
+
+_FILTER_NAMES = {"cyclic": "cyclic-only", "sphere": "sphere-filtered",
+                 "geodesic": "geodesic-filtered"}
+
+
+def _findings(rows: dict[str, DemoRow], study, alpha: float) -> list[str]:
+    """Plain statements of which 3D-aware rows beat which 2D rows at PCK@``alpha`` (and not)."""
+    out = []
+
+    def cmp(a: str, b: str) -> None:
+        if a not in rows or b not in rows:
+            return
+        x, y = 100 * rows[a].pck[alpha], 100 * rows[b].pck[alpha]
+        verdict = "beats" if x > y else ("ties" if x == y else "does NOT beat")
+        out.append(f"{rows[a].name} ({x:.1f}) {verdict} {rows[b].name} ({y:.1f}) at "
+                   f"PCK@{alpha:g}, {x - y:+.1f} points on {rows[a].num_pairs} test pairs")
+
+    for key in ("fused", "3d", "adapter_geodesic", "adapter_sphere", "adapter_geodesic_fused"):
+        cmp(key, "2d")
+    cmp("adapter_geodesic", "adapter_cyclic")
+    cmp("adapter_geodesic", "adapter_sphere")
+    cmp("adapter_geodesic_fused", "fused")
+    q = study.quality
+    for f in ("sphere", "geodesic"):
+        if f in q and "cyclic" in q:
+            a, b = q[f], q["cyclic"]
+            verdict = "higher" if a.precision > b.precision else "NOT higher"
+            out.append(f"{f} pseudo-label precision {100 * a.precision:.1f} % is {verdict} than "
+                       f"cyclic-only {100 * b.precision:.1f} % (keeping {a.kept} of "
+                       f"{a.candidates} candidates, recall {100 * a.recall:.1f} %)")
+    if "geodesic" in q and "sphere" in q:
+        a, b = q["geodesic"], q["sphere"]
+        verdict = "higher" if a.precision > b.precision else "NOT higher"
+        out.append(f"geodesic precision ({100 * a.precision:.1f} %) is {verdict} than sphere "
+                   f"({100 * b.precision:.1f} %)")
+    missing = [f for f in q if f not in study.runs]
+    if missing:
+        out.append(f"no adapter for {missing}: no pair kept 2 labels")
+    return out
 
 
 def _stage1_summary(records: list[dict], data: Path) -> dict:
@@ -272,7 +399,40 @@ def _refinement_png(path: Path, data: Path, stage1: Path, record: dict) -> None:
     Image.fromarray(image).save(path)
 
 
-def _write_report(out: Path, rows, table: str, stage1: dict, pairs, image_maps, records) -> None:
+def _html_table(table: str) -> str:
+    """A markdown table (header, rule, rows) as an HTML table."""
+    lines = table.splitlines()
+
+    def cells(line: str, tag: str) -> str:
+        return "".join(f"<{tag}>{html.escape(c.strip())}</{tag}>"
+                       for c in line.strip().strip("|").split("|"))
+
+    body = "".join(f"<tr>{cells(line, 'td')}</tr>" for line in lines[2:])
+    return f"<table border='1' cellpadding='4'><tr>{cells(lines[0], 'th')}</tr>{body}</table>"
+
+
+def _label_figure(path: Path, data: Path, study) -> str | None:
+    """Kept labels per filter on the label pair with the most geodesic-kept labels."""
+    from geocorr.report.label_figure import KeptLabels, save_label_figure
+
+    if not study.pairs:
+        return None
+    f_best = "geodesic" if "geodesic" in study.quality else next(iter(study.quality))
+    i = int(np.argmax([int(c.keep[f_best].sum()) for c in study.candidates]))
+    p, cand, correct = study.pairs[i], study.candidates[i], study.correct[i]
+    per = {}
+    for f in study.quality:
+        k = cand.keep[f]
+        per[_FILTER_NAMES.get(f, f)] = KeptLabels(cand.candidates.src_uv[k],
+                                                  cand.candidates.trg_uv[k], correct[k])
+    img = data / "JPEGImages" / p.category
+    save_label_figure(path, _read_rgb(img / f"{p.source}.jpg"), _read_rgb(img / f"{p.target}.jpg"),
+                      per, title=p.pair_id)
+    return p.pair_id
+
+
+def _write_report(out: Path, rows, table: str, label_table: str, findings: list[str],
+                  stage1: dict, pairs, image_maps, records, study) -> None:
     from geocorr.report.pair_figure import save_pair_figure
 
     figs = out / "figures"
@@ -293,17 +453,23 @@ def _write_report(out: Path, rows, table: str, stage1: dict, pairs, image_maps, 
         items.append((f"figures/{path.name}", f"{r['category']}/{r['stem']}: mask (green), "
                       f"simulated SAM3D render (red, IoU {r['refine']['iou_before']:.2f}), "
                       f"refined + canonicalized (blue, IoU {r['refine']['iou_after']:.2f})"))
-    header = table.splitlines()
-    body = "".join("<tr>" + "".join(f"<td>{html.escape(c.strip())}</td>"
-                                    for c in line.strip("|").split("|")) + "</tr>"
-                   for line in header[2:])
-    th = "".join(f"<th>{html.escape(c.strip())}</th>" for c in header[0].strip("|").split("|"))
+    label_fig = _label_figure(figs / "labels.png", out / "data", study)
+    label_html = ""
+    if label_fig is not None:
+        label_html = (f"<figure><img src='figures/labels.png' style='max-width:100%'>"
+                      f"<figcaption>pair {html.escape(label_fig)}: the labels each filter keeps "
+                      "(one row per filter). Colours come from the ground truth and are for "
+                      "evaluation only: green = correct, red = wrong.</figcaption></figure>")
     imgs = "".join(f"<figure><img src='{src}' style='max-width:100%'><figcaption>{cap}"
                    "</figcaption></figure>" for src, cap in items)
+    finding_html = "".join(f"<li>{html.escape(x)}</li>" for x in findings)
     doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>geocorr demo</title></head>"
            f"<body style='font-family:sans-serif;max-width:1200px;margin:auto'>"
-           f"<h1>geocorr demo</h1><h2>Test pairs (PCK in %)</h2><table border='1' "
-           f"cellpadding='4'><tr>{th}</tr>{body}</table>"
+           f"<h1>geocorr demo</h1><h2>Test pairs (PCK in %)</h2>{_html_table(table)}"
+           f"<h2>What this shows (and does not)</h2><ul>{finding_html}</ul>"
+           f"<h2>Pseudo-labels on the trn pairs (%, scored against the ground truth)</h2>"
+           f"<p>Precision = correct kept / kept; recall = correct kept / correct candidates. "
+           f"All filters see the same candidates.</p>{_html_table(label_table)}{label_html}"
            f"<h2>Stage 1</h2><p>{html.escape(json.dumps(stage1))}</p>"
            f"<h2>Dataset</h2><img src='data/preview.png' style='max-width:100%'>"
            f"<h2>Figures</h2>{imgs}</body></html>")

@@ -65,3 +65,17 @@ def test_all_filters_match_the_runner_per_filter(tmp_path):
     assert "| geodesic |" in quality_table(q)
     with pytest.raises(ValueError, match="correctness"):
         filter_quality([fc], [np.ones(len(fc) + 1, bool)])
+
+
+def test_filter_study_settings_and_existing_store(tmp_path):
+    from geocorr.evaluation.filter_study import FilterStudySettings, run_filter_study
+
+    with pytest.raises(ValueError, match="subset"):
+        FilterStudySettings(filters=("cyclic", "mystery"))
+    with pytest.raises(ValueError, match="min_labels"):
+        FilterStudySettings(min_labels=1)
+    (tmp_path / "labels").mkdir()
+    (tmp_path / "labels" / "sphere.sqlite").write_text("old")
+    with pytest.raises(ValueError, match="already exists"):
+        run_filter_study(tmp_path / "nodata", tmp_path / "nocache", tmp_path, progress=False)
+    assert (tmp_path / "labels" / "sphere.sqlite").read_text() == "old"

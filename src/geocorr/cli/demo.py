@@ -18,13 +18,24 @@ def register(app: typer.Typer) -> None:
         test_pairs: int = typer.Option(40, "--test-pairs", help="test pairs per category"),
         part_weight: float = typer.Option(0.5, "--part-weight",
                                           help="fusion weight of the rendered part descriptor"),
+        label_pairs: int = typer.Option(40, "--label-pairs",
+                                        help="trn pairs per category for pseudo-labels"),
+        train_steps: int = typer.Option(300, "--train-steps",
+                                        help="adapter training steps (each filter alike)"),
     ) -> None:
-        """Generate a small benchmark, reconstruct, match 2D vs 2D+3D, and score (no downloads)."""
+        """Benchmark -> stage 1 -> 2D vs 2D+3D -> pseudo-labels per filter -> adapters -> PCK."""
+        from dataclasses import replace
+
         from geocorr.cli._common import user_errors
         from geocorr.demo import DemoSettings, run_demo
 
-        settings = DemoSettings(seed=seed, categories=tuple(c for c in categories.split(",") if c),
-                                images_per_category=images_per_category, test_pairs=test_pairs,
-                                part_weight=part_weight)
         with user_errors():
+            base = DemoSettings()
+            settings = DemoSettings(
+                seed=seed, categories=tuple(c for c in categories.split(",") if c),
+                images_per_category=images_per_category, test_pairs=test_pairs,
+                part_weight=part_weight,
+                labels=replace(base.labels, pairs=replace(base.labels.pairs,
+                                                          pairs_per_category=label_pairs)),
+                train=replace(base.train, steps=train_steps))
             run_demo(out, settings)

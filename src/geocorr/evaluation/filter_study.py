@@ -1,0 +1,248 @@
+"""Stage 3 for each pseudo-label filter on the same candidates: label, score, train.
+
+:func:`run_filter_study` is the comparison the paper's filter ablation makes,
+end to end on a dataset with a stage-1 cache:
+
+1. pairs of the label split sampled by *estimated* azimuth exactly as
+   ``geocorr pseudolabel`` does (:func:`geocorr.labels.runner.list_images` +
+   :func:`geocorr.matching.pairs.sample_pairs`);
+2. per pair, one candidate set and one keep-mask per filter
+   (:func:`geocorr.evaluation.label_quality.label_all_filters`);
+3. one pseudo-label store per filter (``OUT/labels/<filter>.sqlite``, the
+   store ``geocorr pseudolabel --filter <filter>`` would write for these
+   pairs, so ``geocorr train`` can use it too);
+4. one adapter per filter (``OUT/runs/<filter>``), same seed and budget,
+   trained on that store's labels over the cached frozen 2D features.
+
+Precision / recall of each filter are scored against the procedural
+benchmark's dense ground truth (``GroundTruth/``, through
+:func:`geocorr.data.synth.groundtruth.check_correspondences`) **after** the
+labels are made; nothing that produces labels or trains reads it.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+import numpy as np
+
+from geocorr.adapter.train import TrainResult, TrainSettings
+from geocorr.evaluation.label_quality import FILTERS, FilteredCandidates, LabelQuality
+from geocorr.labels.runner import LabelSettings
+from geocorr.matching.pairs import ImagePair, PairSamplingSettings
+
+__all__ = ["FilterStudySettings", "FilterStudy", "run_filter_study", "default_label_settings",
+           "default_train_settings"]
+
+
+def default_label_settings() -> LabelSettings:
+    """The runner's defaults with a demo-sized budget: 40 pairs per category.
+
+    40 chained pairs per category give a few thousand candidates on the
+    procedural benchmark (enough for the filters' precision to be measured to
+    about a point) in well under a minute.
+    """
+    return LabelSettings(pairs=PairSamplingSettings(pairs_per_category=40))
+
+
+def default_train_settings() -> TrainSettings:
+    """A short adapter training: 300 steps (one pair each), 128-d output, the DIY-SC recipe.
+
+    300 steps take about 20 s on one CPU core with the 64-d XFeat maps, so
+    three filters train in about a minute (``benchmarks/results/adapter.md``:
+    704 steps in 35-45 s).
+    """
+    return TrainSettings(steps=300, out_dim=128)
+
+
+@dataclass(frozen=True)
+class FilterStudySettings:
+    """What :func:`run_filter_study` runs.
+
+    Attributes:
+        labels: pseudo-label settings (backbone, fusion weight, matching,
+            thresholds, pair sampling); ``filter`` is ignored (every filter of
+            ``filters`` is applied to the same candidates).
+        train: adapter training settings, identical for every filter (same
+            seed, same number of steps), so the filters differ only in labels.
+        filters: the filters compared (subset of ``cyclic``, ``sphere``, ``geodesic``).
+        min_labels: pairs with fewer kept labels are not trained on (the
+            contrastive loss needs a negative: 2).
+    """
+
+    labels: LabelSettings = field(default_factory=default_label_settings)
+    train: TrainSettings = field(default_factory=default_train_settings)
+    filters: tuple[str, ...] = FILTERS
+    min_labels: int = 2
+
+    def __post_init__(self) -> None:
+        bad = [f for f in self.filters if f not in FILTERS]
+        if bad or not self.filters:
+            raise ValueError(f"filters must be a non-empty subset of {FILTERS}, got "
+                             f"{self.filters}")
+        if self.min_labels < 2:
+            raise ValueError(f"min_labels must be >= 2, got {self.min_labels}")
+
+
+@dataclass(frozen=True, eq=False)
+class FilterStudy:
+    """What :func:`run_filter_study` did and measured.
+
+    Attributes:
+        pairs: the sampled label pairs.
+        candidates: per pair, its :class:`FilteredCandidates` (same order as ``pairs``).
+        correct: per pair, ``(N_i,)`` bool correctness of its candidates (ground truth).
+        quality: filter -> pooled precision / recall.
+        stores: filter -> its pseudo-label store.
+        runs: filter -> its training result (``best_path`` is the adapter);
+            missing when the filter kept no pair with ``min_labels`` labels.
+        train_pairs: filter -> pairs with at least ``min_labels`` labels.
+        train_labels: filter -> labels on those pairs.
+        timings_s: seconds per phase (``prepare``, ``label``, ``train_<filter>``).
+    """
+
+    pairs: list[ImagePair]
+    candidates: list[FilteredCandidates]
+    correct: list[np.ndarray]
+    quality: dict[str, LabelQuality]
+    stores: dict[str, Path]
+    runs: dict[str, TrainResult]
+    train_pairs: dict[str, int]
+    train_labels: dict[str, int]
+    timings_s: dict[str, float]
+
+
+def run_filter_study(dataset: str | Path, stage1: str | Path, out: str | Path,
+                     settings: FilterStudySettings | None = None,
+                     feature_cache: str | Path | None = None, progress: bool = True,
+                     log: Callable[[str], None] = print, device: str = "cpu") -> FilterStudy:
+    """Label once, score every filter, train one adapter per filter (module doc).
+
+    Args:
+        dataset: procedural benchmark root (SPair layout + ``GroundTruth/``).
+        stage1: stage-1 cache root with the label split's images.
+        out: folder for ``labels/<filter>.sqlite`` and ``runs/<filter>/``; the
+            stores must not exist yet.
+        settings: study settings.
+        feature_cache: feature cache folder for the 2D backbone (shared with
+            evaluation, so no image is encoded twice).
+        progress: rich progress bars.
+        log: one-line status messages.
+        device: torch device of the backbone and the adapters.
+
+    Returns:
+        :class:`FilterStudy`.
+
+    Raises:
+        ValueError: a store already exists, or the split has no stage-1 image.
+    """
+    from rich.progress import Progress
+
+    from geocorr.adapter.dataset import (
+        cache_feature_provider,
+        labeled_pairs_from_store,
+        spair_image_path,
+    )
+    from geocorr.adapter.train import train_adapter
+    from geocorr.data.synth.groundtruth import check_correspondences, load_groundtruth
+    from geocorr.evaluation.label_quality import (
+        filter_quality,
+        label_all_filters,
+        quality_table,
+    )
+    from geocorr.features.cache import FeatureCache
+    from geocorr.features.geometric import GeometricDescriptor, GeometricSettings
+    from geocorr.features.registry import make_backbone
+    from geocorr.labels.runner import PairInputs, list_images, prepare_image, settings_record
+    from geocorr.labels.store import LabelStore
+    from geocorr.matching.pairs import sample_pairs
+
+    s = settings or FilterStudySettings()
+    ls = s.labels
+    out = Path(out)
+    stores = {f: out / "labels" / f"{f}.sqlite" for f in s.filters}
+    for p in stores.values():
+        if p.exists():
+            raise ValueError(f"pseudo-label store {p} already exists; use a new output folder")
+    timings: dict[str, float] = {}
+    backbone = make_backbone(ls.backbone, device=device)
+    descriptor = GeometricDescriptor(GeometricSettings(hks_weight=ls.hks_weight))
+    fc = FeatureCache(feature_cache if feature_cache is not None else out / "features")
+    pairs = sample_pairs(list_images(dataset, stage1, ls.split), ls.pairs)
+    if not pairs:
+        raise ValueError(f"no pairs sampled from split {ls.split!r} of {dataset}")
+
+    # label: every filter on the same candidates
+    t = time.perf_counter()
+    memo: dict[tuple[str, str], object] = {}
+    t_prep = 0.0
+    cands: list[FilteredCandidates] = []
+    correct: list[np.ndarray] = []
+    with Progress(disable=not progress, transient=True) as bar:
+        task = bar.add_task("pseudo-labels (cyclic, sphere, geodesic)", total=len(pairs))
+        for p in pairs:
+            for stem in (p.source, p.target):
+                if (p.category, stem) not in memo:
+                    t0 = time.perf_counter()
+                    memo[p.category, stem] = prepare_image(dataset, stage1, p.category, stem,
+                                                           backbone, descriptor, ls, fc)
+                    t_prep += time.perf_counter() - t0
+            fcand = label_all_filters(p, PairInputs(memo[p.category, p.source],
+                                                    memo[p.category, p.target]), ls)
+            cands.append(fcand)
+            bar.advance(task)
+    timings["prepare"] = t_prep
+    timings["label"] = time.perf_counter() - t - t_prep
+
+    # score (ground truth read here, after labelling, for evaluation only)
+    gts: dict[tuple[str, str], object] = {}
+    for p, fcand in zip(pairs, cands, strict=True):
+        for stem in (p.source, p.target):
+            if (p.category, stem) not in gts:
+                gts[p.category, stem] = load_groundtruth(dataset, p.category, stem)
+        c = fcand.candidates
+        correct.append(np.asarray(check_correspondences(
+            gts[p.category, p.source], gts[p.category, p.target], c.src_uv, c.trg_uv).correct,
+            dtype=bool) if len(c.src_uv) else np.zeros(0, bool))
+    quality = filter_quality(cands, correct, s.filters)
+    log(f"      {len(pairs)} pairs, {sum(len(c) for c in cands)} candidates; kept labels, "
+        "precision and recall in % (scored against GroundTruth/):")
+    for line in quality_table(quality).splitlines():
+        log("      " + line)
+
+    # one store per filter, exactly what `geocorr pseudolabel --filter F` records
+    for f, path in stores.items():
+        with LabelStore(path, settings_record(replace(ls, filter=f), backbone.cache_key(),
+                                              descriptor.cache_key())) as st:
+            st.set_meta("provenance", {"dataset": str(dataset), "cache": str(stage1),
+                                       "pairs": len(pairs), "by": "geocorr demo filter study"})
+            for fcand in cands:
+                st.write(fcand.labels(f))
+
+    # one adapter per filter, same settings
+    provider = cache_feature_provider(fc, [backbone])
+    image_path = spair_image_path(dataset)
+    runs: dict[str, TrainResult] = {}
+    n_pairs: dict[str, int] = {}
+    n_labels: dict[str, int] = {}
+    for f, path in stores.items():
+        with LabelStore(path) as st:
+            lp = labeled_pairs_from_store(st, image_path, min_labels=s.min_labels)
+        n_pairs[f], n_labels[f] = len(lp), int(sum(len(x.src_uv) for x in lp))
+        if not lp:
+            log(f"      {f}: no pair kept {s.min_labels} labels; no adapter trained")
+            continue
+        t = time.perf_counter()
+        budget = (f"{s.train.steps} steps" if s.train.steps is not None
+                  else f"{s.train.epochs} epochs")
+        log(f"      training the adapter on {f} labels ({n_labels[f]} labels on {len(lp)} "
+            f"pairs, {budget})")
+        runs[f] = train_adapter(lp, provider, out / "runs" / f, s.train, device=device,
+                                progress=progress)
+        timings[f"train_{f}"] = time.perf_counter() - t
+    return FilterStudy(pairs=pairs, candidates=cands, correct=correct, quality=quality,
+                       stores=stores, runs=runs, train_pairs=n_pairs, train_labels=n_labels,
+                       timings_s=timings)
