@@ -63,3 +63,10 @@ def test_demo_refuses_non_empty_output(tmp_path):
     with pytest.raises(ValueError, match="not empty"):
         run_demo(tmp_path, DemoSettings(), progress=False, log=lambda _: None)
     assert (tmp_path / "x").read_text() == "keep"
+
+
+def test_demo_settings_checked():
+    with pytest.raises(ValueError, match="xfeat"):
+        DemoSettings(labels=LabelSettings(backbone="classical"))
+    with pytest.raises(ValueError, match="part_weight"):
+        DemoSettings(part_weight=1.0)

@@ -81,6 +81,13 @@ class DemoSettings:
     train: TrainSettings = field(default_factory=default_train_settings)
     adapter_fused_rows: bool = True
 
+    def __post_init__(self) -> None:
+        if self.labels.backbone != "xfeat":
+            raise ValueError(f"DemoSettings.labels.backbone must be 'xfeat' (the demo's 2D "
+                             f"source and the adapters' input), got {self.labels.backbone!r}")
+        if not 0.0 < self.part_weight < 1.0:
+            raise ValueError(f"DemoSettings.part_weight must be in (0, 1), got {self.part_weight}")
+
 
 @dataclass(frozen=True)
 class DemoRow:
@@ -205,7 +212,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
         image_maps(p.trg_image)
     timings["features"] = time.perf_counter() - t
 
-    # 4 + 5. stage 3: one candidate set, three filters, three stores, three adapters
+    # 4. stage 3: one candidate set, three filters, three stores, three adapters
     t = time.perf_counter()
     labels = replace(s.labels, pairs=replace(s.labels.pairs, seed=s.seed))
     log(f"[4/5] stage 3 on the trn split: pairs sampled by estimated azimuth "
@@ -217,7 +224,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     label_table = quality_table(study.quality)
     timings["stage3"] = time.perf_counter() - t
 
-    # 6. evaluation
+    # 5. evaluation
     t = time.perf_counter()
     log(f"[5/5] scoring {len(pairs)} test pairs")
     pset = PredictSettings()
