@@ -140,6 +140,17 @@ def test_reference_pool_outvotes_a_flipped_subset(dataset, tmp_path):
     assert ref["margin"] == 1 and ref["symmetry"] == 1
     assert sorted(p.name for p in (tmp_path / "b" / "car").iterdir()) == ["car_0001",
                                                                            "reference.json"]
+    # a pool-only image without a reconstruction is left out, not fatal
+    import shutil
+
+    ds = tmp_path / "ds"
+    shutil.copytree(dataset, ds)
+    (ds / "Reconstructions" / "car" / "car_0002.ply").unlink()
+    again = run_stage1(ds, only, DatasetMasks(ds), simulated_reconstructor(ds), tmp_path / "d",
+                       SETTINGS, progress=False)
+    ref = json.loads((tmp_path / "d" / "car" / "reference.json").read_text())
+    assert ref["pool"] == ["car_0001", "car_0000"] and list(ref["pool_skipped"]) == ["car_0002"]
+    assert "car_0002.ply" in ref["pool_skipped"]["car_0002"] and again[0]["k"] in (0, 2)
     with pytest.raises(ValueError, match="reference_pool"):
         run_stage1(dataset, only, seg, rec, tmp_path / "c",
                    Stage1Settings(reference_pool="all"), progress=False)

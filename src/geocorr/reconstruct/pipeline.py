@@ -348,8 +348,15 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
                         pool: Sequence[str], tmpl: TemplateSettings, segmenter: Segmenter,
                         reconstructor: Reconstructor
                         ) -> tuple[OrientationEstimator, dict[str, int]]:
-    """Medoid reference of the pool's meshes -> template estimator, direct corrections."""
+    """Medoid reference of the pool's meshes -> template estimator, direct corrections.
+
+    Pool-only images that cannot be read, segmented or reconstructed (e.g.
+    mesh files exist only for the processed split) are left out and listed in
+    ``reference.json`` under ``pool_skipped``.
+    """
     meshes = []
+    used: list[str] = []
+    skipped: dict[str, str] = {}
     for s in pool:
         d = out / category / s
         p = d / "refined.ply"
@@ -360,17 +367,24 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
             v, f = _load_ply(d / "mesh.ply")
             meshes.append((v @ np.round(rotation_z(-90.0 * rec["k"])).T, f))
         else:  # pool-only image: the raw reconstruction (normalisation makes refining moot)
-            image = _read_image(root / "JPEGImages" / category / f"{s}.jpg")
-            mask = segmenter.segment(image, category, s, _bbox(root, category, s))
-            r = reconstructor.reconstruct(image, mask, category, s)
+            try:
+                image = _read_image(root / "JPEGImages" / category / f"{s}.jpg")
+                mask = segmenter.segment(image, category, s, _bbox(root, category, s))
+                r = reconstructor.reconstruct(image, mask, category, s)
+            except (FileNotFoundError, ValueError) as exc:  # e.g. meshes only for the split
+                skipped[s] = str(exc)
+                continue
             meshes.append((np.asarray(r.vertices, np.float64), np.asarray(r.faces, np.int64)))
+        used.append(s)
+    pool = used
     choice = select_reference(meshes, tmpl)
     v_ref, f_ref = meshes[choice.index]
     v_ref = v_ref @ np.round(rotation_z(90.0 * choice.reference_correction)).T
     direct = {s: int(k) for s, k in zip(pool, choice.direct_corrections, strict=True)
               if s in set(stems)}
     write_json_atomic(out / category / "reference.json", {
-        "reference": pool[choice.index], "pool": list(pool), **choice.to_dict(),
+        "reference": pool[choice.index], "pool": list(pool), "pool_skipped": skipped,
+        **choice.to_dict(),
         "direct_corrections": direct,
         "rule": "medoid of the pool's meshes under yaw-aligned symmetric Chamfer, rotated "
                 "onto the plurality class of the relative alignments (tie: larger "
