@@ -308,9 +308,9 @@ def main() -> None:
             + "; ".join(f"at recall {r:.0%}: geodesic "
                         f"{100 * _at_recall(geo, geo_ok, crit[k], r):.1f} vs sphere "
                         f"{100 * _at_recall(sph, sph_ok, crit[k], r):.1f} %" for r in (0.3, 0.5)))
-    lines += ["", "Per category (defaults), precision / recall %: | category | candidates | "
-              "cyclic | sphere (template) | geodesic (template) | sphere (PCK@0.05) | "
-              "geodesic (PCK@0.05) |", "|---|---|---|---|---|---|---|"]
+    lines += ["", "Per category (defaults), precision / recall %:", "",
+              "| category | candidates | cyclic | sphere (template) | geodesic (template) | "
+              "sphere (PCK@0.05) | geodesic (PCK@0.05) |", "|---|---|---|---|---|---|---|"]
     for cat in sorted(set(cats)):
         k = cats == cat
         cells = []
@@ -326,7 +326,7 @@ def main() -> None:
                   "(each counted in the first bucket that applies; scoring-only diagnostics): "
                   "*yaw* = the two stage-1 yaws differ from the truth by > 45° relative to "
                   "each other; *lifting* = a lifted vertex's true part (`label_vertices`) is "
-                  "not the part its pixel shows; *map* = the descriptor NN of the source vertex "
+                  "not the part its pixel shows; *map* = the cross-mesh map of the source vertex "
                   "is on another true part or ≥ 0.25 template units away; *near miss* = the "
                   "target pixel is within 0.05 bbox of the true counterpart; *other*.", "",
                   "| criterion | false positives | yaw | lifting | map | near miss | other |",
@@ -342,7 +342,7 @@ def main() -> None:
             lines.append(f"| {lab} | {total} | " + " | ".join(
                 f"{c} ({100 * c / max(total, 1):.0f} %)" for c in cells) + " |")
         hit = geo_ok
-        lines += ["", f"Cross-mesh map (descriptor NN) right by the template rule for "
+        lines += ["", f"Cross-mesh map ({s.verify.cross_map}) right by the template rule for "
                   f"{100 * a['map_ok'][hit].mean():.1f} % of lifted candidates; lifting right "
                   f"for {100 * a['lift_ok'][hit].mean():.1f} %."]
     text = "\n".join(lines) + "\n"

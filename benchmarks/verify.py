@@ -12,7 +12,11 @@ so there are >= 1000; tiled when fewer). Timed:
   exact MMP algorithm (one solve per distance), timed on ``--naive`` candidates
   and reported per candidate and extrapolated to all of them (same run).
 
-Also reports how far the heat-method errors are from the exact ones.
+Also reports how far the heat-method errors are from the exact ones. With
+``--cross-map registration`` the timed ``verify_geodesic`` includes fitting the
+two non-rigid registrations (they depend on the pair, so they cannot be built
+per image), and the naive reference fits them once and then finds each
+candidate's mapped vertex by a loop over the other mesh's vertices.
 
     OMP_NUM_THREADS=1 .venv/bin/python benchmarks/verify.py --dataset DIR --cache CACHE
 """
@@ -38,6 +42,7 @@ def main() -> None:
                     help="backbone grid (128: ~1000 distinct foreground cells on a synth image)")
     ap.add_argument("--repeats", type=int, default=30)
     ap.add_argument("--naive", type=int, default=20, help="candidates timed naively")
+    ap.add_argument("--cross-map", choices=("descriptor", "registration"), default="descriptor")
     args = ap.parse_args()
 
     import pygeodesic.geodesic as pg
@@ -47,12 +52,18 @@ def main() -> None:
     from geocorr.geometry.raycast import dominant_vertex
     from geocorr.labels.runner import LabelSettings, prepare_image
     from geocorr.matching.pair import MatchSettings, match_pair
-    from geocorr.matching.verify import VerifySettings, build_mesh_index, verify_geodesic
+    from geocorr.matching.verify import (
+        VerifySettings,
+        build_mesh_index,
+        register_meshes,
+        verify_geodesic,
+    )
 
     stems = sorted(p.name for p in (args.cache / args.category).iterdir()
                    if (p / "record.json").is_file())
     a, b = args.pair or stems[:2]
-    s = LabelSettings(backbone=args.backbone)
+    s = LabelSettings(backbone=args.backbone,
+                      verify=VerifySettings(cross_map=args.cross_map))
     bb = make_backbone(args.backbone, grid_size=args.grid_size)
     desc = GeometricDescriptor()
     A = prepare_image(args.dataset, args.cache, args.category, a, bb, desc, s)
@@ -69,7 +80,7 @@ def main() -> None:
     times = []
     for _ in range(args.repeats):
         t0 = time.perf_counter()
-        res = verify_geodesic(A.index, B.index, A.camera, B.camera, src_uv, trg_uv)
+        res = verify_geodesic(A.index, B.index, A.camera, B.camera, src_uv, trg_uv, s.verify)
         times.append(time.perf_counter() - t0)
     med = float(np.median(times))
 
@@ -81,14 +92,24 @@ def main() -> None:
                       replace=False)
     exact, heat = [], []
     t0 = time.perf_counter()
+    if args.cross_map == "registration":
+        fwd = register_meshes(A.index.vertices, B.index.vertices, s.verify.registration)
+        bwd = register_meshes(B.index.vertices, A.index.vertices, s.verify.registration)
     for k in pick:
         hs = A.index.caster.cast_pixels(A.camera, src_uv[k : k + 1])
         ht = B.index.caster.cast_pixels(B.camera, trg_uv[k : k + 1])
         vs, vt = dominant_vertex(A.index.faces, hs)[0], dominant_vertex(B.index.faces, ht)[0]
-        best_t = max(range(len(B.index.descriptors)),
-                     key=lambda j: float(B.index.descriptors[j] @ A.index.descriptors[vs]))
-        best_s = max(range(len(A.index.descriptors)),
-                     key=lambda j: float(A.index.descriptors[j] @ B.index.descriptors[vt]))
+        if args.cross_map == "registration":
+            ps, pt = fwd(A.index.vertices[vs][None])[0], bwd(B.index.vertices[vt][None])[0]
+            best_t = min(range(len(B.index.vertices)),
+                         key=lambda j: float(np.sum((B.index.vertices[j] - ps) ** 2)))
+            best_s = min(range(len(A.index.vertices)),
+                         key=lambda j: float(np.sum((A.index.vertices[j] - pt) ** 2)))
+        else:
+            best_t = max(range(len(B.index.descriptors)),
+                         key=lambda j: float(B.index.descriptors[j] @ A.index.descriptors[vs]))
+            best_s = max(range(len(A.index.descriptors)),
+                         key=lambda j: float(A.index.descriptors[j] @ B.index.descriptors[vt]))
         g_t, _ = alg_t.geodesicDistance(int(best_t), int(vt))
         g_s, _ = alg_s.geodesicDistance(int(best_s), int(vs))
         exact.append(0.5 * (g_t / B.index.diagonal + g_s / A.index.diagonal))
@@ -101,6 +122,7 @@ def main() -> None:
           f"{int(res.hit.sum())} hit both meshes; meshes {len(A.index.vertices)} / "
           f"{len(B.index.vertices)} vertices, geodesic nodes {A.index.geodesic.shape[0]} / "
           f"{B.index.geodesic.shape[0]}")
+    print(f"cross-mesh map: {args.cross_map}")
     print(f"verify_geodesic: median {1000 * med:.1f} ms (min {1000 * min(times):.1f}, "
           f"{args.repeats} runs); index build {t_index:.2f} s per mesh (once per image)")
     print(f"naive exact reference: {1000 * t_naive:.0f} ms per candidate -> "
