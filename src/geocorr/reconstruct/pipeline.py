@@ -92,7 +92,8 @@ class Stage1Settings:
             ``"images"`` (only the images being processed).
         reference_max: at most this many pool meshes per category (the
             processed images first, then evenly spaced others); the pairwise
-            alignment is quadratic in it (48: ~1100 pairs, a few seconds).
+            alignment is quadratic in it (48: ~1100 pairs, 6 s on this 2-core
+            box at load 5).
     """
 
     refine: RefineSettings = field(default_factory=RefineSettings)
