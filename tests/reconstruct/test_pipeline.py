@@ -134,6 +134,9 @@ def test_reference_pool_outvotes_a_flipped_subset(dataset, tmp_path):
     assert alone[0]["k"] == 0  # wrong: the demo's failure mode
     pooled = run_stage1(dataset, only, seg, rec, tmp_path / "b", SETTINGS, progress=False)
     assert pooled[0]["k"] == 2 and pooled[0]["direct_k"] == 2
+    assert pooled[0]["reference"]["margin"] == 1 and pooled[0]["yaw_symmetry"] == 1
+    assert alone[0]["reference"] == {"stem": "car_0001", "counts": [1, 0, 0, 0], "margin": 1,
+                                     "symmetry": 1}
     ref = json.loads((tmp_path / "b" / "car" / "reference.json").read_text())
     assert ref["pool"] == ["car_0001", "car_0000", "car_0002"]
     assert sorted(ref["counts"]) == [0, 0, 1, 2]

@@ -26,8 +26,12 @@ Cache layout (stages 2-3 read it; everything is written atomically, tmp file +
 ``scale``, ``translation``, ``init``, ``failed``, ``reason``, ``seconds``),
 ``yaw`` (the vote: ``correction``, ``tally``, ``margin``, per-view azimuths,
 estimates and votes), ``k``, ``margin``, ``direct_k`` (direct alignment to the
-reference, CPU estimator only, else ``null``), ``estimator``, ``failed``
-(= refinement failed), ``timings`` (seconds per step) and ``settings``.
+reference, CPU estimator only, else ``null``), ``reference`` (CPU estimator:
+the category reference's ``stem``, class ``counts``, plurality ``margin`` and
+``symmetry``; else ``null``), ``yaw_symmetry`` (``k`` is only defined modulo
+``4 / yaw_symmetry`` quarter turns: 2 for a 2-fold symmetric category),
+``estimator``, ``failed`` (= refinement failed), ``timings`` (seconds per
+step) and ``settings``.
 
 Order of work: every image is segmented, reconstructed and refined first
 (phase A); then, per category, the yaw step (phase B), because the CPU
@@ -317,14 +321,14 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
         task = bar.add_task("yaw", total=len(todo))
         for cat in cats:
             pending = [s for s in by_cat[cat] if (cat, s) not in done]
-            est, direct = estimator, {}
+            est, direct, ref = estimator, {}, None
             if not settings.skip_yaw and settings.estimator == "template":
                 pool = _reference_pool(root, cat, by_cat[cat], settings)
-                est, direct = _category_reference(root, out, cat, by_cat[cat], pool, tmpl,
-                                                  segmenter, reconstructor)
+                est, direct, ref = _category_reference(root, out, cat, by_cat[cat], pool, tmpl,
+                                                       segmenter, reconstructor)
             for stem in pending:
                 rec = _phase_b(out, cat, stem, infos[(cat, stem)], est, direct.get(stem),
-                               settings)
+                               settings, ref)
                 if on_record is not None:
                     on_record(rec)
                 bar.advance(task)
@@ -348,8 +352,8 @@ def _reference_pool(root: Path, category: str, stems: Sequence[str],
 def _category_reference(root: Path, out: Path, category: str, stems: Sequence[str],
                         pool: Sequence[str], tmpl: TemplateSettings, segmenter: Segmenter,
                         reconstructor: Reconstructor
-                        ) -> tuple[OrientationEstimator, dict[str, int]]:
-    """Medoid reference of the pool's meshes -> template estimator, direct corrections.
+                        ) -> tuple[OrientationEstimator, dict[str, int], dict]:
+    """Medoid reference of the pool's meshes -> estimator, direct corrections, summary.
 
     Pool-only images that cannot be read, segmented or reconstructed (e.g.
     mesh files exist only for the processed split) are left out and listed in
@@ -392,12 +396,14 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
                 "180-degree twin class, then the medoid's own, then the smallest rotation); "
                 "classes merged modulo the detected yaw symmetry"})
     est = TemplateOrientationEstimator(v_ref, f_ref, tmpl, symmetry=choice.symmetry)
-    return est, direct
+    summary = {"stem": pool[choice.index], "counts": [int(c) for c in choice.counts],
+               "margin": int(choice.margin), "symmetry": int(choice.symmetry)}
+    return est, direct, summary
 
 
 def _phase_b(out: Path, category: str, stem: str, info: dict,
              estimator: OrientationEstimator | None, direct_k: int | None,
-             settings: Stage1Settings) -> dict:
+             settings: Stage1Settings, reference: dict | None = None) -> dict:
     d = out / category / stem
     v, f = _load_ply(d / "refined.ply")
     cam = load_camera(d / "predicted_camera.json")
@@ -416,7 +422,8 @@ def _phase_b(out: Path, category: str, stem: str, info: dict,
                                        "mesh_source", "refine")},
            "yaw": vote.to_dict() if vote is not None else None,
            "k": int(k), "margin": float(vote.margin) if vote is not None else 0.0,
-           "direct_k": direct_k,
+           "direct_k": direct_k, "reference": reference,
+           "yaw_symmetry": int(reference["symmetry"]) if reference is not None else 1,
            "estimator": "none" if vote is None else getattr(estimator, "name", "external"),
            "failed": bool(info["refine"]["failed"]), "timings": timings,
            "settings": {"refine": asdict(settings.refine), "vote": asdict(settings.vote),
