@@ -42,6 +42,7 @@ def test_demo_end_to_end_small(tmp_path):
     html = (out / "report.html").read_text()
     assert "figures/pair_0.png" in html and (out / "figures" / "pair_0.png").is_file()
     assert "figures/labels.png" in html and "green = correct" in html
+    assert "adapter (geodesic-filtered labels)" in html      # adapter PCA panels
     assert (out / "figures" / "labels.png").is_file()
     assert "Pseudo-labels" in html and "| geodesic |" not in html   # rendered as HTML
 

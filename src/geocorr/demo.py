@@ -292,8 +292,10 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
         "timings_s": {**timings, **{f"stage3_{k}": v for k, v in study.timings_s.items()}},
     }
     write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=float))
+    adapter_maps = {f"adapter ({_FILTER_NAMES[f]} labels)": feats
+                    for key, _, feats in methods for f in study.runs if key == f"adapter_{f}"}
     _write_report(out, list(rows.values()), table, label_table, findings, stage1_summary,
-                  pairs[: s.figures], image_maps, records, study)
+                  pairs[: s.figures], image_maps, records, study, adapter_maps)
     log("")
     log(table)
     log("")
@@ -439,7 +441,9 @@ def _label_figure(path: Path, data: Path, study) -> str | None:
 
 
 def _write_report(out: Path, rows, table: str, label_table: str, findings: list[str],
-                  stage1: dict, pairs, image_maps, records, study) -> None:
+                  stage1: dict, pairs, image_maps, records, study,
+                  extra_maps: dict[str, Callable[[Path], object]]) -> None:
+    from geocorr.reconstruct.pipeline import load_cached
     from geocorr.report.pair_figure import save_pair_figure
 
     figs = out / "figures"
@@ -449,11 +453,16 @@ def _write_report(out: Path, rows, table: str, label_table: str, findings: list[
         fs, ps, us = image_maps(p.src_image)
         ft, pt, ut = image_maps(p.trg_image)
         path = figs / f"pair_{i}.png"
-        save_pair_figure(path, _read_rgb(p.src_image), _read_rgb(p.trg_image),
-                         {"xfeat": (fs, ft), "rendered part descriptor": (ps, pt),
-                          "fused": (us, ut)}, title=p.pair_id)
+        panels = {"xfeat": (fs, ft), "rendered part descriptor": (ps, pt), "fused": (us, ut)}
+        for name, feats in extra_maps.items():
+            panels[name] = (feats(p.src_image), feats(p.trg_image))
+        masks = tuple(load_cached(out / "stage1", q.parent.name, q.stem).mask
+                      for q in (p.src_image, p.trg_image))
+        save_pair_figure(path, _read_rgb(p.src_image), _read_rgb(p.trg_image), panels,
+                         title=p.pair_id, masks=masks)
         items.append((f"figures/{path.name}", f"pair {html.escape(p.pair_id)}: feature PCA "
-                      "per source (shared basis), rendered descriptor"))
+                      f"per source (shared basis fitted on the object): "
+                      f"{html.escape(', '.join(panels))}"))
     for i, r in enumerate(records[:3]):
         path = figs / f"refine_{i}.png"
         _refinement_png(path, out / "data", out / "stage1", r)
