@@ -69,10 +69,11 @@ class TemplateSettings:
         symmetry_ratio: a category has yaw symmetry order 2 (4) when the median
             self-Chamfer of its meshes under a 180 (90) degree turn is below
             this times the median best-aligned Chamfer between two of its
-            meshes. 0.7: on the benchmark's refined meshes the 180-degree
-            ratio is 0.44-0.55 for tables (symmetric by construction) and
-            0.82-1.00 for buses (the most symmetric non-symmetric category,
-            whose front still differs in normal-shaded renders); 0 disables.
+            meshes. 0.7: on the benchmark's refined meshes the category
+            median 180-degree ratio is 0.48 / 0.34 (synth16 / synth8) for
+            tables (symmetric by construction), 0.90 / 0.86 for buses (the
+            most symmetric non-symmetric category, whose front still differs
+            in normal-shaded renders), 1.27-2.11 for the others; 0 disables.
         views: render settings; must equal the yaw vote's.
     """
 
