@@ -179,3 +179,9 @@ def test_cli_reconstruct_errors(dataset, tmp_path):
     res = CliRunner().invoke(app, ["reconstruct", "--dataset", str(dataset), "--out",
                                    str(tmp_path / "c"), "--meshes", "bogus"])
     assert res.exit_code == 2 and "--meshes" in res.output
+
+
+def test_cli_reconstruct_reference_pool_is_checked(dataset, tmp_path):
+    res = CliRunner().invoke(app, ["reconstruct", "--dataset", str(dataset), "--out",
+                                   str(tmp_path / "c"), "--reference-pool", "everything"])
+    assert res.exit_code == 2 and "reference_pool" in res.output

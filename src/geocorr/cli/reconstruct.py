@@ -24,6 +24,13 @@ def register(app: typer.Typer) -> None:
         estimator: str = typer.Option("template", "--estimator",
                                       help="template (CPU) | orient-anything:REPO:CKPT."),
         skip_yaw: bool = typer.Option(False, "--skip-yaw", help="Refinement only (k = 0)."),
+        reference_pool: str = typer.Option(
+            "dataset", "--reference-pool",
+            help="CPU estimator's category reference is chosen among: dataset (every image of "
+                 "the category; more robust to flipped reconstructions, but runs the "
+                 "reconstructor on the extra images) | images (only the split's)."),
+        reference_max: int = typer.Option(48, "--reference-max",
+                                          help="At most this many meshes in the reference pool."),
         max_side: int = typer.Option(64, "--max-side",
                                      help="Refinement working resolution (longest side)."),
         device: str = typer.Option("cpu", "--device", help="Torch device for models."),
@@ -52,7 +59,8 @@ def register(app: typer.Typer) -> None:
                 raise ValueError(f"--estimator must be template or orient-anything:REPO:CKPT, "
                                  f"got {estimator!r}")
             settings = Stage1Settings(refine=RefineSettings(max_side=max_side), estimator=kind,
-                                      skip_yaw=skip_yaw)
+                                      skip_yaw=skip_yaw, reference_pool=reference_pool,
+                                      reference_max=reference_max)
             records = run_stage1(dataset, images, segmenter, reconstructor, out, settings,
                                  estimator=est, progress=not quiet)
         n_fail = sum(r["failed"] for r in records)
