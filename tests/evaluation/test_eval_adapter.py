@@ -180,3 +180,68 @@ def test_eval_model_fused_with_rendered_parts(run):
 def _mesh(d: Path):
     m = trimesh.load(d / "mesh.ply", process=False)
     return np.asarray(m.vertices), np.asarray(m.faces)
+
+
+def test_eval_context_backbone_uses_dataset_masks(run):
+    """A --context run is evaluated on maps made with the Segmentation/ masks, as trained."""
+    tmp, root = run
+    for cat, stem in IMAGES:
+        with Image.open(root / "JPEGImages" / cat / f"{stem}.jpg") as im:
+            w, h = im.size
+        m = np.zeros((h, w), np.uint8)
+        m[h // 4: 3 * h // 4, w // 5: w // 2] = 255
+        (root / "Segmentation" / cat).mkdir(parents=True, exist_ok=True)
+        Image.fromarray(m).save(root / "Segmentation" / cat / f"{stem}.png")
+    res = CliRunner().invoke(app, ["train", "--store", str(tmp / "labels.sqlite"), "--cache",
+                                   str(tmp / "fc"), "--dataset", str(root), "--out",
+                                   str(tmp / "run_ctx"), "--backbone", "classical", "--context",
+                                   "--grid-size", "16", "--steps", "2", "--out-dim", "16",
+                                   "--quiet"])
+    assert res.exit_code == 0, res.output
+    out = tmp / "ctx.json"
+    res = CliRunner().invoke(app, ["eval", "--dataset", "spair", "--root", str(root), "--model",
+                                   str(tmp / "run_ctx"), "--grid-size", "16", "--context",
+                                   "--json", str(out)])
+    assert res.exit_code == 0, res.output
+    d = json.loads(out.read_text())
+    assert d["context"] is True
+
+    from geocorr.adapter.checkpoint import apply_adapter, from_pretrained
+    from geocorr.evaluation.predict import predict_keypoints
+    from geocorr.evaluation.scorer import evaluate_pairs, open_dataset
+    from geocorr.features.cache import read_mask
+    from geocorr.features.registry import make_backbone
+
+    adapter = from_pretrained(tmp / "run_ctx")
+    bb = make_backbone("classical", grid_size=16, context=True)
+    memo = {}
+
+    def feats(path):
+        if path not in memo:
+            with Image.open(path) as im:
+                img = np.asarray(im.convert("RGB"))
+            mask = read_mask(root / "Segmentation" / path.parent.name / f"{path.stem}.png")
+            memo[path] = apply_adapter(adapter, {"classical": bb.extract(img, mask=mask)})
+        return memo[path]
+
+    ds = open_dataset("spair", root)
+    ref = evaluate_pairs(ds.pairs("test"), lambda p: predict_keypoints(
+        feats(p.src_image), feats(p.trg_image), p.src_kps).trg_kps, ds, split="test").to_dict()
+    for a, v in ref["overall"]["per_image"].items():
+        assert d["overall"]["per_image"][str(a)] == pytest.approx(v)
+    # the masks matter: maps with them equal the reference, maps without differ
+    p = root / "JPEGImages" / "car" / "c1.jpg"
+
+    def mask_for(path, category):
+        return read_mask(root / "Segmentation" / category / f"{Path(path).stem}.png")
+
+    with_masks = adapter_feature_source(adapter, {"classical": bb}, mask_for=mask_for)(p, "car")
+    np.testing.assert_allclose(with_masks.features, feats(p).features, atol=1e-6)
+    without = adapter_feature_source(adapter, {"classical": bb})(p, "car")
+    assert not np.allclose(without.features, feats(p).features, atol=1e-4)
+    from geocorr.evaluation.zero_shot import fused_feature_source
+
+    with Image.open(p) as im:
+        img = np.asarray(im.convert("RGB"))
+    zs = fused_feature_source({"classical": bb}, mask_for=mask_for)(p, "car")
+    np.testing.assert_allclose(zs.features, bb.extract(img, mask=mask_for(p, "car")).features)

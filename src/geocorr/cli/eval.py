@@ -27,6 +27,11 @@ def register(app: typer.Typer) -> None:
         cache: Path | None = typer.Option(None, "--cache", help="Feature cache directory."),
         grid_size: int | None = typer.Option(
             None, "--grid-size", help="xfeat/classical grid side (as given to geocorr train)."),
+        context: bool = typer.Option(
+            False, "--context/--no-context",
+            help="Backbones with image-wide context (as given to geocorr features/train)."),
+        masks: bool = typer.Option(
+            True, "--masks/--no-masks", help="Segmentation/ masks for context backbones."),
         predict: str = typer.Option("nn", "--predict", help="nn | soft_argmax"),
         alpha: list[float] | None = typer.Option(None, "--alpha", help="PCK level (repeatable)."),
         size: int = typer.Option(840, "--size", help="Resize-and-pad canvas side S."),
@@ -74,7 +79,9 @@ def register(app: typer.Typer) -> None:
             unknown = sorted(set(paths) - set(backbone))
             if unknown:
                 raise ValueError(f"--weights given for {unknown}, which is not a --backbone")
-            extra = {} if grid_size is None else {"grid_size": grid_size}
+            extra: dict[str, object] = {} if grid_size is None else {"grid_size": grid_size}
+            if context:
+                extra["context"] = True
             bbs = {b: make_backbone(b, device=device, **extra,
                                     **({"model": paths[b]} if b in paths else {}))
                    for b in backbone}
@@ -82,12 +89,21 @@ def register(app: typer.Typer) -> None:
             pairs = ds.pairs(split)
             if max_pairs:
                 pairs = pairs[:max_pairs]
+            mask_for = None
+            if context and masks:
+                from geocorr.features.cache import read_mask
+
+                def mask_for(path: Path, category: str):
+                    seg = root / "Segmentation" / category / f"{Path(path).stem}.png"
+                    return read_mask(seg) if seg.is_file() else None
+
             if adapter is None:
-                source = fused_feature_source(bbs, cache_dir=cache)
+                source = fused_feature_source(bbs, cache_dir=cache, mask_for=mask_for)
             else:
                 from geocorr.evaluation.adapter_predict import adapter_feature_source
 
-                source = adapter_feature_source(adapter, bbs, cache_dir=cache, device=device)
+                source = adapter_feature_source(adapter, bbs, cache_dir=cache, device=device,
+                                                mask_for=mask_for)
             if stage1 is not None:
                 from geocorr.evaluation.adapter_predict import part_fused_source
 
@@ -107,6 +123,7 @@ def register(app: typer.Typer) -> None:
             if json_out is not None:
                 d = result.to_dict()
                 d.update(model=model, backbones=list(backbone), predict=predict,
+                         context=context,
                          stage1=None if stage1 is None else str(stage1),
                          part_weight=None if stage1 is None else part_weight)
                 write_json_atomic(d, json_out)

@@ -66,7 +66,8 @@ class _NoCache:
 
 
 def adapter_feature_source(adapter: Any, backbones: Mapping[str, Backbone],
-                           cache_dir: str | Path | None = None, device: str = "cpu"
+                           cache_dir: str | Path | None = None, device: str = "cpu",
+                           mask_for: Callable[[Path, str], np.ndarray | None] | None = None
                            ) -> FeatureSource:
     """A memoised ``(image path, category) -> adapted FeatureMap`` source.
 
@@ -77,6 +78,8 @@ def adapter_feature_source(adapter: Any, backbones: Mapping[str, Backbone],
             :func:`adapter_backbone_names` (same settings as at training).
         cache_dir: a :class:`~geocorr.features.cache.FeatureCache` folder, or ``None``.
         device: where the adapter runs.
+        mask_for: ``(image path, category) -> (H, W) bool mask or None`` for
+            backbones with image-wide context (as ``geocorr train`` used them).
 
     Returns:
         The source; maps are ``(out_dim, h, w)`` unit vectors on the first
@@ -94,7 +97,7 @@ def adapter_feature_source(adapter: Any, backbones: Mapping[str, Backbone],
     if missing:
         raise ValueError(f"the adapter was trained on {need}; backbone(s) {missing} not given")
     cache = FeatureCache(cache_dir) if cache_dir is not None else _NoCache()
-    provider = cache_feature_provider(cache, [backbones[n] for n in need])
+    provider = cache_feature_provider(cache, [backbones[n] for n in need], mask_for=mask_for)
     memo: dict[Path, FeatureMap] = {}
 
     def features(path: Path, category: str) -> FeatureMap:

@@ -30,7 +30,8 @@ def _read_rgb(path: Path) -> np.ndarray:
 
 
 def fused_feature_source(backbones: Mapping[str, Backbone], weights: Mapping[str, float] | None
-                         = None, cache_dir: str | Path | None = None
+                         = None, cache_dir: str | Path | None = None,
+                         mask_for: Callable[[Path, str], np.ndarray | None] | None = None
                          ) -> Callable[[Path, str], FeatureMap]:
     """``(image path, category) -> FeatureMap``, fusing several backbones when given.
 
@@ -38,6 +39,8 @@ def fused_feature_source(backbones: Mapping[str, Backbone], weights: Mapping[str
         backbones: name -> backbone; one backbone is used as is.
         weights: fusion weights per name (default: equal, summing to 1).
         cache_dir: a :class:`geocorr.features.cache.FeatureCache` folder, or ``None``.
+        mask_for: ``(image path, category) -> (H, W) bool mask or None``, the
+            object mask of backbones with image-wide context (others ignore it).
 
     Returns:
         A memoised feature function.
@@ -58,11 +61,16 @@ def fused_feature_source(backbones: Mapping[str, Backbone], weights: Mapping[str
     def features(path: Path, category: str) -> FeatureMap:
         path = Path(path)
         if path not in memo:
+            from geocorr.features.cache import backbone_inputs
+
             image = _read_rgb(path)
+            mask = mask_for(path, category) if mask_for is not None else None
             maps = {}
             for n, bb in backbones.items():
-                maps[n] = (cache.features_for(image, bb, category=category) if cache is not None
-                           else bb.extract(image))
+                maps[n] = (cache.features_for(image, bb, mask=mask, category=category)
+                           if cache is not None
+                           else bb.extract(image, **backbone_inputs(bb, mask=mask,
+                                                                   category=category)))
             memo[path] = maps[names[0]] if len(names) == 1 else fuse(
                 maps, FusionSettings(weights={n: w[n] for n in names}))
         return memo[path]
