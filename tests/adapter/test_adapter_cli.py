@@ -60,6 +60,8 @@ def test_geocorr_train_cli_and_resume(tmp_path):
     assert "step 6/6" in res.output
     adapter = from_pretrained(tmp_path / "run")
     assert adapter.source_names == ["classical"]
+    # a local CPU backbone gets the measured context defaults
+    assert (adapter.settings.context_blocks, adapter.settings.global_pool) == (4, True)
     res = CliRunner().invoke(app, args[:-5] + ["--lr", "0.1", "--quiet"])
     assert res.exit_code == 2 and "other settings" in res.output
     res = CliRunner().invoke(app, [*args[:2], str(tmp_path / "missing.sqlite"), *args[3:]])

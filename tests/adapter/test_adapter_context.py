@@ -149,3 +149,14 @@ def test_context_blocks_tell_twins_apart(tmp_path):
         acc[blocks] = _twin_accuracy(apply_adapter(net, maps[u]), apply_adapter(net, maps[v]))
     assert acc[0] <= 0.7, acc  # a coin flip between the twins (0.5 at these settings)
     assert acc[2] >= 0.85, acc  # 0.94 at these settings
+
+
+def test_context_defaults_by_backbone():
+    from geocorr.adapter.train import context_defaults
+
+    assert context_defaults(["xfeat"]) == {"context_blocks": 4, "global_pool": True}
+    assert context_defaults(["xfeat", "classical"]) == {"context_blocks": 4, "global_pool": True}
+    assert context_defaults(["sd", "dinov2"]) == {"context_blocks": 0, "global_pool": False}
+    assert context_defaults(["xfeat", "dinov2"]) == {"context_blocks": 0, "global_pool": False}
+    with pytest.raises(ValueError, match="at least one"):
+        context_defaults([])

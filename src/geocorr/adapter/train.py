@@ -35,7 +35,33 @@ from geocorr.adapter.losses import LossSettings, adapter_loss
 from geocorr.adapter.network import Adapter, AdapterSettings
 
 __all__ = ["TrainSettings", "TrainResult", "one_cycle_lr", "split_pairs", "train_adapter",
-           "validation_loss"]
+           "validation_loss", "LOCAL_BACKBONES", "context_defaults"]
+
+LOCAL_BACKBONES = frozenset({"xfeat", "classical"})
+"""Backbones whose cells see only a small neighbourhood (no image-wide tokens)."""
+
+
+def context_defaults(backbones: Sequence[str]) -> dict[str, object]:
+    """Adapter context options chosen by measurement for the given sources.
+
+    Local CPU backbones only (XFeat, DAISY + Lab): four dilated blocks and the
+    image-mean branch, which lifted the geodesic adapter from 22.8 to 26.4
+    PCK@0.1 over XFeat + context on the procedural benchmark
+    (``benchmarks/results/adapter.md``). Anything else (DINOv2, SD, mixes
+    with them): none, DIY-SC exact, since ViT / U-Net tokens already carry
+    image-wide context.
+
+    Args:
+        backbones: backbone names (``"xfeat"``, ``"sd"``, ...).
+
+    Returns:
+        ``{"context_blocks": int, "global_pool": bool}`` for :class:`TrainSettings`.
+    """
+    names = [str(b) for b in backbones]
+    if not names:
+        raise ValueError("context_defaults needs at least one backbone name")
+    local = all(n in LOCAL_BACKBONES for n in names)
+    return {"context_blocks": 4 if local else 0, "global_pool": local}
 
 
 @dataclass

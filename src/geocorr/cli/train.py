@@ -33,12 +33,13 @@ def register(app: typer.Typer) -> None:
         val_fraction: float = typer.Option(0.1, "--val-fraction", help="Pairs held out."),
         val_every: int = typer.Option(None, "--val-every", help="Steps between validations."),
         context_blocks: int = typer.Option(
-            0, "--context-blocks",
-            help="Dilated adapter blocks after the mix (0: DIY-SC exact; weak local backbones "
-            "such as xfeat need the wider context)."),
+            None, "--context-blocks",
+            help="Dilated adapter blocks after the mix (0: DIY-SC exact). Default: 4 when "
+            "every source is xfeat/classical, else 0."),
         global_pool: bool = typer.Option(
-            False, "--global-pool/--no-global-pool",
-            help="Add the image-mean branch to the adapter."),
+            None, "--global-pool/--no-global-pool",
+            help="Image-mean branch of the adapter. Default: on when every source is "
+            "xfeat/classical, else off."),
         label_budget: int = typer.Option(
             None, "--label-budget",
             help="Train on a seeded random subset of this many labels (equal-count "
@@ -56,7 +57,7 @@ def register(app: typer.Typer) -> None:
                 labeled_pairs_from_store,
                 spair_image_path,
             )
-            from geocorr.adapter.train import TrainSettings, train_adapter
+            from geocorr.adapter.train import TrainSettings, context_defaults, train_adapter
             from geocorr.features.cache import FeatureCache, read_mask
             from geocorr.features.registry import make_backbone
             from geocorr.labels.store import LabelStore
@@ -76,6 +77,11 @@ def register(app: typer.Typer) -> None:
                 seg = dataset / "Segmentation" / category / f"{path.stem}.png"
                 return read_mask(seg) if masks and seg.is_file() else None
 
+            auto = context_defaults(names)
+            if context_blocks is None:
+                context_blocks = int(auto["context_blocks"])
+            if global_pool is None:
+                global_pool = bool(auto["global_pool"])
             with LabelStore(store) as label_store:
                 pairs = labeled_pairs_from_store(label_store, image_path, min_labels=2)
             provider = cache_feature_provider(FeatureCache(cache), backbones, mask_for=mask_for)
