@@ -65,7 +65,9 @@ class DemoSettings:
             pairs per category; the pair-sampling seed is replaced by ``seed``).
             Its ``filter`` is ignored: every filter sees the same candidates.
         train: adapter training, the same for every filter (one seed, one
-            budget): 300 steps, 128-d output, DIY-SC's recipe otherwise.
+            budget): 300 steps, 128-d output, four dilated context blocks +
+            the image-mean branch (``geocorr train``'s measured default for
+            XFeat), DIY-SC's recipe otherwise.
         adapter_fused_rows: also score each adapter fused with the rendered
             part descriptor (weight ``part_weight``).
     """

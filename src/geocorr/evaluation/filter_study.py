@@ -49,13 +49,17 @@ def default_label_settings() -> LabelSettings:
 
 
 def default_train_settings() -> TrainSettings:
-    """A short adapter training: 300 steps (one pair each), 128-d output, the DIY-SC recipe.
+    """A short adapter training for the CPU XFeat source: 300 steps, 128-d output.
 
-    300 steps take about 20 s on one CPU core with the 64-d XFeat maps, so
-    three filters train in about a minute (``benchmarks/results/adapter.md``:
-    704 steps in 35-45 s).
+    The DIY-SC recipe plus the context options
+    :func:`geocorr.adapter.train.context_defaults` picks for local backbones
+    (four dilated blocks + the image-mean branch; measured to lift the
+    adapter over XFeat, ``geocorr train``'s default for them). 300 steps take
+    20-40 s on one CPU core, so three filters train in one to two minutes.
     """
-    return TrainSettings(steps=300, out_dim=128)
+    from geocorr.adapter.train import context_defaults
+
+    return TrainSettings(steps=300, out_dim=128, **context_defaults(["xfeat"]))
 
 
 @dataclass(frozen=True)
