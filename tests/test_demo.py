@@ -38,6 +38,7 @@ def test_demo_end_to_end_small(tmp_path):
         assert (out / pl["stores"][f]).is_file()
         assert saved["adapters"][f]["steps"] == 4
     assert saved["findings"] and any("PCK@0.1" in x for x in saved["findings"])
+    assert any("not label counts" in x for x in saved["findings"])
 
     html = (out / "report.html").read_text()
     assert "figures/pair_0.png" in html and (out / "figures" / "pair_0.png").is_file()

@@ -352,6 +352,11 @@ def _findings(rows: dict[str, DemoRow], study, alpha: float) -> list[str]:
         verdict = "higher" if a.precision > b.precision else "NOT higher"
         out.append(f"geodesic precision ({100 * a.precision:.1f} %) is {verdict} than sphere "
                    f"({100 * b.precision:.1f} %)")
+    if study.runs:
+        counts = ", ".join(f"{_FILTER_NAMES.get(f, f)} {study.train_labels[f]} labels on "
+                           f"{study.train_pairs[f]} pairs" for f in study.runs)
+        out.append(f"the adapters share seed and step budget but not label counts ({counts}); "
+                   "the adapter rows compare filters at equal training time, not equal labels")
     missing = [f for f in q if f not in study.runs]
     if missing:
         out.append(f"no adapter for {missing}: no pair kept 2 labels")
