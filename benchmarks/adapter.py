@@ -6,11 +6,17 @@ held-out test pairs of the same procedural benchmark with
 ``geocorr.evaluation`` (PCK@alpha*bbox on the 840 canvas protocol). Only the
 scorer reads the test pairs' annotated keypoints.
 
-Example (stores from ``geocorr pseudolabel``, features from ``geocorr features``)::
+Example (stores from ``geocorr pseudolabel``, features from ``geocorr features``, the
+context ones with ``--context``)::
 
-    .venv/bin/python benchmarks/adapter.py --dataset /tmp/e2/synth --feature-cache /tmp/g2/fcache \
-        --store geodesic=/tmp/g2/geo1.sqlite --store cyclic=/tmp/g2/cyc1.sqlite \
-        --work /tmp/g2/runs --epochs 20 --seeds 0,1,2 --md benchmarks/results/adapter.md
+    .venv/bin/python benchmarks/adapter.py --dataset D --feature-cache F \
+        --store geodesic=geo.sqlite --store cyclic=cyc.sqlite --store sphere=sph.sqlite \
+        --work RUNS --epochs 8 --seeds 0,1,2,3 --context --context-blocks 4 --global-pool \
+        --equal-count --md table.md
+
+``--equal-count`` adds, per store, a run on a seeded subset of its labels the size of the
+smallest store (filters compared at equal label count as well as at equal pairs). A run folder
+that already holds a finished ``last.pt`` with the same settings is reused, not retrained.
 """
 
 from __future__ import annotations
