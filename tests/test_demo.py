@@ -13,12 +13,12 @@ def test_demo_end_to_end_small(tmp_path):
     out = tmp_path / "demo"
     settings = DemoSettings(categories=("car",), images_per_category=7, test_pairs=4, figures=1,
                             labels=LabelSettings(pairs=PairSamplingSettings(4)),
-                            train=TrainSettings(steps=4, out_dim=16))
+                            train=TrainSettings(steps=4, out_dim=16), adapter_context=True)
     res = run_demo(out, settings, progress=False, log=lambda _: None)
     saved = json.loads((out / "results.json").read_text())
     assert [r["name"] for r in saved["rows"]] == [r["name"] for r in res["rows"]]
     keys = [r["key"] for r in saved["rows"]]
-    assert keys[:3] == ["2d", "3d", "fused"]
+    assert keys[:4] == ["2d", "2d_context", "3d", "fused"]
     for f in ("cyclic", "sphere", "geodesic"):       # every filter got its adapter rows
         assert f"adapter_{f}" in keys and f"adapter_{f}_fused" in keys
     for row in saved["rows"]:
@@ -52,7 +52,7 @@ def test_demo_end_to_end_small(tmp_path):
     r = CliRunner().invoke(__import__("geocorr.cli", fromlist=["app"]).app, [
         "eval", "--dataset", "spair", "--root", str(out / "data"), "--model",
         str(out / saved["adapters"]["geodesic"]["run"]), "--cache", str(out / "cache" / "features"),
-        "--alpha", "0.05", "--alpha", "0.1", "--json", str(ev)])
+        "--context", "--alpha", "0.05", "--alpha", "0.1", "--json", str(ev)])
     assert r.exit_code == 0, r.output
     row = next(x for x in saved["rows"] if x["key"] == "adapter_geodesic")
     got = json.loads(ev.read_text())["overall"]["per_image"]

@@ -68,6 +68,10 @@ class DemoSettings:
             budget): 300 steps, 128-d output, four dilated context blocks +
             the image-mean branch (``geocorr train``'s measured default for
             XFeat), DIY-SC's recipe otherwise.
+        adapter_context: train the adapters on XFeat + image-wide context
+            instead of XFeat (``FilterStudySettings.adapter_context``) and add
+            the zero-shot row of that input. Off: at this data size it scored
+            lower (``benchmarks/RESULTS.md``).
         adapter_fused_rows: also score each adapter fused with the rendered
             part descriptor (weight ``part_weight``).
     """
@@ -82,6 +86,7 @@ class DemoSettings:
     labels: LabelSettings = field(default_factory=default_label_settings)
     train: TrainSettings = field(default_factory=default_train_settings)
     adapter_fused_rows: bool = True
+    adapter_context: bool = False
 
     def __post_init__(self) -> None:
         if self.labels.backbone != "xfeat":
@@ -149,7 +154,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     from geocorr.evaluation.label_quality import quality_table
     from geocorr.evaluation.predict import PredictSettings, predict_keypoints
     from geocorr.evaluation.scorer import evaluate_pairs
-    from geocorr.features.cache import FeatureCache
+    from geocorr.features.cache import FeatureCache, read_mask
     from geocorr.features.fusion import FusionSettings, fuse
     from geocorr.features.geometric import GeometricDescriptor
     from geocorr.features.registry import make_backbone
@@ -207,11 +212,24 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
             maps[path] = (fmap, part, fuse({"xfeat": fmap, "geometric": part}, fusion))
         return maps[path]
 
+    # XFeat with image-wide context: the adapters' input when s.adapter_context, with the
+    # Segmentation/ masks the filter study trains with; then also a zero-shot row of its own
+    context_backbone = make_backbone("xfeat", context=True)
+    context_maps: dict[Path, object] = {}
+
+    def context_map(path: Path):
+        if path not in context_maps:
+            mask = read_mask(data / "Segmentation" / path.parent.name / f"{path.stem}.png")
+            context_maps[path] = cache.features_for(_read_rgb(path), context_backbone, mask=mask)
+        return context_maps[path]
+
     dataset = SPairDataset(data)
     pairs = dataset.pairs("test")
     for p in pairs:
-        image_maps(p.src_image)
-        image_maps(p.trg_image)
+        for path in (p.src_image, p.trg_image):
+            image_maps(path)
+            if s.adapter_context:
+                context_map(path)
     timings["features"] = time.perf_counter() - t
 
     # 4. stage 3: one candidate set, three filters, three stores, three adapters
@@ -221,7 +239,8 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
         f"({labels.pairs.pairs_per_category} per category), cyclic / sphere / geodesic on the "
         "same candidates, one adapter per filter (same seed and budget)")
     study = run_filter_study(data, stage1, out / "study",
-                             FilterStudySettings(labels=labels, train=s.train),
+                             FilterStudySettings(labels=labels, train=s.train,
+                                                 adapter_context=s.adapter_context),
                              feature_cache=feature_dir, progress=progress, log=log)
     label_table = quality_table(study.quality)
     timings["stage3"] = time.perf_counter() - t
@@ -239,6 +258,8 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
 
     methods: list[tuple[str, str, Callable[[Path], object]]] = [
         ("2d", "2D zero-shot NN (XFeat)", lambda p: image_maps(p)[0]),
+        *([("2d_context", "2D zero-shot NN (XFeat + context: the adapters' input)",
+            context_map)] if s.adapter_context else []),
         ("3d", "3D only: rendered part descriptor NN", lambda p: image_maps(p)[1]),
         ("fused", f"2D+3D fused NN (XFeat + part, weight {s.part_weight:g})",
          lambda p: image_maps(p)[2])]
@@ -252,10 +273,12 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
 
         def adapted_map(path: Path, f=f, adapter=adapter):
             if (f, path) not in adapted:
-                adapted[f, path] = apply_adapter(adapter, {"xfeat": image_maps(path)[0]})
+                source = context_map(path) if study.adapter_context else image_maps(path)[0]
+                adapted[f, path] = apply_adapter(adapter, {"xfeat": source})
             return adapted[f, path]
 
-        methods.append((f"adapter_{f}", f"adapter (XFeat) on {_FILTER_NAMES[f]} labels",
+        source_name = "XFeat + context" if study.adapter_context else "XFeat"
+        methods.append((f"adapter_{f}", f"adapter ({source_name}) on {_FILTER_NAMES[f]} labels",
                         adapted_map))
         if s.adapter_fused_rows:
             methods.append((f"adapter_{f}_fused",
@@ -336,6 +359,8 @@ def _findings(rows: dict[str, DemoRow], study, alpha: float) -> list[str]:
 
     for key in ("fused", "3d", "adapter_geodesic", "adapter_sphere", "adapter_geodesic_fused"):
         cmp(key, "2d")
+    for key in ("adapter_geodesic", "adapter_sphere", "adapter_cyclic"):
+        cmp(key, "2d_context")
     cmp("adapter_geodesic", "adapter_cyclic")
     cmp("adapter_geodesic", "adapter_sphere")
     cmp("adapter_geodesic_fused", "fused")

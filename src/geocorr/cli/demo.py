@@ -22,6 +22,9 @@ def register(app: typer.Typer) -> None:
                                         help="trn pairs per category for pseudo-labels"),
         train_steps: int = typer.Option(300, "--train-steps",
                                         help="adapter training steps (each filter alike)"),
+        adapter_context: bool = typer.Option(
+            False, "--adapter-context",
+            help="adapters over XFeat + image-wide context (adds that zero-shot row)"),
     ) -> None:
         """Benchmark -> stage 1 -> 2D vs 2D+3D -> pseudo-labels per filter -> adapters -> PCK."""
         from dataclasses import replace
@@ -37,5 +40,5 @@ def register(app: typer.Typer) -> None:
                 part_weight=part_weight,
                 labels=replace(base.labels, pairs=replace(base.labels.pairs,
                                                           pairs_per_category=label_pairs)),
-                train=replace(base.train, steps=train_steps))
+                train=replace(base.train, steps=train_steps), adapter_context=adapter_context)
             run_demo(out, settings)

@@ -75,12 +75,21 @@ class FilterStudySettings:
         filters: the filters compared (subset of ``cyclic``, ``sphere``, ``geodesic``).
         min_labels: pairs with fewer kept labels are not trained on (the
             contrastive loss needs a negative: 2).
+        adapter_context: the adapters' input is the label backbone's map with
+            image-wide context appended (``geocorr features --context``: pooled
+            neighbourhoods, object mean, position in the object box; masks from
+            ``Segmentation/``). Off by default: with 80 label pairs per
+            category it lifts the geodesic adapter above its own zero-shot
+            input (``benchmarks/results/adapter.md``), but at the demo's 40
+            pairs per category it fell below it (``benchmarks/RESULTS.md``).
+            The labels themselves always come from the plain backbone.
     """
 
     labels: LabelSettings = field(default_factory=default_label_settings)
     train: TrainSettings = field(default_factory=default_train_settings)
     filters: tuple[str, ...] = FILTERS
     min_labels: int = 2
+    adapter_context: bool = False
 
     def __post_init__(self) -> None:
         bad = [f for f in self.filters if f not in FILTERS]
@@ -106,6 +115,8 @@ class FilterStudy:
         train_pairs: filter -> pairs with at least ``min_labels`` labels.
         train_labels: filter -> labels on those pairs.
         timings_s: seconds per phase (``prepare``, ``label``, ``train_<filter>``).
+        adapter_context: the adapters were trained on the backbone's map with
+            image-wide context (:attr:`FilterStudySettings.adapter_context`).
     """
 
     pairs: list[ImagePair]
@@ -117,6 +128,7 @@ class FilterStudy:
     train_pairs: dict[str, int]
     train_labels: dict[str, int]
     timings_s: dict[str, float]
+    adapter_context: bool = False
 
 
 def run_filter_study(dataset: str | Path, stage1: str | Path, out: str | Path,
@@ -227,7 +239,17 @@ def run_filter_study(dataset: str | Path, stage1: str | Path, out: str | Path,
                 st.write(fcand.labels(f))
 
     # one adapter per filter, same settings
-    provider = cache_feature_provider(fc, [backbone])
+    if s.adapter_context:
+        from geocorr.features.cache import read_mask
+
+        def mask_for(path: Path, category: str):
+            seg = Path(dataset) / "Segmentation" / category / f"{path.stem}.png"
+            return read_mask(seg) if seg.is_file() else None
+
+        provider = cache_feature_provider(
+            fc, [make_backbone(ls.backbone, device=device, context=True)], mask_for=mask_for)
+    else:
+        provider = cache_feature_provider(fc, [backbone])
     image_path = spair_image_path(dataset)
     runs: dict[str, TrainResult] = {}
     n_pairs: dict[str, int] = {}
@@ -249,4 +271,4 @@ def run_filter_study(dataset: str | Path, stage1: str | Path, out: str | Path,
         timings[f"train_{f}"] = time.perf_counter() - t
     return FilterStudy(pairs=pairs, candidates=cands, correct=correct, quality=quality,
                        stores=stores, runs=runs, train_pairs=n_pairs, train_labels=n_labels,
-                       timings_s=timings)
+                       timings_s=timings, adapter_context=s.adapter_context)
