@@ -68,7 +68,7 @@ def main() -> None:
     from geocorr.data.spair import SPairDataset
     from geocorr.evaluation.predict import feature_predictor
     from geocorr.evaluation.scorer import evaluate_pairs
-    from geocorr.features.cache import FeatureCache, read_mask
+    from geocorr.features.cache import FeatureCache, dataset_mask_for
     from geocorr.features.registry import make_backbone
     from geocorr.labels.store import LabelStore
 
@@ -78,12 +78,9 @@ def main() -> None:
     extra = {"context": True} if args.context else {}
     backbones = [make_backbone(b, **extra) for b in args.backbone.split(",")]
 
-    def mask_for(path: Path, category: str):
-        seg = args.dataset / "Segmentation" / Path(path).parent.name / f"{Path(path).stem}.png"
-        return read_mask(seg) if seg.is_file() else None
-
-    provider = cache_feature_provider(FeatureCache(args.feature_cache), backbones,
-                                      mask_for=mask_for if args.context else None)
+    provider = cache_feature_provider(
+        FeatureCache(args.feature_cache), backbones,
+        mask_for=dataset_mask_for(args.dataset) if args.context else None)
     memo: dict[Path, dict] = {}
 
     def maps(path: Path) -> dict:

@@ -154,7 +154,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     from geocorr.evaluation.label_quality import quality_table
     from geocorr.evaluation.predict import PredictSettings, predict_keypoints
     from geocorr.evaluation.scorer import evaluate_pairs
-    from geocorr.features.cache import FeatureCache, read_mask
+    from geocorr.features.cache import FeatureCache, dataset_mask_for
     from geocorr.features.fusion import FusionSettings, fuse
     from geocorr.features.geometric import GeometricDescriptor
     from geocorr.features.registry import make_backbone
@@ -216,10 +216,11 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     # Segmentation/ masks the filter study trains with; then also a zero-shot row of its own
     context_backbone = make_backbone("xfeat", context=True)
     context_maps: dict[Path, object] = {}
+    context_mask = dataset_mask_for(data)
 
     def context_map(path: Path):
         if path not in context_maps:
-            mask = read_mask(data / "Segmentation" / path.parent.name / f"{path.stem}.png")
+            mask = context_mask(path, path.parent.name)
             context_maps[path] = cache.features_for(_read_rgb(path), context_backbone, mask=mask)
         return context_maps[path]
 

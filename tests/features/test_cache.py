@@ -199,3 +199,18 @@ def test_encode_dataset_and_cli(tmp_path):
     r = CliRunner().invoke(app, ["features", "--dataset", str(root), "--backbone", "sd",
                                  "--context", "--cache", str(tmp_path / "c2")])
     assert r.exit_code == 2 and "--context applies" in " ".join(r.output.split())
+
+
+def test_dataset_mask_for_reads_segmentation_or_none(tmp_path):
+    from PIL import Image
+
+    from geocorr.features.cache import dataset_mask_for
+
+    (tmp_path / "Segmentation" / "car").mkdir(parents=True)
+    m = np.zeros((4, 5), np.uint8)
+    m[1:3, 2:4] = 255
+    Image.fromarray(m).save(tmp_path / "Segmentation" / "car" / "car_0001.png")
+    mask_for = dataset_mask_for(tmp_path)
+    got = mask_for(tmp_path / "JPEGImages" / "car" / "car_0001.jpg", "car")
+    np.testing.assert_array_equal(got, m > 0)
+    assert mask_for(tmp_path / "JPEGImages" / "car" / "car_0002.jpg", "car") is None

@@ -91,11 +91,9 @@ def register(app: typer.Typer) -> None:
                 pairs = pairs[:max_pairs]
             mask_for = None
             if context and masks:
-                from geocorr.features.cache import read_mask
+                from geocorr.features.cache import dataset_mask_for
 
-                def mask_for(path: Path, category: str):
-                    seg = root / "Segmentation" / category / f"{Path(path).stem}.png"
-                    return read_mask(seg) if seg.is_file() else None
+                mask_for = dataset_mask_for(root)
 
             if adapter is None:
                 source = fused_feature_source(bbs, cache_dir=cache, mask_for=mask_for)

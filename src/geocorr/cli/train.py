@@ -58,7 +58,7 @@ def register(app: typer.Typer) -> None:
                 spair_image_path,
             )
             from geocorr.adapter.train import TrainSettings, context_defaults, train_adapter
-            from geocorr.features.cache import FeatureCache, read_mask
+            from geocorr.features.cache import FeatureCache, dataset_mask_for
             from geocorr.features.registry import make_backbone
             from geocorr.labels.store import LabelStore
 
@@ -73,9 +73,7 @@ def register(app: typer.Typer) -> None:
                 backbones.append(make_backbone(name, device=device, **bb_settings))
             image_path = spair_image_path(dataset)
 
-            def mask_for(path: Path, category: str):
-                seg = dataset / "Segmentation" / category / f"{path.stem}.png"
-                return read_mask(seg) if masks and seg.is_file() else None
+            mask_for = dataset_mask_for(dataset) if masks else None
 
             auto = context_defaults(names)
             if context_blocks is None:

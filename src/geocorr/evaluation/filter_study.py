@@ -240,14 +240,11 @@ def run_filter_study(dataset: str | Path, stage1: str | Path, out: str | Path,
 
     # one adapter per filter, same settings
     if s.adapter_context:
-        from geocorr.features.cache import read_mask
-
-        def mask_for(path: Path, category: str):
-            seg = Path(dataset) / "Segmentation" / category / f"{path.stem}.png"
-            return read_mask(seg) if seg.is_file() else None
+        from geocorr.features.cache import dataset_mask_for
 
         provider = cache_feature_provider(
-            fc, [make_backbone(ls.backbone, device=device, context=True)], mask_for=mask_for)
+            fc, [make_backbone(ls.backbone, device=device, context=True)],
+            mask_for=dataset_mask_for(dataset))
     else:
         provider = cache_feature_provider(fc, [backbone])
     image_path = spair_image_path(dataset)

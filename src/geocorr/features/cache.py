@@ -243,6 +243,22 @@ def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
     return (arr > 0).any(axis=2) if arr.ndim == 3 else arr > 0
 
 
+def dataset_mask_for(root: str | os.PathLike[str]):
+    """``(image path, category) -> mask or None`` from an SPair-layout ``root/Segmentation/``.
+
+    The mask source of context backbones when encoding, training and evaluating
+    on a dataset (all three must use the same masks). ``None`` where the PNG is
+    missing.
+    """
+    root = Path(root)
+
+    def mask_for(path: str | os.PathLike[str], category: str) -> np.ndarray | None:
+        seg = root / "Segmentation" / category / f"{Path(path).stem}.png"
+        return read_mask(seg) if seg.is_file() else None
+
+    return mask_for
+
+
 def _read_rgb(path: Path) -> np.ndarray:
     from PIL import Image
 
