@@ -161,7 +161,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     from geocorr.features.render import render_descriptors
     from geocorr.reconstruct.pipeline import dataset_images, load_cached, run_stage1
     from geocorr.reconstruct.reconstructor import simulated_reconstructor
-    from geocorr.reconstruct.segmenter import DatasetMasks
+    from geocorr.reconstruct.segmenter import default_segmenter
 
     s = settings or DemoSettings()
     out = Path(out)
@@ -187,7 +187,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     stage1 = out / "stage1"
     images = sorted(set(dataset_images(data, "test")) | set(dataset_images(data, "trn")))
     log(f"[2/5] stage 1 (refine + yaw vote) on {len(images)} images (test + trn)")
-    records = run_stage1(data, images, DatasetMasks(data), simulated_reconstructor(data),
+    records = run_stage1(data, images, default_segmenter(data), simulated_reconstructor(data),
                          stage1, progress=progress)
     timings["stage1"] = time.perf_counter() - t
 
