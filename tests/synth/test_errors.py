@@ -154,7 +154,8 @@ def test_shape_error_terms_at_their_documented_magnitudes():
     # signed angle about a random axis: |angle| has mean sigma sqrt(2/pi)
     angles = np.degrees([np.linalg.norm(r) for d in draws for r in d.articulation.values()])
     assert np.mean(angles) == pytest.approx(12.0 * math.sqrt(2 / math.pi), rel=0.15)
-    assert np.mean([d.hidden_mirror for d in draws]) == pytest.approx(0.5, abs=0.15)
+    assert np.mean([d.hidden_mirror for d in draws]) == pytest.approx(0.7, abs=0.15)
+    assert all(d.hidden_warp == 0.12 for d in draws)
     assert np.mean([d.fused for d in draws]) == pytest.approx(0.3, abs=0.13)
     assert np.mean([len(d.cuts) > 0 for d in draws]) == pytest.approx(0.15, abs=0.1)
     names = dog.part_names
@@ -306,3 +307,18 @@ def test_synth_cli_error_levels(tmp_path):
     assert (out / "PredictedMasks/car/car_0000.png").is_file()
     res = CliRunner().invoke(app, args[:-4] + ["--sim-errors", "medium", "--overwrite"])
     assert res.exit_code == 2 and "oracle, realistic, hard" in res.output
+
+
+def test_rotation_error_modulo_yaw_and_components():
+    from geocorr.data.synth.shape_errors import rotation_matrix
+    from geocorr.data.synth.simulator import count_components, yaw_rotation
+
+    tilt = rotation_matrix([math.radians(10.0), 0.0, 0.0])
+    for k in range(4):
+        R = yaw_rotation(k)
+        assert rotation_error_deg(np.eye(3), R) == pytest.approx(0.0, abs=1e-6)
+        assert rotation_error_deg(np.eye(3), R, modulo_yaw=False) == pytest.approx(
+            [0.0, 90.0, 180.0, 90.0][k], abs=1e-6)
+        assert rotation_error_deg(np.eye(3), tilt @ R) == pytest.approx(10.0, abs=1e-6)
+    tri = np.array([[0, 1, 2], [3, 4, 5], [4, 5, 6]])
+    assert count_components(tri, 8) == 2 and count_components(np.zeros((0, 3)), 3) == 0

@@ -91,13 +91,15 @@ class ReconstructionErrors:
             canonical axis (0.05 [guess]: length/width/height ratios off).
         hidden_mirror_prob: probability that the side hidden from the camera
             is replaced by the mirror image of the visible side about the
-            vertical plane through the object's centre facing the camera (0.5
-            [guess]; SAM 3D must invent the unseen side).
+            vertical plane through the object's centre facing the camera (0.7
+            [guess]; SAM 3D must invent the unseen side; with the warp below
+            this gives the issue's >= 3x the oracle's hidden-side Chamfer).
         hidden_warp: amplitude of a smooth random displacement of the hidden
-            side (0.05 [guess]: four random sine modes of wavelength ~ the
-            object's size, ~3.5 % of the diagonal per point; SAM 3D's Chamfer
-            0.040 on [-1, 1]^3 is for the whole surface, the unseen side is
-            invented and errs more; the issue asks for >= 3x today's error there).
+            side, ramping in over 0.1 of the diagonal behind the mirror plane
+            (0.12 [guess]: four random sine modes of wavelength ~ the object's
+            size, ~8 % of the diagonal rms per point; SAM 3D's Chamfer 0.040 on
+            [-1, 1]^3 is for the whole surface, the unseen side is invented
+            and errs more).
         thin_part_size: a part is small when its second-smallest extent is
             below this (0.035 of the diagonal: mirrors, lights, eyes; flat
             plates such as wings are not); SAM 3D's 64^3 grid loses small
@@ -127,8 +129,8 @@ class ReconstructionErrors:
     principal_point_sigma: float = 0.01
     part_scale_sigma: float = 0.08
     axis_scale_sigma: float = 0.05
-    hidden_mirror_prob: float = 0.5
-    hidden_warp: float = 0.05
+    hidden_mirror_prob: float = 0.7
+    hidden_warp: float = 0.12
     thin_part_size: float = 0.035
     thin_drop_prob: float = 0.3
     fuse_prob: float = 0.3

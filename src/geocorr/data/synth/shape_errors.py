@@ -281,7 +281,7 @@ def apply_shape_errors(occ: np.ndarray, origin: np.ndarray, pitch: float,
         flat[hidden] = _gather(out3, refl, origin, pitch)
         out3 = flat.reshape(shape)
     if errors.hidden_warp > 0:
-        w = np.clip(-side / (0.2 * diag), 0.0, 1.0)
+        w = np.clip(-side / (0.1 * diag), 0.0, 1.0)
         busy = w > 0
         if busy.any():
             pts = grid[busy]
