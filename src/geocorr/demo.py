@@ -90,7 +90,7 @@ class DemoSettings:
     train: TrainSettings = field(default_factory=default_train_settings)
     adapter_fused_rows: bool = True
     adapter_context: bool = False
-    sim_errors: str = "oracle"
+    sim_errors: str = "realistic"
     sim_scale: float = 1.0
 
     def __post_init__(self) -> None:

@@ -26,7 +26,7 @@ def register(app: typer.Typer) -> None:
             False, "--adapter-context",
             help="adapters over XFeat + image-wide context (adds that zero-shot row)"),
         sim_errors: str = typer.Option(
-            "oracle", "--sim-errors",
+            "realistic", "--sim-errors",
             help="error level of the simulated SAM3D meshes and SAM3 masks: oracle | realistic "
                  "| hard (docs/synth.md)"),
         sim_scale: float = typer.Option(1.0, "--sim-scale",

@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         size: int = typer.Option(384, "--size", help="Long image side in pixels."),
         views_per_instance: int = typer.Option(1, "--views-per-instance"),
         sim_errors: str = typer.Option(
-            "oracle", "--sim-errors", help="Error level of the simulated SAM3D meshes and SAM3 "
+            "realistic", "--sim-errors", help="Error level of the simulated SAM3D meshes and SAM3 "
             "masks: oracle (exact rotation, intrinsics, shape and mask: the upper bound) | "
             "realistic | hard (2x realistic). docs/synth.md lists every term."),
         sim_scale: float = typer.Option(
