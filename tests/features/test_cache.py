@@ -161,7 +161,7 @@ def test_backbone_inputs_and_mask_reading(tmp_path):
     pal.save(tmp_path / "m.png")
     np.testing.assert_array_equal(read_mask(tmp_path / "m.png"), mask)
     (tmp_path / "bad.png").write_bytes(b"nope")
-    with pytest.raises(ValueError, match="cannot read mask"):
+    with pytest.raises(ValueError, match="not a readable image"):
         read_mask(tmp_path / "bad.png")
 
 

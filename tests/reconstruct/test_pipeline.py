@@ -175,6 +175,32 @@ def test_cli_refine(dataset, tmp_path):
     assert res.exit_code == 2 and "missing.png" in res.output
 
 
+def test_cli_refine_reads_rgba_masks_by_the_rule(dataset, tmp_path):
+    """RGBA with an opaque alpha (colour is the mask) and a cut-out (alpha is the mask) both
+    fit the object, not the whole image (alpha was once maxed in with the colour)."""
+    rec = dataset / "Reconstructions" / "car"
+    src = dataset / "Segmentation" / "car" / "car_0000.png"
+    m = np.asarray(Image.open(src)) > 0
+    opaque = np.zeros((*m.shape, 4), np.uint8)
+    opaque[m, :3] = 255
+    opaque[..., 3] = 255
+    cutout = np.full((*m.shape, 4), 180, np.uint8)
+    cutout[..., 3] = np.where(m, 255, 0)
+    ious = []
+    for name, arr in (("ref", None), ("opaque", opaque), ("cutout", cutout)):
+        path = src if arr is None else tmp_path / f"{name}.png"
+        if arr is not None:
+            Image.fromarray(arr, "RGBA").save(path)
+        res = CliRunner().invoke(app, [
+            "refine", "--mesh", str(rec / "car_0000.ply"), "--camera", str(rec / "car_0000.json"),
+            "--mask", str(path), "--out", str(tmp_path / f"{name}.json"), "--max-side", "48",
+            "--dt-steps", "2", "--iou-steps", "1"])
+        assert res.exit_code == 0, res.output
+        ious.append(json.loads((tmp_path / f"{name}.json").read_text())["iou_before"])
+    assert ious[0] < 0.9
+    assert ious[1] == pytest.approx(ious[0]) and ious[2] == pytest.approx(ious[0])
+
+
 def test_cli_reconstruct_errors(dataset, tmp_path):
     res = CliRunner().invoke(app, ["reconstruct", "--dataset", str(dataset), "--out",
                                    str(tmp_path / "c"), "--meshes", "bogus"])

@@ -27,6 +27,7 @@ from typing import Literal
 
 import numpy as np
 
+from geocorr.data.images import read_rgb
 from geocorr.features.base import FeatureMap
 from geocorr.geometry.camera import Camera
 from geocorr.labels.store import LabelStore, PairLabels
@@ -106,15 +107,6 @@ class PairInputs:
     target: ImageInputs
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    if not path.is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def prepare_image(dataset: str | os.PathLike[str], cache: str | os.PathLike[str], category: str,
                   stem: str, backbone, descriptor, settings: LabelSettings,
                   feature_cache=None) -> ImageInputs:
@@ -135,7 +127,7 @@ def prepare_image(dataset: str | os.PathLike[str], cache: str | os.PathLike[str]
     from geocorr.reconstruct.pipeline import load_cached
 
     c = load_cached(cache, category, stem)
-    image = _read_rgb(Path(dataset) / "JPEGImages" / category / f"{stem}.jpg")
+    image = read_rgb(Path(dataset) / "JPEGImages" / category / f"{stem}.jpg")
     if feature_cache is not None:
         fmap = feature_cache.features_for(image, backbone, mask=c.mask, category=category)
     else:

@@ -59,6 +59,7 @@ import numpy as np
 
 from geocorr.atomic import write_bytes_atomic
 from geocorr.atomic import write_json_atomic as _write_json
+from geocorr.data.images import read_mask, read_rgb
 from geocorr.geometry.camera import Camera, load_camera, save_camera
 from geocorr.reconstruct.orientation import OrientationEstimator
 from geocorr.reconstruct.reconstructor import Reconstructor
@@ -139,18 +140,6 @@ def _load_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(m.vertices, dtype=np.float64), np.asarray(m.faces, dtype=np.int64)
 
 
-def _read_image(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable image ({exc})") from None
-
-
 # --------------------------------------------------------------- image lists
 def dataset_images(dataset_root: str | Path, split: str = "test",
                    categories: Sequence[str] | None = None) -> list[tuple[str, str]]:
@@ -228,15 +217,12 @@ class CachedImage:
 
 def load_cached(cache: str | Path, category: str, stem: str) -> CachedImage:
     """Read a finished image (``record.json`` must exist); errors name the file."""
-    from PIL import Image
-
     d = Path(cache) / category / stem
     rec_p = d / "record.json"
     if not rec_p.is_file():
         raise FileNotFoundError(f"{rec_p}: image not reconstructed (run geocorr reconstruct)")
     v, f = _load_ply(d / "mesh.ply")
-    with Image.open(d / "mask.png") as im:
-        mask = np.asarray(im) > 0
+    mask = read_mask(d / "mask.png")
     return CachedImage(vertices=v, faces=f, camera=load_camera(d / "camera.json"), mask=mask,
                        record=json.loads(rec_p.read_text()))
 
@@ -249,7 +235,7 @@ def _phase_a(root: Path, out: Path, category: str, stem: str, segmenter: Segment
         return json.loads(refine_p.read_text())
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    image = _read_image(root / "JPEGImages" / category / f"{stem}.jpg")
+    image = read_rgb(root / "JPEGImages" / category / f"{stem}.jpg")
     mask = segmenter.segment(image, category, stem, _bbox(root, category, stem))
     timings["segment"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -373,7 +359,7 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
             meshes.append((v @ np.round(rotation_z(-90.0 * rec["k"])).T, f))
         else:  # pool-only image: the raw reconstruction (normalisation makes refining moot)
             try:
-                image = _read_image(root / "JPEGImages" / category / f"{s}.jpg")
+                image = read_rgb(root / "JPEGImages" / category / f"{s}.jpg")
                 mask = segmenter.segment(image, category, s, _bbox(root, category, s))
                 r = reconstructor.reconstruct(image, mask, category, s)
             except (FileNotFoundError, ValueError) as exc:  # e.g. meshes only for the split
