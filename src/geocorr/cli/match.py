@@ -21,8 +21,9 @@ def register(app: typer.Typer) -> None:
         mesh2: Path | None = typer.Option(None, "--mesh2"),
         camera2: Path | None = typer.Option(None, "--camera2"),
         backbone: str = typer.Option("xfeat", "--backbone", help="2D backbone name."),
-        weights: str | None = typer.Option(None, "--weights",
-                                           help="Model path or hub id for the backbone."),
+        weights: str | None = typer.Option(
+            None, "--weights", help="Weights of the backbone: PATH or NAME=PATH (state dict "
+                                    "for xfeat; local directory or hub id for dinov2/dinov3/sd)."),
         part_weight: float = typer.Option(0.5, "--part-weight"),
         tau: float | None = typer.Option(None, "--tau", help="Relaxed cyclic tolerance."),
         device: str = typer.Option("cpu", "--device"),
@@ -36,7 +37,7 @@ def register(app: typer.Typer) -> None:
 
         from geocorr.cli._common import console, user_errors
         from geocorr.evaluation.tables import write_json_atomic
-        from geocorr.features.registry import make_backbone
+        from geocorr.features.registry import make_backbones, parse_weights
         from geocorr.geometry.camera import load_camera
         from geocorr.geometry.mesh import load_mesh
         from geocorr.matching.images import MeshView, match_images
@@ -67,7 +68,11 @@ def register(app: typer.Typer) -> None:
             m1 = read(mask1, "L") > 0 if mask1 else None
             m2 = read(mask2, "L") > 0 if mask2 else None
             v1, v2 = view(mesh1, camera1, "1"), view(mesh2, camera2, "2")
-            bb = make_backbone(backbone, device=device, **({"model": weights} if weights else {}))
+            try:
+                paths = parse_weights([weights] if weights else [], default=backbone)
+                bb = make_backbones([backbone], device=device, weights=paths)[backbone]
+            except ValueError as exc:
+                raise ValueError(f"--backbone/--weights: {exc}") from None
             settings = MatchSettings() if tau is None else dataclasses.replace(MatchSettings(),
                                                                               tau=tau)
             res = match_images(img1, img2, bb, mask_s=m1, mask_t=m2, mesh_s=v1, mesh_t=v2,
