@@ -104,16 +104,27 @@ def read_rgb(path: str | os.PathLike[str], max_side: int | None = None) -> np.nd
             raise ValueError(f"{path}: not a readable image ({exc})") from None
 
 
-def mask_from_image(im) -> np.ndarray:
-    """The object mask of an open ``PIL.Image`` by the module's rule, ``(H, W)`` bool."""
-    mode = im.mode
-    if mode in _ALPHA_MODES:
-        alpha = np.asarray(im.getchannel("A"))
-        if not (alpha == 255).all():
-            return alpha > 0
-        colour = np.asarray(im)[..., :-1]
-        return colour.any(axis=-1) if colour.ndim == 3 else colour != 0
+def _alpha_is_the_mask(im) -> bool:
+    """True when ``im`` has an alpha channel that is not uniformly opaque (PIL, no copy)."""
+    return im.mode in _ALPHA_MODES and im.getchannel("A").getextrema()[0] != 255
+
+
+def mask_from_image(im, alpha: bool | None = None) -> np.ndarray:
+    """The object mask of an open ``PIL.Image`` by the module's rule, ``(H, W)`` bool.
+
+    Args:
+        im: the image.
+        alpha: whether the alpha channel is the mask; ``None``: decide from
+            ``im`` (not uniformly opaque). Pass the decision made on the full
+            image when ``im`` is a resized copy.
+    """
+    if alpha is None:
+        alpha = _alpha_is_the_mask(im)
+    if alpha:
+        return np.asarray(im.getchannel("A")) > 0
     arr = np.asarray(im)
+    if im.mode in _ALPHA_MODES:
+        arr = arr[..., :-1]
     return arr.any(axis=-1) if arr.ndim == 3 else arr != 0
 
 
@@ -123,7 +134,9 @@ def read_mask(path: str | os.PathLike[str], size: tuple[int, int] | None = None)
     Args:
         path: mask image (PNG usually).
         size: optional ``(W, H)``: resize the mask to it (nearest neighbour),
-            e.g. to an image read with ``read_rgb(..., max_side)``.
+            e.g. to an image read with ``read_rgb(..., max_side)``. The file
+            is resized before it becomes an array (the rule is per pixel, so
+            the result is the same), keeping memory to the small size.
 
     Returns:
         ``(H, W)`` bool, True = object.
@@ -137,11 +150,9 @@ def read_mask(path: str | os.PathLike[str], size: tuple[int, int] | None = None)
     path = Path(path)
     with _open(path, "mask") as im:
         try:
-            mask = mask_from_image(im)
+            alpha = _alpha_is_the_mask(im)
+            if size is not None and im.size != tuple(size):
+                im = im.resize(tuple(size), Image.Resampling.NEAREST)
+            return mask_from_image(im, alpha)
         except (OSError, SyntaxError) as exc:
             raise ValueError(f"{path}: not a readable mask ({exc})") from None
-    if size is not None and (mask.shape[1], mask.shape[0]) != tuple(size):
-        small = Image.fromarray(mask.astype(np.uint8) * 255).resize(
-            tuple(size), Image.Resampling.NEAREST)
-        mask = np.asarray(small) > 0
-    return mask
