@@ -47,10 +47,10 @@ def register(app: typer.Typer) -> None:
         """Predict target keypoints with (fused) backbone features or an adapter; score with PCK."""
         from rich.console import Console
 
-        from geocorr.cli._common import user_errors
+        from geocorr.cli._common import console, user_errors
         from geocorr.evaluation.predict import PredictSettings
         from geocorr.evaluation.scorer import evaluate_pairs, open_dataset
-        from geocorr.evaluation.tables import pck_table, swap_line, write_json_atomic
+        from geocorr.evaluation.tables import group_lines, pck_table, swap_line, write_json_atomic
         from geocorr.evaluation.zero_shot import fused_feature_source, zero_shot_predictor
         from geocorr.features.registry import make_backbones, parse_weights
 
@@ -109,6 +109,10 @@ def register(app: typer.Typer) -> None:
             line = swap_line(result.report)
             if line is not None:
                 out.print(line)
+            groups_line, group_warnings = group_lines(result.keypoint_groups)
+            out.print(groups_line, markup=False)
+            for w in group_warnings:
+                console.print(f"[yellow]warning:[/yellow] {w}")
             if json_out is not None:
                 d = result.to_dict()
                 d.update(model=model, backbones=list(backbone), predict=predict,
