@@ -31,7 +31,9 @@ the category reference's ``stem``, class ``counts``, plurality ``margin`` and
 ``symmetry``; else ``null``), ``yaw_symmetry`` (``k`` is only defined modulo
 ``4 / yaw_symmetry`` quarter turns: 2 for a 2-fold symmetric category),
 ``estimator``, ``failed`` (= refinement failed), ``timings`` (seconds per
-step) and ``settings``.
+step), ``frame`` (:func:`geocorr.reconstruct.frame.check_frame` of the
+reconstructor's camera: ``ok`` is false when the mesh does not look Z-up) and
+``settings``.
 
 Order of work: every image is segmented, reconstructed and refined first
 (phase A); then, per category, the yaw step (phase B), because the CPU
@@ -61,6 +63,7 @@ from geocorr.atomic import write_bytes_atomic
 from geocorr.atomic import write_json_atomic as _write_json
 from geocorr.data.images import read_mask, read_rgb
 from geocorr.geometry.camera import Camera, load_camera, save_camera
+from geocorr.reconstruct.frame import check_frame
 from geocorr.reconstruct.orientation import OrientationEstimator
 from geocorr.reconstruct.reconstructor import Reconstructor
 from geocorr.reconstruct.refine import RefineSettings, refine_pose
@@ -248,7 +251,8 @@ def _phase_a(root: Path, out: Path, category: str, stem: str, segmenter: Segment
     save_camera(rec.camera, d / "predicted_camera.json")
     info = {"category": category, "stem": stem, "width": int(image.shape[1]),
             "height": int(image.shape[0]), "mask_source": segmenter.name,
-            "mesh_source": rec.source, "refine": res.to_dict(), "timings": timings}
+            "mesh_source": rec.source, "refine": res.to_dict(), "timings": timings,
+            "frame": check_frame(rec.camera).to_dict()}
     write_json_atomic(refine_p, info)
     return info
 
@@ -412,6 +416,7 @@ def _phase_b(out: Path, category: str, stem: str, info: dict,
            "yaw_symmetry": int(reference["symmetry"]) if reference is not None else 1,
            "estimator": "none" if vote is None else getattr(estimator, "name", "external"),
            "failed": bool(info["refine"]["failed"]), "timings": timings,
+           "frame": info.get("frame"),
            "settings": {"refine": asdict(settings.refine), "vote": asdict(settings.vote),
                         "template": asdict(settings.template),
                         "estimator": settings.estimator}}
