@@ -9,6 +9,7 @@ from typer.testing import CliRunner
 from geocorr.cli import app
 from geocorr.features.registry import make_backbone
 from geocorr.geometry import Camera, look_at, save_camera
+from geocorr.geometry.camera import load_camera
 from geocorr.geometry.raster import rasterize
 from geocorr.matching.images import MeshView, match_images
 
@@ -70,6 +71,23 @@ def test_match_cli_writes_png_and_json(tmp_path):
     assert d["sources"] == ["classical", "rendered part descriptor", "fused"]
     assert d["matches"] and {"src", "trg", "similarity", "kept"} <= set(d["matches"][0])
     assert (tmp_path / "out" / "m.png").stat().st_size > 0
+    assert "warning" not in res.output  # Z-up meshes
+    # the same scene written Y-up (same images) is matched, with a warning per mesh
+    for n in (1, 2):
+        mesh = trimesh.load(tmp_path / f"m{n}.ply", process=False)
+        trimesh.Trimesh(np.asarray(mesh.vertices)[:, [1, 2, 0]], mesh.faces,
+                        process=False).export(tmp_path / f"y{n}.ply")
+        cam = load_camera(tmp_path / f"c{n}.json")
+        save_camera(Camera(cam.K, cam.R[:, [1, 2, 0]], cam.t, cam.width, cam.height),
+                    tmp_path / f"yc{n}.json")
+    res = CliRunner().invoke(app, [
+        "match", str(tmp_path / "i1.png"), str(tmp_path / "i2.png"), "--backbone", "classical",
+        "--mesh1", str(tmp_path / "y1.ply"), "--camera1", str(tmp_path / "yc1.json"),
+        "--mesh2", str(tmp_path / "y2.ply"), "--camera2", str(tmp_path / "yc2.json"),
+        "--out", str(tmp_path / "out" / "y.json")])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "y1.ply: the camera's up direction" in text and "y2.ply" in text
     bad = CliRunner().invoke(app, ["match", str(tmp_path / "nope.png"), str(tmp_path / "i2.png"),
                                    "--out", str(tmp_path / "x.png")])
     assert bad.exit_code == 2 and "nope.png" in bad.output

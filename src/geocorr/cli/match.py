@@ -18,7 +18,9 @@ def register(app: typer.Typer) -> None:
             None, "--mask1", help="Source object mask (alpha unless opaque everywhere, else "
                                   "non-zero pixels)."),
         mask2: Path | None = typer.Option(None, "--mask2", help="Target object mask."),
-        mesh1: Path | None = typer.Option(None, "--mesh1", help="Source mesh (canonical frame)."),
+        mesh1: Path | None = typer.Option(
+            None, "--mesh1", help="Source mesh, canonical frame: Z up, X front, Y left "
+                                  "(docs/reconstruct.md)."),
         camera1: Path | None = typer.Option(None, "--camera1", help="Source camera JSON."),
         mesh2: Path | None = typer.Option(None, "--mesh2"),
         camera2: Path | None = typer.Option(None, "--camera2"),
@@ -43,6 +45,7 @@ def register(app: typer.Typer) -> None:
         import json
 
         import numpy as np
+        from rich.markup import escape
 
         from geocorr.cli._common import console, user_errors
         from geocorr.evaluation.tables import write_json_atomic
@@ -56,6 +59,7 @@ def register(app: typer.Typer) -> None:
             match_images,
         )
         from geocorr.matching.pair import MatchSettings
+        from geocorr.reconstruct.frame import check_frame
         from geocorr.report.pair_figure import save_pair_figure
 
         def view(mesh: Path | None, cam: Path | None, flag: str):
@@ -64,7 +68,12 @@ def register(app: typer.Typer) -> None:
             if mesh is None:
                 return None
             m = load_mesh(mesh)
-            return MeshView(np.asarray(m.vertices), np.asarray(m.faces), load_camera(cam))
+            camera = load_camera(cam)
+            frame = check_frame(camera)
+            if not frame.ok:
+                console.print(f"[yellow]warning:[/yellow] {escape(frame.message(str(mesh)))}",
+                              highlight=False)
+            return MeshView(np.asarray(m.vertices), np.asarray(m.faces), camera)
 
         with user_errors():
             if out.suffix.lower() not in (".png", ".json"):
