@@ -14,10 +14,8 @@ Validation uses held-out *pairs* of the pseudo-labels (never ground truth);
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +31,7 @@ from geocorr.adapter.dataset import (
 )
 from geocorr.adapter.losses import LossSettings, adapter_loss
 from geocorr.adapter.network import Adapter, AdapterSettings
+from geocorr.atomic import write_json_atomic
 
 __all__ = ["TrainSettings", "TrainResult", "one_cycle_lr", "split_pairs", "train_adapter",
            "validation_loss", "LOCAL_BACKBONES", "context_defaults"]
@@ -217,10 +216,7 @@ def validation_loss(adapter: Adapter, data: TrainingPairs, settings: TrainSettin
 
 
 def _write_json(path: Path, obj: object) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
+    write_json_atomic(path, obj, indent=1, allow_nan=True)
 
 
 def train_adapter(pairs: Sequence[LabeledPair], provider: FeatureProvider, out: str | os.PathLike,

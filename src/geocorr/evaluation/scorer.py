@@ -19,8 +19,6 @@ an id (``"000001"`` or ``"1"`` for ``000001-...``) is accepted too
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from geocorr.atomic import write_text_atomic
 from geocorr.data.pairs import KeypointPair, PairDataset, ThresholdRule
 from geocorr.evaluation.geometry_aware import AP10K_GROUPS, SPAIR_GROUPS
 from geocorr.evaluation.pck import PairScore, PCKReport, pck_report, score_pair
@@ -138,49 +137,58 @@ def read_predictions(path: str | Path) -> PredictionFile:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a malformed line, a missing/ill-typed field or a repeated pair;
+        IsADirectoryError: ``path`` is a directory.
+        ValueError: not UTF-8 text, a malformed line, a missing/ill-typed field or a repeated pair;
             the message names the file and the line.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"predictions file {path} is a directory; expected a JSON Lines "
+                                "file (only --dataset tss reads a directory of .flo files)")
     if not path.is_file():
         raise FileNotFoundError(f"predictions file {path} does not exist")
+    try:
+        text = path.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        no = path.read_bytes()[:exc.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{no}: not UTF-8 text (byte {exc.start}); expected JSON Lines, "
+                         'one {"pair": ..., "trg_kps": [[x, y], ...]} per line') from None
     kps: dict[str, np.ndarray] = {}
     lines: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{no}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: not a JSON object ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{where}: expected a JSON object "
-                                 f'{{"pair": ..., "trg_kps": [[x, y], ...]}}')
-            for key in ("pair", "trg_kps"):
-                if key not in obj:
-                    raise ValueError(f"{where}: missing field '{key}'")
-            pid = obj["pair"]
-            if not isinstance(pid, str | int) or isinstance(pid, bool):
-                raise ValueError(f"{where}: field 'pair' must be a string, got {pid!r}")
-            pid = str(pid)
-            if pid in kps:
-                raise ValueError(f"{where}: pair '{pid}' already predicted on line {lines[pid]}")
-            try:
-                arr = np.asarray(obj["trg_kps"], dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(f"{where}: field 'trg_kps' must be a list of [x, y] "
-                                 f"numbers") from None
-            if arr.size == 0:
-                arr = arr.reshape(0, 2)
-            if arr.ndim != 2 or arr.shape[1] != 2:
-                raise ValueError(f"{where}: field 'trg_kps' must be a list of [x, y] pairs, "
-                                 f"got shape {arr.shape}")
-            if not np.all(np.isfinite(arr)):
-                raise ValueError(f"{where}: field 'trg_kps' has NaN or inf")
-            kps[pid] = arr
-            lines[pid] = no
+    for no, line in enumerate(text.split("\n"), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{no}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where}: not a JSON object ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise ValueError(f"{where}: expected a JSON object "
+                             f'{{"pair": ..., "trg_kps": [[x, y], ...]}}')
+        for key in ("pair", "trg_kps"):
+            if key not in obj:
+                raise ValueError(f"{where}: missing field '{key}'")
+        pid = obj["pair"]
+        if not isinstance(pid, str | int) or isinstance(pid, bool):
+            raise ValueError(f"{where}: field 'pair' must be a string, got {pid!r}")
+        pid = str(pid)
+        if pid in kps:
+            raise ValueError(f"{where}: pair '{pid}' already predicted on line {lines[pid]}")
+        try:
+            arr = np.asarray(obj["trg_kps"], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: field 'trg_kps' must be a list of [x, y] "
+                             f"numbers") from None
+        if arr.size == 0:
+            arr = arr.reshape(0, 2)
+        if arr.ndim != 2 or arr.shape[1] != 2:
+            raise ValueError(f"{where}: field 'trg_kps' must be a list of [x, y] pairs, "
+                             f"got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{where}: field 'trg_kps' has NaN or inf")
+        kps[pid] = arr
+        lines[pid] = no
     return PredictionFile(path=path, trg_kps=kps, lines=lines)
 
 
@@ -202,15 +210,7 @@ def write_predictions(path: str | Path, predictions: Mapping[str, Any]) -> None:
             raise ValueError(f"prediction for pair '{pid}' must be (N, 2) finite numbers, "
                              f"got shape {arr.shape}")
         lines.append(json.dumps({"pair": str(pid), "trg_kps": arr.tolist()}))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in lines))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
 
 
 def _groups_for(dataset: PairDataset | str) -> Callable[[str], tuple[tuple[int, ...], ...]]:
