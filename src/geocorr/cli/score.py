@@ -67,7 +67,7 @@ def register(app: typer.Typer) -> None:
                 d["predictions"] = str(predictions)
                 d["root"] = str(root)
                 write_json_atomic(d, json_out)
-                out.print(f"wrote {json_out}")
+                typer.echo(f"wrote {json_out}")
 
 
 def _score_tss(root: Path, split: str, predictions: Path, alpha: list[float] | None,
@@ -100,7 +100,7 @@ def _score_tss(root: Path, split: str, predictions: Path, alpha: list[float] | N
         write_json_atomic({"dataset": "tss", "split": split, "root": str(root),
                            "predictions": str(predictions),
                            "results": [r.to_dict() for r in results]}, json_out)
-        out.print(f"wrote {json_out}")
+        typer.echo(f"wrote {json_out}")
 
 
 def _console():  # noqa: ANN202 - rich.console.Console, imported lazily
