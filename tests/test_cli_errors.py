@@ -251,3 +251,27 @@ def test_messages_say_file_or_directory_as_it_is(tmp_path):
     r = score("--dataset", "tss", "--root", str(tss), "--predictions", str(preds))
     assert r.exit_code == 2
     assert f"TSS predictions {preds} is a file; expected a directory" in r.stderr
+
+
+def test_directory_and_file_mixups_in_other_commands(tmp_path):
+    from geocorr.atomic import write_bytes_atomic
+    from geocorr.geometry.mesh import MeshError, load_mesh
+    from geocorr.reconstruct.pipeline import dataset_images
+
+    a_file = tmp_path / "f.txt"
+    a_file.write_text("x")
+    with pytest.raises(NotADirectoryError, match=r"dataset: .*f\.txt is a file, not a directory"):
+        dataset_images(a_file, "test")
+    with pytest.raises(MeshError, match="is a directory; give a .ply"):
+        load_mesh(tmp_path)
+    # renaming onto a directory: the error names the destination, not the (removed) temp file
+    (tmp_path / "d").mkdir()
+    with pytest.raises(OSError) as info:
+        write_bytes_atomic(tmp_path / "d", b"x")
+    assert info.value.filename == str(tmp_path / "d") and info.value.filename2 is None
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["d", "f.txt"]
+    # --json naming a directory is refused before scoring
+    r = CliRunner().invoke(app, ["score", "--dataset", "spair", "--root", str(tmp_path / "no"),
+                                 "--predictions", str(a_file), "--json", str(tmp_path)])
+    assert r.exit_code == 2
+    assert _error_lines(r.stderr) == [f"error: --json {tmp_path} is a directory; give a file path"]

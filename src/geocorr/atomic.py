@@ -17,9 +17,9 @@ from typing import IO, Any
 __all__ = ["atomic_file", "write_bytes_atomic", "write_text_atomic", "write_json_atomic"]
 
 
-def _naming(exc: OSError, path: Path) -> OSError:
-    """``exc`` with ``path`` as its filename when it has none (a failed ``write`` names no file)."""
-    if exc.filename is not None:
+def _naming(exc: OSError, path: Path, tmp: str | None = None) -> OSError:
+    """``exc`` naming ``path``, not no file (a failed ``write``) or the temp file."""
+    if exc.filename is not None and exc.filename != tmp:
         return exc
     if exc.errno is None:
         return type(exc)(f"{path}: {exc}")
@@ -55,7 +55,7 @@ def atomic_file(path: str | os.PathLike, prefix: str | None = None,
     except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
         if isinstance(exc, OSError):
-            raise _naming(exc, path) from exc
+            raise _naming(exc, path, tmp) from exc
         raise
 
 

@@ -11,12 +11,14 @@ from __future__ import annotations
 import contextlib
 import errno
 from collections.abc import Iterator
+from pathlib import Path
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-__all__ = ["console", "user_errors", "fail", "os_error_message", "check_device", "USER_ERROR"]
+__all__ = ["console", "user_errors", "fail", "os_error_message", "check_device",
+           "check_output_file", "USER_ERROR"]
 
 USER_ERROR = 2
 
@@ -32,7 +34,7 @@ _HINTS = {
     errno.EPERM: "check its permissions or choose another path",
     errno.EROFS: "choose a path on a writable file system",
     errno.EISDIR: "it is a directory; give a file",
-    errno.ENOTDIR: "a parent of it is a file, not a directory",
+    errno.ENOTDIR: "part of the path is a file, not a directory",
 }
 
 
@@ -78,6 +80,12 @@ def user_errors() -> Iterator[None]:
         if _pil_bomb(exc):
             raise fail(f"image too large to read safely ({exc})") from None
         raise
+
+
+def check_output_file(path: Path | None, flag: str) -> None:
+    """Refuse an output file path that is an existing directory before any work is done."""
+    if path is not None and path.is_dir():
+        raise ValueError(f"{flag} {path} is a directory; give a file path")
 
 
 def check_device(device: str) -> None:

@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         """Predict target keypoints with (fused) backbone features or an adapter; score with PCK."""
         from rich.console import Console
 
-        from geocorr.cli._common import check_device, user_errors
+        from geocorr.cli._common import check_device, check_output_file, user_errors
         from geocorr.evaluation.predict import PredictSettings
         from geocorr.evaluation.scorer import evaluate_pairs, open_dataset
         from geocorr.evaluation.tables import pck_table, swap_line, write_json_atomic
@@ -56,6 +56,7 @@ def register(app: typer.Typer) -> None:
 
         with user_errors():
             check_device(device)
+            check_output_file(json_out, "--json")
             adapter = None
             if model != "zero-shot":
                 from geocorr.adapter.checkpoint import from_pretrained
