@@ -275,3 +275,19 @@ def test_directory_and_file_mixups_in_other_commands(tmp_path):
                                  "--predictions", str(a_file), "--json", str(tmp_path)])
     assert r.exit_code == 2
     assert _error_lines(r.stderr) == [f"error: --json {tmp_path} is a directory; give a file path"]
+
+
+def test_a_missing_optional_dependency_is_one_line_but_a_broken_geocorr_import_is_not():
+    import typer
+
+    from geocorr.cli._common import user_errors
+
+    with pytest.raises(typer.Exit) as info, user_errors():
+        raise ImportError("SD features need diffusers and transformers: pip install "
+                          "'geocorr[models]'")
+    assert info.value.exit_code == 2
+    with pytest.raises(typer.Exit), user_errors():
+        raise ModuleNotFoundError("No module named 'diffusers'", name="diffusers")
+    with pytest.raises(ImportError, match="cannot import name"), user_errors():
+        raise ImportError("cannot import name 'x' from 'geocorr.features'",
+                          name="geocorr.features")

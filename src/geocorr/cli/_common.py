@@ -2,8 +2,9 @@
 
 Exit codes of every command: 0 success; 2 a bad argument, bad input file or
 an environment failure (missing/unreadable file, full disk, permission
-denied, unavailable ``--device``), reported as one ``error:`` line on stderr
-that names the file or argument; 1 anything else (a bug: a traceback).
+denied, unavailable ``--device``, a missing optional dependency), reported as
+one ``error:`` line on stderr that names the file or argument; 1 anything
+else (a bug: a traceback).
 """
 
 from __future__ import annotations
@@ -65,7 +66,8 @@ def user_errors() -> Iterator[None]:
     ``ValueError`` (bad arguments and malformed files; the library's messages
     name the file), ``OSError`` (missing or unreadable files, a full disk,
     permission denied, a read-only file system; the message names the path)
-    and PIL's decompression-bomb guard. A broken stdout pipe is left to the
+    PIL's decompression-bomb guard and a missing optional dependency (geocorr's
+    own messages say what to install). A broken stdout pipe is left to the
     caller, anything else propagates as a traceback.
     """
     try:
@@ -76,6 +78,10 @@ def user_errors() -> Iterator[None]:
         raise
     except OSError as exc:
         raise fail(os_error_message(exc)) from None
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] == "geocorr":
+            raise  # geocorr's own import failing is a bug, not the environment
+        raise fail(f"missing dependency: {exc}") from None
     except Exception as exc:
         if _pil_bomb(exc):
             raise fail(f"image too large to read safely ({exc})") from None
