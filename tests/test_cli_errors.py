@@ -110,12 +110,6 @@ def _write_checkpoint(path):
     save_checkpoint(path, Adapter(AdapterSettings(sources=(("x", 8),), out_dim=4)))
 
 
-def _write_history(path):
-    from geocorr.adapter.train import _write_json
-
-    _write_json(path, {"history": list(range(1000))})
-
-
 def _write_predictions(path):
     from geocorr.evaluation.scorer import write_predictions
 
@@ -135,7 +129,7 @@ def _write_bytes(path):
 
 
 @pytest.mark.parametrize("write", [_write_bytes, _write_cache_entry, _write_checkpoint,
-                                   _write_history, _write_predictions, _write_flo],
+                                   _write_predictions, _write_flo],
                          ids=lambda f: f.__name__)
 def test_writers_on_a_full_disk_name_the_file_and_leave_the_old_one(tmp_path, full_disk, write):
     path = tmp_path / "out" / "file.bin"

@@ -215,10 +215,6 @@ def validation_loss(adapter: Adapter, data: TrainingPairs, settings: TrainSettin
     return total / max(1, len(data))
 
 
-def _write_json(path: Path, obj: object) -> None:
-    write_json_atomic(path, obj, indent=1, allow_nan=True)
-
-
 def train_adapter(pairs: Sequence[LabeledPair], provider: FeatureProvider, out: str | os.PathLike,
                   settings: TrainSettings | None = None, *, sources: Sequence[str] | None = None,
                   device: str | torch.device = "cpu", progress: bool = True,
@@ -322,7 +318,7 @@ def train_adapter(pairs: Sequence[LabeledPair], provider: FeatureProvider, out: 
                     best = val
                     save_checkpoint(best_path, adapter, step=step, val_loss=val,
                                     train_settings=s.to_dict())
-                _write_json(out / "history.json", history)
+                write_json_atomic(out / "history.json", history)
             if validate or step == stop:
                 save_checkpoint(last_path, adapter, train_settings=s.to_dict(), step=step,
                                 optimizer=opt.state_dict(), best_val_loss=best,
