@@ -24,9 +24,9 @@ __all__ = ["console", "user_errors", "fail", "os_error_message", "check_device",
 USER_ERROR = 2
 
 # soft_wrap: never insert line breaks into a message (a long path would be split
-# mid-word at the terminal width); markup/emoji/highlight off: a message or path
-# holding "[...]" or ":x:" is printed as is.
-console = Console(stderr=True, soft_wrap=True, markup=False, emoji=False, highlight=False)
+# mid-word at the terminal width). Callers may use rich markup in their own text;
+# fail() prints the message as a Text, so "[...]" or ":x:" in a path stays as is.
+console = Console(stderr=True, soft_wrap=True)
 
 _HINTS = {
     errno.ENOSPC: "free some disk space or write somewhere else",
