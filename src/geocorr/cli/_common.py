@@ -34,7 +34,7 @@ _HINTS = {
     errno.EACCES: "check its permissions or choose another path",
     errno.EPERM: "check its permissions or choose another path",
     errno.EROFS: "choose a path on a writable file system",
-    errno.EISDIR: "it is a directory; give a file",
+    errno.EISDIR: "give a file path, not a directory",
     errno.ENOTDIR: "part of the path is a file, not a directory",
 }
 
@@ -65,9 +65,9 @@ def user_errors() -> Iterator[None]:
 
     ``ValueError`` (bad arguments and malformed files; the library's messages
     name the file), ``OSError`` (missing or unreadable files, a full disk,
-    permission denied, a read-only file system; the message names the path)
-    PIL's decompression-bomb guard and a missing optional dependency (geocorr's
-    own messages say what to install). A broken stdout pipe is left to the
+    permission denied, a read-only file system; the message names the path),
+    PIL's decompression-bomb guard, and a missing optional dependency
+    (geocorr's own messages say what to install). A broken stdout pipe is left to the
     caller, anything else propagates as a traceback.
     """
     try:

@@ -147,48 +147,50 @@ def read_predictions(path: str | Path) -> PredictionFile:
                                 "file (only --dataset tss reads a directory of .flo files)")
     if not path.is_file():
         raise FileNotFoundError(f"predictions file {path} does not exist")
+    data = path.read_bytes()
     try:
-        text = path.read_text(encoding="utf-8")
+        data.decode("utf-8")
     except UnicodeDecodeError as exc:
-        no = path.read_bytes()[:exc.start].count(b"\n") + 1
+        no = data[:exc.start].count(b"\n") + 1
         raise ValueError(f"{path}:{no}: not UTF-8 text (byte {exc.start}); expected JSON Lines, "
                          'one {"pair": ..., "trg_kps": [[x, y], ...]} per line') from None
     kps: dict[str, np.ndarray] = {}
     lines: dict[str, int] = {}
-    for no, line in enumerate(text.split("\n"), start=1):
-        if not line.strip():
-            continue
-        where = f"{path}:{no}"
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise ValueError(f"{where}: not a JSON object ({exc.msg})") from None
-        if not isinstance(obj, dict):
-            raise ValueError(f"{where}: expected a JSON object "
-                             f'{{"pair": ..., "trg_kps": [[x, y], ...]}}')
-        for key in ("pair", "trg_kps"):
-            if key not in obj:
-                raise ValueError(f"{where}: missing field '{key}'")
-        pid = obj["pair"]
-        if not isinstance(pid, str | int) or isinstance(pid, bool):
-            raise ValueError(f"{where}: field 'pair' must be a string, got {pid!r}")
-        pid = str(pid)
-        if pid in kps:
-            raise ValueError(f"{where}: pair '{pid}' already predicted on line {lines[pid]}")
-        try:
-            arr = np.asarray(obj["trg_kps"], dtype=np.float64)
-        except (TypeError, ValueError):
-            raise ValueError(f"{where}: field 'trg_kps' must be a list of [x, y] "
-                             f"numbers") from None
-        if arr.size == 0:
-            arr = arr.reshape(0, 2)
-        if arr.ndim != 2 or arr.shape[1] != 2:
-            raise ValueError(f"{where}: field 'trg_kps' must be a list of [x, y] pairs, "
-                             f"got shape {arr.shape}")
-        if not np.all(np.isfinite(arr)):
-            raise ValueError(f"{where}: field 'trg_kps' has NaN or inf")
-        kps[pid] = arr
-        lines[pid] = no
+    with path.open(encoding="utf-8") as f:
+        for no, line in enumerate(f, start=1):
+            if not line.strip():
+                continue
+            where = f"{path}:{no}"
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise ValueError(f"{where}: not a JSON object ({exc.msg})") from None
+            if not isinstance(obj, dict):
+                raise ValueError(f"{where}: expected a JSON object "
+                                 f'{{"pair": ..., "trg_kps": [[x, y], ...]}}')
+            for key in ("pair", "trg_kps"):
+                if key not in obj:
+                    raise ValueError(f"{where}: missing field '{key}'")
+            pid = obj["pair"]
+            if not isinstance(pid, str | int) or isinstance(pid, bool):
+                raise ValueError(f"{where}: field 'pair' must be a string, got {pid!r}")
+            pid = str(pid)
+            if pid in kps:
+                raise ValueError(f"{where}: pair '{pid}' already predicted on line {lines[pid]}")
+            try:
+                arr = np.asarray(obj["trg_kps"], dtype=np.float64)
+            except (TypeError, ValueError):
+                raise ValueError(f"{where}: field 'trg_kps' must be a list of [x, y] "
+                                 f"numbers") from None
+            if arr.size == 0:
+                arr = arr.reshape(0, 2)
+            if arr.ndim != 2 or arr.shape[1] != 2:
+                raise ValueError(f"{where}: field 'trg_kps' must be a list of [x, y] pairs, "
+                                 f"got shape {arr.shape}")
+            if not np.all(np.isfinite(arr)):
+                raise ValueError(f"{where}: field 'trg_kps' has NaN or inf")
+            kps[pid] = arr
+            lines[pid] = no
     return PredictionFile(path=path, trg_kps=kps, lines=lines)
 
 
