@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         import numpy as np
         from rich.markup import escape
 
-        from geocorr.cli._common import console, user_errors
+        from geocorr.cli._common import check_device, console, user_errors
         from geocorr.evaluation.tables import write_json_atomic
         from geocorr.features.registry import make_backbones, parse_weights
         from geocorr.geometry.camera import load_camera
@@ -76,6 +76,7 @@ def register(app: typer.Typer) -> None:
             return MeshView(np.asarray(m.vertices), np.asarray(m.faces), camera)
 
         with user_errors():
+            check_device(device)
             if out.suffix.lower() not in (".png", ".json"):
                 raise ValueError(f"--out {out}: use a .png or .json path")
             inputs = (ImageInputSettings() if max_side is None else
