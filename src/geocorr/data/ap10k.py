@@ -120,7 +120,7 @@ def load_ap10k_image(path: Path, root: Path) -> AP10KImage:
     else:
         sub = path.parent.relative_to(root / "ImageAnnotation") \
             if (root / "ImageAnnotation") in path.parents else Path()
-        image = root / "JPEGImages" / sub / (path.stem + ".jpg")
+        image = inside(root, "JPEGImages", sub, path.stem + ".jpg", source=path, what="image")
     w = d.get("width", d.get("image_width"))
     h = d.get("height", d.get("image_height"))
     if w is not None and h is not None:
