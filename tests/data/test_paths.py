@@ -84,3 +84,15 @@ def test_relative_root_and_nul_byte(tree, monkeypatch):
     with pytest.raises(DatasetFormatError, match="NUL"):
         inside(tree, "a\0b.jpg", source="f")
     assert os.fspath(inside(tree, source="f")) == os.fspath(tree)
+
+
+def test_confined_root_resolved_once_checks_like_inside(tree, tmp_path):
+    from geocorr.data.paths import Confined
+
+    c = Confined(tree)
+    assert c.join("JPEGImages", "car", "a.jpg", source="f") == \
+        inside(tree, "JPEGImages", "car", "a.jpg", source="f")
+    (tree / "JPEGImages" / "car" / "link.jpg").symlink_to(tmp_path / "outside" / "secret.jpg")
+    for parts in (("..", "outside"), ("/etc/passwd",), ("JPEGImages", "car", "link.jpg")):
+        with pytest.raises(DatasetFormatError, match="f.json: image"):
+            c.join(*parts, source="f.json", what="image")

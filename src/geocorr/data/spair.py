@@ -59,7 +59,7 @@ from geocorr.data.pairs import (
     require_dir,
     require_field,
 )
-from geocorr.data.paths import inside
+from geocorr.data.paths import Confined
 from geocorr.evaluation.geometry_aware import SPAIR_GROUPS, normalize_groups
 
 __all__ = ["SPairDataset", "CategoryMeta", "load_category_meta", "SPAIR_FLAGS"]
@@ -146,6 +146,8 @@ class SPairDataset:
         require_dir(self.root / "PairAnnotation",
                     f"SPair-71k root {self.root} has no PairAnnotation/; wrong --root?")
         self.layout = layout
+        self._confined = Confined(self.root)  # names from the annotations stay inside the root
+        self._stem_sources: dict[str, Path | str] = {}  # split -> where its pair stems come from
         meta_path = self.root / "Meta" / "categories.json"
         self.meta: dict[str, CategoryMeta] = (load_category_meta(meta_path)
                                               if meta_path.is_file() else {})
@@ -185,14 +187,15 @@ class SPairDataset:
         Raises:
             DatasetFormatError: the path leads outside the root (names ``source``).
         """
-        return inside(self.root, "JPEGImages", category, imname,
-                      source=source or "SPair-71k image", what="image")
+        return self._confined.join("JPEGImages", category, imname,
+                                   source=source or "SPair-71k image", what="image")
 
     def segmentation_path(self, category: str, imname: str, *,
                           source: str | Path | None = None) -> Path:
         """``ROOT/Segmentation/<category>/<image stem>.png``, checked like :meth:`image_path`."""
-        return inside(self.root, "Segmentation", category, Path(imname).stem + ".png",
-                      source=source or "SPair-71k segmentation", what="segmentation")
+        return self._confined.join("Segmentation", category, Path(imname).stem + ".png",
+                                   source=source or "SPair-71k segmentation",
+                                   what="segmentation")
 
     # ------------------------------------------------------------------ pairs
     def pair_stems(self, split: str) -> list[str]:
@@ -227,10 +230,11 @@ class SPairDataset:
     def load_pair(self, split: str, stem: str) -> KeypointPair:
         """Parse ``PairAnnotation/<split>/<stem>.json``."""
         split = self._split(split)
-        layout = self._layout_file(split)
-        path = inside(self.root, "PairAnnotation", split, f"{stem}.json",
-                      source=layout if layout.is_file() else "SPair-71k pair stem",
-                      what="pair stem")
+        if split not in self._stem_sources:
+            layout = self._layout_file(split)
+            self._stem_sources[split] = layout if layout.is_file() else "SPair-71k pair stem"
+        path = self._confined.join("PairAnnotation", split, f"{stem}.json",
+                                   source=self._stem_sources[split], what="pair stem")
         if not path.is_file():
             raise FileNotFoundError(f"SPair-71k pair '{stem}' listed for split '{split}' has no "
                                     f"annotation file {path}")
@@ -288,8 +292,10 @@ class SPairDataset:
         """
         key = (category, imname)
         if key not in self._trg_visible_cache:
-            path = inside(self.root, "ImageAnnotation", category, Path(imname).stem + ".json",
-                          source=source or "SPair-71k image", what="image annotation")
+            path = self._confined.join("ImageAnnotation", category,
+                                       Path(imname).stem + ".json",
+                                       source=source or "SPair-71k image",
+                                       what="image annotation")
             self._trg_visible_cache[key] = (_read_visible(path) if path.is_file() else None)
         return self._trg_visible_cache[key]
 

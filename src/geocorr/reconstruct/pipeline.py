@@ -65,7 +65,7 @@ import numpy as np
 
 from geocorr.atomic import write_bytes_atomic
 from geocorr.atomic import write_json_atomic as _write_json
-from geocorr.data.paths import inside
+from geocorr.data.paths import Confined, inside
 from geocorr.geometry.camera import Camera, load_camera, save_camera
 from geocorr.reconstruct.orientation import OrientationEstimator
 from geocorr.reconstruct.reconstructor import Reconstructor
@@ -188,6 +188,7 @@ def dataset_images(dataset_root: str | Path, split: str = "test",
         layout = root / "Layout" / "large" / f"{split}.txt"
         if not layout.is_file():
             raise FileNotFoundError(f"split file not found: {layout}")
+        confined = Confined(root)
         for n, line in enumerate(layout.read_text().splitlines(), 1):
             line = line.strip()
             if not line:
@@ -198,8 +199,8 @@ def dataset_images(dataset_root: str | Path, split: str = "test",
                 raise ValueError(f"{layout}:{n}: expected '<id>-<src>-<trg>:<category>', got "
                                  f"{line!r}")
             for stem in parts[1:]:
-                inside(root, "JPEGImages", cat, f"{stem}.jpg", source=f"{layout}:{n}",
-                       what="image")
+                confined.join("JPEGImages", cat, f"{stem}.jpg", source=f"{layout}:{n}",
+                              what="image")
                 out.add((cat, stem))
     if categories:
         out = {x for x in out if x[0] in set(categories)}
