@@ -273,3 +273,9 @@ def test_synth_groundtruth_path(tmp_path):
         groundtruth_path(tmp_path, "../../../x", "a")
     with pytest.raises(DatasetFormatError, match="absolute"):
         groundtruth_path(tmp_path, "car", "/etc/passwd")
+    root = tmp_path / "synth"
+    (root / "GroundTruth" / "car").mkdir(parents=True)
+    (tmp_path / "elsewhere.npz").write_bytes(b"")
+    (root / "GroundTruth" / "car" / "b.npz").symlink_to(tmp_path / "elsewhere.npz")
+    with pytest.raises(DatasetFormatError, match="symbolic link"):
+        groundtruth_path(root, "car", "b")
