@@ -246,6 +246,8 @@ def spair_image_path(root: str | os.PathLike[str]) -> Callable[[str, str], Path]
     stem leading outside ``ROOT`` (:func:`geocorr.data.paths.inside`) is a ``ValueError``.
     """
     base = Path(root) / "JPEGImages"
+    if Path(root).is_file():
+        raise NotADirectoryError(f"--dataset {root} is a file; expected an SPair-layout folder")
     if not base.is_dir():
         raise ValueError(f"--dataset {root} has no JPEGImages/ folder")
 
