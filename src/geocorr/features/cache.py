@@ -25,6 +25,7 @@ import numpy as np
 
 from geocorr.atomic import atomic_file
 from geocorr.data.images import read_mask, read_rgb
+from geocorr.data.paths import inside
 from geocorr.features.base import Backbone, FeatureMap
 from geocorr.geometry.image_transform import ResizePad
 
@@ -229,12 +230,13 @@ def dataset_mask_for(root: str | os.PathLike[str]):
 
     The mask source of context backbones when encoding, training and evaluating
     on a dataset (all three must use the same masks). ``None`` where the PNG is
-    missing.
+    missing; a ``ValueError`` where ``category`` leads the path out of ``root``.
     """
     root = Path(root)
 
     def mask_for(path: str | os.PathLike[str], category: str) -> np.ndarray | None:
-        seg = root / "Segmentation" / category / f"{Path(path).stem}.png"
+        seg = inside(root, "Segmentation", category, f"{Path(path).stem}.png",
+                     source=f"mask of {path}", what="segmentation")
         return read_mask(seg) if seg.is_file() else None
 
     return mask_for
