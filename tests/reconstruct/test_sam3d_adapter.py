@@ -114,3 +114,70 @@ def test_sam3d_bad_input_and_missing_repo(sam3d_repo, tmp_path):
         Sam3DReconstructor(sam3d_repo).reconstruct(image[:100], mask, "car", "car_0002")
     with pytest.raises(FileNotFoundError, match="inference.py"):
         Sam3DReconstructor(tmp_path / "nowhere").reconstruct(image, mask, "car", "x")
+
+
+def test_geocorr_reconstruct_with_sam3d_and_orient_anything(sam3d_repo, stand_in, tmp_path):
+    """``geocorr reconstruct --meshes sam3d:REPO --estimator orient-anything:REPO:CKPT``.
+
+    SAM3D's raw frame has no documented front: the stand-in returns the known prism
+    turned by 90 degrees. Stage 1 must refine it onto the mask and the Orient Anything
+    vote must turn it back (k = 3), leaving the canonical prism and a camera that
+    still renders it onto the mask.
+    """
+    from PIL import Image
+    from test_orient_anything_adapter import SIDES_DEG, prism
+    from typer.testing import CliRunner
+
+    from geocorr.cli import app
+    from geocorr.geometry.camera import load_camera
+    from geocorr.geometry.mesh import load_mesh
+    from geocorr.reconstruct.views import rotation_z
+
+    v0, f = prism()
+    v_sam = v0 @ rotation_z(90.0).T
+    W, H = 160, 120
+    R, t = look_at([4.0, -3.0, 2.5], [0, 0, 0.3])
+    cam = Camera(np.array([[170.0, 0, 80.0], [0, 170.0, 58.0], [0, 0, 1]]), R, t, W, H)
+    mask = rasterize(v_sam, f, cam).face_index >= 0
+    write_repo(sam3d_repo, v_sam, f, cam, scale=3.0)
+    data = tmp_path / "data"
+    (data / "JPEGImages" / "thing").mkdir(parents=True)
+    (data / "Segmentation" / "thing").mkdir(parents=True)
+    image = np.full((H, W, 3), 120, np.uint8)
+    image[mask] = (30, 160, 60)
+    Image.fromarray(image).save(data / "JPEGImages" / "thing" / "thing_0001.jpg")
+    Image.fromarray(mask.astype(np.uint8) * 255).save(data / "Segmentation" / "thing" /
+                                                      "thing_0001.png")
+
+    oa_repo = stand_in("orient_anything_v2")
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_oa_tower_cli", oa_repo / "vision_tower.py")
+    tower = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tower)
+    model = tower.VGGT_OriAny_Ref(out_dim=900, dtype=torch.float32, nopretrain=True)
+    with torch.no_grad():
+        model.side_azimuths_deg.copy_(torch.as_tensor(SIDES_DEG))
+    torch.save(model.state_dict(), tmp_path / "oa.pt")
+
+    out = tmp_path / "stage1"
+    res = CliRunner().invoke(app, [
+        "reconstruct", "--dataset", str(data), "--split", "all", "--out", str(out),
+        "--meshes", f"sam3d:{sam3d_repo}",
+        "--estimator", f"orient-anything:{oa_repo}:{tmp_path / 'oa.pt'}",
+        "--max-side", "48", "--quiet"])
+    assert res.exit_code == 0, (res.output, res.exception)
+    folder = out / "thing" / "thing_0001"
+    record = json.loads((folder / "record.json").read_text())
+    assert record["k"] == 3 and record["estimator"] != "template"
+    assert record["yaw"]["margin"] == 8
+    mesh = load_mesh(folder / "mesh.ply")
+    got = np.asarray(mesh.vertices)
+
+    def normalised(x):
+        lo, hi = x.min(0), x.max(0)
+        return (x - 0.5 * (lo + hi)) / (hi - lo).max()
+
+    np.testing.assert_allclose(normalised(got), normalised(v0), atol=1e-6)
+    rendered = rasterize(got, np.asarray(mesh.faces), load_camera(folder / "camera.json"))
+    assert _iou(rendered.face_index >= 0, mask) > 0.95
