@@ -46,7 +46,7 @@ orientation of the pool and a small pool is easily outvoted by flips (the demo's
 7 flipped). Pool images outside ``images`` are segmented and reconstructed but
 not refined (the reference compares bbox-normalised shapes, which refinement's
 scale and translation do not change) and nothing is cached for them. The
-pipeline never reads ``GroundTruth/``.
+pipeline never reads ``GroundTruth/`` (``tests/test_groundtruth_wall.py``).
 
 Confinement: categories and stems come from the dataset (``Layout`` lines);
 every path built from them, read (``DIR/JPEGImages/<category>/<stem>.jpg``)
