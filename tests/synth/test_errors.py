@@ -67,8 +67,11 @@ def test_oracle_reproduces_the_files_written_before_the_error_levels(tmp_path):
 
 def test_realistic_is_deterministic_per_seed_and_keeps_the_images(realistic, tmp_path):
     again = tmp_path / "again"
-    generate_dataset(again, with_error_level(SMALL, "realistic"), progress=False)
-    assert _digests(again) == _digests(realistic)
+    generate_dataset(again, replace(with_error_level(SMALL, "realistic"), categories=("car",),
+                                    pairs_per_split=(0, 0, 0)), progress=False)
+    cars = {k: v for k, v in _digests(realistic).items() if "/car/" in k}
+    assert len(cars) == 3 * 8 and cars == {k: v for k, v in _digests(again).items()
+                                           if "/car/" in k}
     other = tmp_path / "other"
     generate_dataset(other, replace(with_error_level(SMALL, "realistic"), seed=6,
                                     categories=("car",), images_per_category=1,
@@ -182,11 +185,11 @@ def test_mask_error_terms_at_their_documented_magnitudes():
     rng = np.random.default_rng(3)
     # bias: the disk's radius moves by N(0, bias_px)
     radii = [math.sqrt(predict_mask(disk, None, rng, replace(off, bias_px=1.0)).mask.sum()
-                       / math.pi) for _ in range(40)]
+                       / math.pi) for _ in range(30)]
     assert np.std(np.array(radii) - 100.0) == pytest.approx(1.0, rel=0.3)
     # jitter: the boundary moves by N(0, jitter_px): |displacement| averages 0.8 jitter_px
     moved = []
-    for _ in range(10):
+    for _ in range(6):
         pred = predict_mask(disk, None, rng, replace(off, jitter_px=1.5)).mask
         moved.append((pred ^ disk).sum() / (2 * math.pi * 100.0))
     assert np.mean(moved) == pytest.approx(1.5 * math.sqrt(2 / math.pi), rel=0.25)
@@ -195,21 +198,21 @@ def test_mask_error_terms_at_their_documented_magnitudes():
     for i in range(40):
         lines[20 + 8 * i, 300:380] = True
     kept = []
-    for _ in range(5):
+    for _ in range(4):
         pred = predict_mask(lines, None, rng, replace(off, thin_drop_prob=0.3)).mask
         kept += [bool(pred[20 + 8 * i, 340]) for i in range(40) if not disk[20 + 8 * i, 340]]
     assert 1 - np.mean(kept) == pytest.approx(0.3, abs=0.1)
     # holes: probability hole_prob, inside the mask
-    holes = [predict_mask(disk, None, rng, replace(off, hole_prob=0.5)).holes for _ in range(60)]
-    assert np.mean(np.array(holes) > 0) == pytest.approx(0.5, abs=0.17)
+    holes = [predict_mask(disk, None, rng, replace(off, hole_prob=0.5)).holes for _ in range(40)]
+    assert np.mean(np.array(holes) > 0) == pytest.approx(0.5, abs=0.2)
     # leakage into an adjacent occluder only
     occluder = np.zeros_like(disk)
     occluder[150:230, 290:384] = True
     occluder &= ~disk
     far = np.zeros_like(disk)
     far[0:20, 0:20] = True
-    leaks = [predict_mask(disk, occluder, rng, replace(off, leak_prob=0.5)) for _ in range(60)]
-    assert np.mean([r.leaked_px > 0 for r in leaks]) == pytest.approx(0.5, abs=0.17)
+    leaks = [predict_mask(disk, occluder, rng, replace(off, leak_prob=0.5)) for _ in range(40)]
+    assert np.mean([r.leaked_px > 0 for r in leaks]) == pytest.approx(0.5, abs=0.2)
     grown = leaks[int(np.argmax([r.leaked_px for r in leaks]))].mask & ~disk
     assert grown.any() and (grown <= occluder).all()
     assert all(predict_mask(disk, far, rng, replace(off, leak_prob=1.0)).leaked_px == 0
