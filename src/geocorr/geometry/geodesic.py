@@ -7,8 +7,9 @@ Two engines:
   ``MeshHeatMethodDistanceSolver`` runs with its default ``use_robust=True``
   on a manifold mesh): the operators are built on the *intrinsic Delaunay
   triangulation* of the surface (:mod:`geocorr.geometry.intrinsic`: same
-  vertices and surface, edges flipped until every cotangent weight is
-  non-negative, lengths mollified by ``1e-5``), cotangent Laplacian ``L``,
+  vertices and surface, interior edges flipped until every cotangent weight
+  is non-negative, lengths mollified by ``1e-5``; one per surface
+  component, so the bridge rule below is unchanged), cotangent Laplacian ``L``,
   lumped barycentric mass ``M``, ``t = mean edge length**2``, heat
   ``(M + t L) u = delta_s``, unit field ``X = grad u / |grad u|`` per face,
   Poisson ``L phi = div X``, ``d = phi - phi[s]``. Re-implemented here
@@ -19,10 +20,11 @@ Two engines:
   geometry-central adds ``1e-6 * I`` (which biases its distances by ~2e-5
   relative at 642 vertices; the tests compare against potpourri3d).
   Accuracy is about 1% of the geodesic diameter on an evenly meshed
-  surface, and the median relative error stays at 1-2 % on irregular meshes
-  (random vertex sampling, anisotropic stretching) where the method on the
-  mesh's own triangles reaches 6-47 % (``benchmarks/RESULTS.md``); the result
-  is not exactly symmetric (``d(a, b) != d(b, a)`` by ~1%).
+  surface, and the median relative error stays at 1.1-1.7 % on irregular
+  7.2k-vertex meshes (random vertex sampling, anisotropic stretching) where
+  the method on the mesh's own triangles reaches 5-46 %
+  (``benchmarks/RESULTS.md``, geodesic accuracy); the result is not exactly
+  symmetric (``d(a, b) != d(b, a)`` by ~1%).
   ``HeatSettings(intrinsic_delaunay=False)`` runs the method on the mesh's
   own triangles (potpourri3d's ``use_robust=False``).
 - ``"exact"``: the MMP exact polyhedral algorithm via pygeodesic. Exact on
@@ -99,9 +101,10 @@ class HeatSettings:
             (:mod:`geocorr.geometry.intrinsic`) instead of the mesh's own
             triangles. Same vertices, same surface, non-negative cotangent
             weights; on irregular meshes it cuts the median error against exact
-            geodesics several-fold (``benchmarks/RESULTS.md``, geodesic accuracy)
-            and on a Delaunay mesh it changes nothing (no flip). ``False`` gives
-            potpourri3d's ``use_robust=False`` method.
+            geodesics 3.7-27x (``benchmarks/RESULTS.md``, geodesic accuracy), on
+            a Delaunay mesh it changes nothing (no flip), and on a mildly
+            anisotropic jittered grid it cost 0.2 points (1.22 -> 1.45 %).
+            ``False`` gives potpourri3d's ``use_robust=False`` method.
         time_scale: heat time ``t = time_scale * mean_edge_length**2`` (the mean
             over the triangulation's edges), geometry-central's ``tCoef``.
     """
