@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 import trimesh
-from scipy.spatial import ConvexHull
+from scipy.spatial import ConvexHull, Delaunay
 
 from geocorr.geometry.geodesic import GeodesicSolver, HeatSettings, geodesic_distances
 
@@ -274,6 +274,24 @@ def test_heat_on_irregular_mesh_within_3_percent_of_exact():
     # intrinsic Delaunay triangulation) is 4x worse here: 6.0 % measured
     plain = GeodesicSolver(v, f, heat=HeatSettings(intrinsic_delaunay=False))
     assert _median_relative_error(plain.distances(sources), exact) > 0.05
+
+
+def test_heat_on_stretched_planar_mesh_matches_euclidean_distance():
+    # a flat convex domain: the exact geodesic is the straight segment. Delaunay
+    # triangles of random points in the unit square (29 points per side on the
+    # boundary), stretched 4x along x: obtuse, with a boundary that is never flipped
+    rng = np.random.default_rng(0)
+    t = np.linspace(0, 1, 30)[:-1]
+    border = np.concatenate([np.stack([t, 0 * t], 1), np.stack([1 + 0 * t, t], 1),
+                             np.stack([1 - t, 1 + 0 * t], 1), np.stack([0 * t, 1 - t], 1)])
+    p = np.vstack([border, rng.uniform(0, 1, (2000, 2))])
+    f = Delaunay(p).simplices
+    v = np.column_stack([4.0 * p[:, 0], p[:, 1], np.zeros(len(p))])
+    sources = rng.choice(len(v), 5, replace=False)
+    straight = np.linalg.norm(v[sources][:, None] - v[None], axis=2)
+    assert _median_relative_error(GeodesicSolver(v, f).distances(sources), straight) < 0.03
+    plain = GeodesicSolver(v, f, heat=HeatSettings(intrinsic_delaunay=False))
+    assert _median_relative_error(plain.distances(sources), straight) > 0.3   # 62 % before
 
 
 def test_bridge_rule_holds_for_the_heat_engine_on_irregular_components():
