@@ -181,8 +181,9 @@ class _HeatMethod:
     Delaunay triangulation (``use_robust=True``) or on the mesh's own
     triangles (``use_robust=False``), per ``settings``; each intrinsic
     triangle is unfolded into its own plane, which gives the same gradients
-    and divergences as the 3D triangle when nothing was flipped: heat ``(M + t L) u = delta_s`` with
-    ``t = mean edge length**2`` and lumped barycentric mass ``M``; per face
+    and divergences as the 3D triangle when nothing was flipped. Heat
+    ``(M + t L) u = delta_s`` with ``t = time_scale * mean edge length**2``
+    and lumped barycentric mass ``M``; per face
     ``X = grad u / |grad u|``; ``L phi = div X``; ``d = phi - phi[s]``.
     Both systems are factorised once and solved for blocks of sources.
     """
