@@ -151,6 +151,11 @@ class PairDataset(Protocol):
         """Groups of keypoint ids of the same part (empty when none are known)."""
         ...
 
+    def geometry_groups_source(self, category: str) -> str:
+        """Where the category's groups come from (e.g. ``"Meta/categories.json"``,
+        ``"SPair-71k built-in"``, ``"none"``), for reports."""
+        ...
+
 
 # ----------------------------------------------------------------------------------------------
 # helpers for the readers
@@ -159,6 +164,8 @@ class PairDataset(Protocol):
 def require_dir(path: Path, what: str) -> Path:
     """Return ``path`` if it is a directory, else raise naming ``what`` it should have been."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{what}: {path} is a file, not a directory")
     if not path.is_dir():
         raise FileNotFoundError(f"{what}: directory {path} does not exist")
     return path
@@ -234,5 +241,5 @@ def image_size(path: Path) -> tuple[int, int]:
             return im.size
     except FileNotFoundError:
         raise FileNotFoundError(f"image {path} does not exist") from None
-    except OSError as exc:
+    except (OSError, Image.DecompressionBombError) as exc:
         raise DatasetFormatError(f"{path}: cannot read image ({exc})") from None

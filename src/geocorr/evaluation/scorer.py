@@ -19,17 +19,22 @@ an id (``"000001"`` or ``"1"`` for ``000001-...``) is accepted too
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
 import numpy as np
 
+from geocorr.atomic import write_text_atomic
 from geocorr.data.pairs import KeypointPair, PairDataset, ThresholdRule
-from geocorr.evaluation.geometry_aware import AP10K_GROUPS, SPAIR_GROUPS
+from geocorr.evaluation.geometry_aware import (
+    AP10K_GROUPS,
+    GROUPS_AP10K,
+    GROUPS_NONE,
+    GROUPS_SPAIR,
+    SPAIR_GROUPS,
+)
 from geocorr.evaluation.pck import PairScore, PCKReport, pck_report, score_pair
 
 __all__ = [
@@ -96,6 +101,10 @@ class EvalResult:
         size: canvas side ``S`` of the resize-and-pad protocol (``None``: original pixels).
         report: all PCK numbers.
         scores: per-pair errors, in pair order (for swap analyses, plots, re-thresholding).
+        keypoint_groups: category -> ``{"source": where its same-part group table
+            came from ("Meta/categories.json", "SPair-71k built-in", "AP-10K built-in",
+            "none"), "num_groups": its number of groups}``, for the categories scored.
+            A category with no groups has no geometry-aware subset and no swap rate.
     """
 
     dataset: str
@@ -105,12 +114,19 @@ class EvalResult:
     size: int | None
     report: PCKReport
     scores: tuple[PairScore, ...]
+    keypoint_groups: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def categories_without_groups(self) -> list[str]:
+        """Scored categories whose group table is empty (no geometry-aware subset)."""
+        return sorted(c for c, g in self.keypoint_groups.items() if not g["num_groups"])
 
     def to_dict(self, per_pair: bool = False) -> dict[str, Any]:
         """JSON-ready dict; ``per_pair`` adds each pair's errors and threshold."""
         d: dict[str, Any] = {"dataset": self.dataset, "split": self.split,
                              "threshold_rule": self.threshold_rule, "size": self.size,
-                             "num_pairs": len(self.scores), **self.report.to_dict()}
+                             "num_pairs": len(self.scores), **self.report.to_dict(),
+                             "keypoint_groups": {c: dict(g) for c, g in
+                                                 sorted(self.keypoint_groups.items())}}
         if per_pair:
             d["pairs"] = [{"pair": s.pair_id, "category": s.category,
                            "threshold": s.threshold, "errors": s.errors.tolist(),
@@ -138,12 +154,23 @@ def read_predictions(path: str | Path) -> PredictionFile:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a malformed line, a missing/ill-typed field or a repeated pair;
+        IsADirectoryError: ``path`` is a directory.
+        ValueError: not UTF-8 text, a malformed line, a missing/ill-typed field or a repeated pair;
             the message names the file and the line.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"predictions file {path} is a directory; expected a JSON Lines "
+                                "file (only --dataset tss reads a directory of .flo files)")
     if not path.is_file():
         raise FileNotFoundError(f"predictions file {path} does not exist")
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        no = data[:exc.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{no}: not UTF-8 text (byte {exc.start}); expected JSON Lines, "
+                         'one {"pair": ..., "trg_kps": [[x, y], ...]} per line') from None
     kps: dict[str, np.ndarray] = {}
     lines: dict[str, int] = {}
     with path.open(encoding="utf-8") as f:
@@ -202,15 +229,7 @@ def write_predictions(path: str | Path, predictions: Mapping[str, Any]) -> None:
             raise ValueError(f"prediction for pair '{pid}' must be (N, 2) finite numbers, "
                              f"got shape {arr.shape}")
         lines.append(json.dumps({"pair": str(pid), "trg_kps": arr.tolist()}))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in lines))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
 
 
 def _groups_for(dataset: PairDataset | str) -> Callable[[str], tuple[tuple[int, ...], ...]]:
@@ -221,6 +240,19 @@ def _groups_for(dataset: PairDataset | str) -> Callable[[str], tuple[tuple[int, 
             return lambda cat: SPAIR_GROUPS.get(cat, ())
         return lambda _cat: ()
     return dataset.geometry_groups
+
+
+def _group_source_for(dataset: PairDataset | str) -> Callable[[str], str]:
+    if isinstance(dataset, str):
+        if dataset == "ap10k":
+            return lambda _cat: GROUPS_AP10K
+        if dataset == "spair":
+            return lambda cat: GROUPS_SPAIR if cat in SPAIR_GROUPS else GROUPS_NONE
+        return lambda _cat: GROUPS_NONE
+    source = getattr(dataset, "geometry_groups_source", None)
+    if source is None:  # a reader without the method: say only whether groups exist
+        return lambda cat: "dataset reader" if dataset.geometry_groups(cat) else GROUPS_NONE
+    return source
 
 
 def _rule_for(dataset: PairDataset | str) -> ThresholdRule:
@@ -334,8 +366,12 @@ def evaluate_pairs(pairs: Sequence[KeypointPair], predict_fn: Callable[[Keypoint
         it = track(pairs, description=f"scoring {name}")
     scores = tuple(score_pair(p, predict_fn(p), rule=rule, size=size, groups=groups(p.category))
                    for p in it)
+    source = _group_source_for(dataset)
+    keypoint_groups = {c: {"source": source(c), "num_groups": len(groups(c))}
+                       for c in sorted({p.category for p in pairs})}
     return EvalResult(dataset=name, split=split, threshold_rule=rule, alphas=alphas, size=size,
-                      report=pck_report(scores, alphas), scores=scores)
+                      report=pck_report(scores, alphas), scores=scores,
+                      keypoint_groups=keypoint_groups)
 
 
 def score_file(dataset: PairDataset, split: str, predictions_path: str | Path,

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -24,6 +23,9 @@ from typing import Any
 
 import numpy as np
 
+from geocorr.atomic import atomic_file
+from geocorr.data.images import read_mask, read_rgb
+from geocorr.data.paths import inside
 from geocorr.features.base import Backbone, FeatureMap
 from geocorr.geometry.image_transform import ResizePad
 
@@ -148,20 +150,12 @@ class FeatureCache:
 
     def save(self, path: Path, key: str, fmap: FeatureMap) -> None:
         """Write an entry atomically (temporary file in the same folder + ``os.replace``)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         t = fmap.transform
         features = fmap.features.astype(np.float16 if self.float16 else np.float32)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, features=features, key=np.array(key), name=np.array(fmap.name),
-                         transform=np.array([t.scale, t.left, t.top, t.size, t.src_width,
-                                             t.src_height], dtype=np.float64))
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_file(path, prefix=".tmp-", suffix=".npz") as f:
+            np.savez(f, features=features, key=np.array(key), name=np.array(fmap.name),
+                     transform=np.array([t.scale, t.left, t.top, t.size, t.src_width,
+                                         t.src_height], dtype=np.float64))
 
     def get_or_compute(self, image: np.ndarray, backbone: Backbone, key_extra: str = "",
                        **extract_kwargs: Any) -> FeatureMap:
@@ -231,42 +225,21 @@ def backbone_inputs(backbone: Backbone, mask: np.ndarray | None = None,
     return out
 
 
-def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
-    """A mask PNG (0/255 grayscale, RGB or palette) as ``(H, W)`` bool, non-zero = object."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except OSError as exc:
-        raise ValueError(f"cannot read mask {path}: {exc}") from exc
-    return (arr > 0).any(axis=2) if arr.ndim == 3 else arr > 0
-
-
 def dataset_mask_for(root: str | os.PathLike[str]):
     """``(image path, category) -> mask or None`` from an SPair-layout ``root/Segmentation/``.
 
     The mask source of context backbones when encoding, training and evaluating
     on a dataset (all three must use the same masks). ``None`` where the PNG is
-    missing.
+    missing; a ``ValueError`` where ``category`` leads the path out of ``root``.
     """
     root = Path(root)
 
     def mask_for(path: str | os.PathLike[str], category: str) -> np.ndarray | None:
-        seg = root / "Segmentation" / category / f"{Path(path).stem}.png"
+        seg = inside(root, "Segmentation", category, f"{Path(path).stem}.png",
+                     source=f"mask of {path}", what="segmentation")
         return read_mask(seg) if seg.is_file() else None
 
     return mask_for
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except OSError as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -325,7 +298,7 @@ def encode_dataset(root: str | os.PathLike[str], splits: list[str], backbone: Ba
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"encoding with {backbone.name}", total=len(items))
         for path, (category, bbox) in sorted(items.items()):
-            image = _read_rgb(path)
+            image = read_rgb(path)
             mask = None
             seg = ds.segmentation_path(category, path.name)
             if use_masks and seg.is_file():
