@@ -98,7 +98,7 @@ def test_multicomponent_assembly_with_both_engines(engine):
     truth = 1.15 * v + np.array([0.15, 0.0, -0.1])
     mask = render_mask(truth, f, cam)
     res = refine_pose(v, f, cam, mask, RefineSettings(max_side=64, dt_steps=25, iou_steps=10,
-                                                      polish_side=128, engine=engine))
+                                                      engine=engine))
     assert res.iou_before < 0.8
-    assert res.iou_after > 0.95 and not res.failed
-    assert res.scale == pytest.approx(1.15, rel=0.05)
+    assert res.iou_after > 0.98 and not res.failed
+    assert res.scale == pytest.approx(1.15, rel=0.03)
