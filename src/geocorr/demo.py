@@ -38,7 +38,8 @@ from pathlib import Path
 import numpy as np
 
 from geocorr.adapter.train import TrainSettings
-from geocorr.atomic import write_text_atomic
+from geocorr.atomic import atomic_file, write_text_atomic
+from geocorr.data.paths import inside
 from geocorr.evaluation.filter_study import default_label_settings, default_train_settings
 from geocorr.labels.runner import LabelSettings
 
@@ -426,10 +427,14 @@ def _refinement_png(path: Path, data: Path, stage1: Path, record: dict) -> None:
     from geocorr.reconstruct.pipeline import load_cached
 
     cat, stem = record["category"], record["stem"]
-    image = _read_rgb(data / "JPEGImages" / cat / f"{stem}.jpg").copy()
-    raw = load_mesh(data / "Reconstructions" / cat / f"{stem}.ply")
+    where = f"stage-1 record {cat}/{stem}"
+    image = _read_rgb(inside(data, "JPEGImages", cat, f"{stem}.jpg", source=where,
+                             what="image")).copy()
+    raw = load_mesh(inside(data, "Reconstructions", cat, f"{stem}.ply", source=where,
+                           what="mesh"))
     before = rasterize(np.asarray(raw.vertices), np.asarray(raw.faces),
-                       load_camera(data / "Reconstructions" / cat / f"{stem}.json")).mask
+                       load_camera(inside(data, "Reconstructions", cat, f"{stem}.json",
+                                          source=where, what="camera"))).mask
     cached = load_cached(stage1, cat, stem)
     after = rasterize(cached.vertices, cached.faces, cached.camera).mask
     for m, colour in ((cached.mask, (0, 255, 0)), (before, (255, 0, 0)), (after, (0, 96, 255))):
@@ -438,7 +443,8 @@ def _refinement_png(path: Path, data: Path, stage1: Path, record: dict) -> None:
         cv2.drawContours(image, contours, -1, colour, 2)
     from PIL import Image
 
-    Image.fromarray(image).save(path)
+    with atomic_file(path) as f:
+        Image.fromarray(image).save(f, format="PNG")
 
 
 def _html_table(table: str) -> str:
@@ -467,9 +473,9 @@ def _label_figure(path: Path, data: Path, study) -> str | None:
         k = cand.keep[f]
         per[_FILTER_NAMES.get(f, f)] = KeptLabels(cand.candidates.src_uv[k],
                                                   cand.candidates.trg_uv[k], correct[k])
-    img = data / "JPEGImages" / p.category
-    save_label_figure(path, _read_rgb(img / f"{p.source}.jpg"), _read_rgb(img / f"{p.target}.jpg"),
-                      per, title=p.pair_id)
+    src, trg = (inside(data, "JPEGImages", p.category, f"{s}.jpg", source=f"pair {p.pair_id}",
+                       what="image") for s in (p.source, p.target))
+    save_label_figure(path, _read_rgb(src), _read_rgb(trg), per, title=p.pair_id)
     return p.pair_id
 
 

@@ -11,7 +11,6 @@ file, and read with ``torch.load(weights_only=True)``.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from geocorr.adapter.network import Adapter, AdapterSettings
+from geocorr.atomic import atomic_file
 from geocorr.features.base import FeatureMap
 
 __all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "adapter_from_checkpoint",
@@ -41,19 +41,11 @@ def save_checkpoint(path: str | os.PathLike[str], adapter: Adapter, **extra: Any
         ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": CHECKPOINT_FORMAT, "adapter_settings": adapter.settings.to_dict(),
                "state_dict": {k: v.detach().cpu().clone() for k, v in
                               adapter.state_dict().items()}, **extra}
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".pt", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, prefix=".tmp-", suffix=".pt") as f:
+        torch.save(payload, f)
     return path
 
 

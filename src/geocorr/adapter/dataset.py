@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from geocorr.data.paths import inside
 from geocorr.features.base import Backbone, FeatureMap
 from geocorr.geometry.image_transform import ResizePad
 
@@ -241,15 +242,19 @@ def subsample_labels(pairs: Sequence[LabeledPair], total: int, seed: int = 0
 def spair_image_path(root: str | os.PathLike[str]) -> Callable[[str, str], Path]:
     """``(category, stem) -> ROOT/JPEGImages/<category>/<stem>.jpg`` (SPair / procedural layout).
 
-    A stem that already has a suffix is used as the file name.
+    A stem that already has a suffix is used as the file name. A category or
+    stem leading outside ``ROOT`` (:func:`geocorr.data.paths.inside`) is a ``ValueError``.
     """
     base = Path(root) / "JPEGImages"
+    if Path(root).is_file():
+        raise NotADirectoryError(f"--dataset {root} is a file; expected an SPair-layout folder")
     if not base.is_dir():
         raise ValueError(f"--dataset {root} has no JPEGImages/ folder")
 
     def path(category: str, stem: str) -> Path:
         name = stem if Path(stem).suffix else f"{stem}.jpg"
-        return base / category / name
+        return inside(root, "JPEGImages", category, name,
+                      source=f"label pair image {category}/{stem}", what="image")
 
     return path
 

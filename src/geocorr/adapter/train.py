@@ -14,10 +14,8 @@ Validation uses held-out *pairs* of the pseudo-labels (never ground truth);
 
 from __future__ import annotations
 
-import json
 import math
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,6 +31,7 @@ from geocorr.adapter.dataset import (
 )
 from geocorr.adapter.losses import LossSettings, adapter_loss
 from geocorr.adapter.network import Adapter, AdapterSettings
+from geocorr.atomic import write_json_atomic
 
 __all__ = ["TrainSettings", "TrainResult", "one_cycle_lr", "split_pairs", "train_adapter",
            "validation_loss", "LOCAL_BACKBONES", "context_defaults"]
@@ -216,13 +215,6 @@ def validation_loss(adapter: Adapter, data: TrainingPairs, settings: TrainSettin
     return total / max(1, len(data))
 
 
-def _write_json(path: Path, obj: object) -> None:
-    fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".json", dir=path.parent)
-    with os.fdopen(fd, "w") as f:
-        json.dump(obj, f, indent=1)
-    os.replace(tmp, path)
-
-
 def train_adapter(pairs: Sequence[LabeledPair], provider: FeatureProvider, out: str | os.PathLike,
                   settings: TrainSettings | None = None, *, sources: Sequence[str] | None = None,
                   device: str | torch.device = "cpu", progress: bool = True,
@@ -326,7 +318,7 @@ def train_adapter(pairs: Sequence[LabeledPair], provider: FeatureProvider, out: 
                     best = val
                     save_checkpoint(best_path, adapter, step=step, val_loss=val,
                                     train_settings=s.to_dict())
-                _write_json(out / "history.json", history)
+                write_json_atomic(out / "history.json", history)
             if validate or step == stop:
                 save_checkpoint(last_path, adapter, train_settings=s.to_dict(), step=step,
                                 optimizer=opt.state_dict(), best_val_loss=best,

@@ -25,6 +25,12 @@ JSON only loses the target-visibility information (the visible-in-both ids
 stand in); a split without a ``Layout`` file falls back to every JSON in
 ``PairAnnotation/<split>/`` in sorted order.
 
+Confinement: every path built from the annotations (pair stems of the
+``Layout`` file, ``category``, ``src_imname`` / ``trg_imname``) must resolve
+inside the root (:func:`geocorr.data.paths.inside`: no absolute names, no
+``..`` or symbolic link leading out); anything else is a
+:class:`~geocorr.data.pairs.DatasetFormatError` naming the file and the value.
+
 ``Meta/categories.json`` (procedural benchmark) maps each category to its
 ``keypoint_names`` and geometry-aware ``groups``; for those categories its
 groups replace SPair's table. Accepted shapes: ``{cat: {...}}``,
@@ -53,6 +59,7 @@ from geocorr.data.pairs import (
     require_dir,
     require_field,
 )
+from geocorr.data.paths import Confined
 from geocorr.evaluation.geometry_aware import SPAIR_GROUPS, normalize_groups
 
 __all__ = ["SPairDataset", "CategoryMeta", "load_category_meta", "SPAIR_FLAGS"]
@@ -139,6 +146,8 @@ class SPairDataset:
         require_dir(self.root / "PairAnnotation",
                     f"SPair-71k root {self.root} has no PairAnnotation/; wrong --root?")
         self.layout = layout
+        self._confined = Confined(self.root)  # names from the annotations stay inside the root
+        self._stem_sources: dict[str, Path | str] = {}  # split -> where its pair stems come from
         meta_path = self.root / "Meta" / "categories.json"
         self.meta: dict[str, CategoryMeta] = (load_category_meta(meta_path)
                                               if meta_path.is_file() else {})
@@ -171,11 +180,22 @@ class SPairDataset:
         """Keypoint names from the metadata, ``None`` when unknown (real SPair has none on disk)."""
         return self.meta[category].keypoint_names if category in self.meta else None
 
-    def image_path(self, category: str, imname: str) -> Path:
-        return self.root / "JPEGImages" / category / imname
+    def image_path(self, category: str, imname: str, *,
+                   source: str | Path | None = None) -> Path:
+        """``ROOT/JPEGImages/<category>/<imname>``, checked to stay inside the root.
 
-    def segmentation_path(self, category: str, imname: str) -> Path:
-        return self.root / "Segmentation" / category / (Path(imname).stem + ".png")
+        Raises:
+            DatasetFormatError: the path leads outside the root (names ``source``).
+        """
+        return self._confined.join("JPEGImages", category, imname,
+                                   source=source or "SPair-71k image", what="image")
+
+    def segmentation_path(self, category: str, imname: str, *,
+                          source: str | Path | None = None) -> Path:
+        """``ROOT/Segmentation/<category>/<image stem>.png``, checked like :meth:`image_path`."""
+        return self._confined.join("Segmentation", category, Path(imname).stem + ".png",
+                                   source=source or "SPair-71k segmentation",
+                                   what="segmentation")
 
     # ------------------------------------------------------------------ pairs
     def pair_stems(self, split: str) -> list[str]:
@@ -210,7 +230,11 @@ class SPairDataset:
     def load_pair(self, split: str, stem: str) -> KeypointPair:
         """Parse ``PairAnnotation/<split>/<stem>.json``."""
         split = self._split(split)
-        path = self.root / "PairAnnotation" / split / f"{stem}.json"
+        if split not in self._stem_sources:
+            layout = self._layout_file(split)
+            self._stem_sources[split] = layout if layout.is_file() else "SPair-71k pair stem"
+        path = self._confined.join("PairAnnotation", split, f"{stem}.json",
+                                   source=self._stem_sources[split], what="pair stem")
         if not path.is_file():
             raise FileNotFoundError(f"SPair-71k pair '{stem}' listed for split '{split}' has no "
                                     f"annotation file {path}")
@@ -229,7 +253,9 @@ class SPairDataset:
                                      f"({len(trg_kps)}) and kps_ids ({len(ids)}) differ in length")
         src_name = str(require_field(d, "src_imname", path))
         trg_name = str(require_field(d, "trg_imname", path))
-        vis = self.visible_keypoints(category, trg_name)
+        src_image = self.image_path(category, src_name, source=path)
+        trg_image = self.image_path(category, trg_name, source=path)
+        vis = self.visible_keypoints(category, trg_name, source=path)
         flags = {}
         for f in SPAIR_FLAGS:
             if f in d and d[f] is not None:
@@ -240,8 +266,7 @@ class SPairDataset:
                                              f"got {d[f]!r}") from None
         return KeypointPair(
             pair_id=stem, category=category,
-            src_image=self.image_path(category, src_name),
-            trg_image=self.image_path(category, trg_name),
+            src_image=src_image, trg_image=trg_image,
             src_kps=src_kps, trg_kps=trg_kps, kps_ids=ids,
             src_bbox=as_box(require_field(d, "src_bndbox", path), path, "src_bndbox"),
             trg_bbox=as_box(require_field(d, "trg_bndbox", path), path, "trg_bndbox"),
@@ -255,15 +280,22 @@ class SPairDataset:
         vis = self.visible_keypoints(category, imname)
         return None if vis is None else vis[0]
 
-    def visible_keypoints(self, category: str, imname: str
+    def visible_keypoints(self, category: str, imname: str, *,
+                          source: str | Path | None = None
                           ) -> tuple[np.ndarray, np.ndarray] | None:
         """``(ids (M,), positions (M, 2))`` of an image's annotated keypoints, sorted by id.
 
         ``None`` when the image has no JSON in ``ImageAnnotation/`` (tolerated).
+
+        Raises:
+            DatasetFormatError: the JSON's path leads outside the root (names ``source``).
         """
         key = (category, imname)
         if key not in self._trg_visible_cache:
-            path = self.root / "ImageAnnotation" / category / (Path(imname).stem + ".json")
+            path = self._confined.join("ImageAnnotation", category,
+                                       Path(imname).stem + ".json",
+                                       source=source or "SPair-71k image",
+                                       what="image annotation")
             self._trg_visible_cache[key] = (_read_visible(path) if path.is_file() else None)
         return self._trg_visible_cache[key]
 

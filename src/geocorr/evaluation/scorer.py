@@ -19,8 +19,6 @@ an id (``"000001"`` or ``"1"`` for ``000001-...``) is accepted too
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from geocorr.atomic import write_text_atomic
 from geocorr.data.pairs import KeypointPair, PairDataset, ThresholdRule
 from geocorr.evaluation.geometry_aware import AP10K_GROUPS, SPAIR_GROUPS
 from geocorr.evaluation.pck import PairScore, PCKReport, pck_report, score_pair
@@ -138,12 +137,23 @@ def read_predictions(path: str | Path) -> PredictionFile:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a malformed line, a missing/ill-typed field or a repeated pair;
+        IsADirectoryError: ``path`` is a directory.
+        ValueError: not UTF-8 text, a malformed line, a missing/ill-typed field or a repeated pair;
             the message names the file and the line.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"predictions file {path} is a directory; expected a JSON Lines "
+                                "file (only --dataset tss reads a directory of .flo files)")
     if not path.is_file():
         raise FileNotFoundError(f"predictions file {path} does not exist")
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        no = data[:exc.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{no}: not UTF-8 text (byte {exc.start}); expected JSON Lines, "
+                         'one {"pair": ..., "trg_kps": [[x, y], ...]} per line') from None
     kps: dict[str, np.ndarray] = {}
     lines: dict[str, int] = {}
     with path.open(encoding="utf-8") as f:
@@ -202,15 +212,7 @@ def write_predictions(path: str | Path, predictions: Mapping[str, Any]) -> None:
             raise ValueError(f"prediction for pair '{pid}' must be (N, 2) finite numbers, "
                              f"got shape {arr.shape}")
         lines.append(json.dumps({"pair": str(pid), "trg_kps": arr.tolist()}))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in lines))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
 
 
 def _groups_for(dataset: PairDataset | str) -> Callable[[str], tuple[tuple[int, ...], ...]]:

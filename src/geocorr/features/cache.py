@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -24,6 +23,8 @@ from typing import Any
 
 import numpy as np
 
+from geocorr.atomic import atomic_file
+from geocorr.data.paths import inside
 from geocorr.features.base import Backbone, FeatureMap
 from geocorr.geometry.image_transform import ResizePad
 
@@ -148,20 +149,12 @@ class FeatureCache:
 
     def save(self, path: Path, key: str, fmap: FeatureMap) -> None:
         """Write an entry atomically (temporary file in the same folder + ``os.replace``)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         t = fmap.transform
         features = fmap.features.astype(np.float16 if self.float16 else np.float32)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, features=features, key=np.array(key), name=np.array(fmap.name),
-                         transform=np.array([t.scale, t.left, t.top, t.size, t.src_width,
-                                             t.src_height], dtype=np.float64))
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_file(path, prefix=".tmp-", suffix=".npz") as f:
+            np.savez(f, features=features, key=np.array(key), name=np.array(fmap.name),
+                     transform=np.array([t.scale, t.left, t.top, t.size, t.src_width,
+                                         t.src_height], dtype=np.float64))
 
     def get_or_compute(self, image: np.ndarray, backbone: Backbone, key_extra: str = "",
                        **extract_kwargs: Any) -> FeatureMap:
@@ -248,12 +241,13 @@ def dataset_mask_for(root: str | os.PathLike[str]):
 
     The mask source of context backbones when encoding, training and evaluating
     on a dataset (all three must use the same masks). ``None`` where the PNG is
-    missing.
+    missing; a ``ValueError`` where ``category`` leads the path out of ``root``.
     """
     root = Path(root)
 
     def mask_for(path: str | os.PathLike[str], category: str) -> np.ndarray | None:
-        seg = root / "Segmentation" / category / f"{Path(path).stem}.png"
+        seg = inside(root, "Segmentation", category, f"{Path(path).stem}.png",
+                     source=f"mask of {path}", what="segmentation")
         return read_mask(seg) if seg.is_file() else None
 
     return mask_for

@@ -45,6 +45,12 @@ orientation of the pool and a small pool is easily outvoted by flips (the demo's
 not refined (the reference compares bbox-normalised shapes, which refinement's
 scale and translation do not change) and nothing is cached for them. The
 pipeline never reads ``GroundTruth/``.
+
+Confinement: categories and stems come from the dataset (``Layout`` lines);
+every path built from them, read (``DIR/JPEGImages/<category>/<stem>.jpg``)
+or written (``CACHE/<category>/<stem>/``), must resolve inside its root
+(:func:`geocorr.data.paths.inside`). :func:`run_stage1` checks every image
+before it writes anything, so a bad name leaves no file behind.
 """
 
 from __future__ import annotations
@@ -59,6 +65,8 @@ import numpy as np
 
 from geocorr.atomic import write_bytes_atomic
 from geocorr.atomic import write_json_atomic as _write_json
+from geocorr.data.pairs import require_dir
+from geocorr.data.paths import Confined, inside
 from geocorr.geometry.camera import Camera, load_camera, save_camera
 from geocorr.reconstruct.orientation import OrientationEstimator
 from geocorr.reconstruct.reconstructor import Reconstructor
@@ -164,39 +172,46 @@ def dataset_images(dataset_root: str | Path, split: str = "test",
         categories: keep only these.
 
     Raises:
-        FileNotFoundError: the layout file or ``JPEGImages/`` is missing.
-        ValueError: a malformed layout line (names the file and line).
+        FileNotFoundError: ``dataset_root``, the layout file or ``JPEGImages/`` is missing.
+        NotADirectoryError: ``dataset_root`` is a file.
+        ValueError: a malformed layout line, or one whose category or image
+            stem leads outside the dataset root (names the file and line).
     """
-    root = Path(dataset_root)
+    root = require_dir(Path(dataset_root), "dataset")
     out: set[tuple[str, str]] = set()
     if split == "all":
         jpg = root / "JPEGImages"
         if not jpg.is_dir():
             raise FileNotFoundError(f"{jpg}: no JPEGImages/ folder")
         for p in jpg.glob("*/*.jpg"):
+            inside(root, "JPEGImages", p.parent.name, p.name, source=jpg, what="image")
             out.add((p.parent.name, p.stem))
     else:
         layout = root / "Layout" / "large" / f"{split}.txt"
         if not layout.is_file():
             raise FileNotFoundError(f"split file not found: {layout}")
+        confined = Confined(root)
         for n, line in enumerate(layout.read_text().splitlines(), 1):
             line = line.strip()
             if not line:
                 continue
             name, sep, cat = line.rpartition(":")
             parts = name.split("-")
-            if not sep or len(parts) != 3:
+            if not sep or len(parts) != 3 or not cat or not all(parts):
                 raise ValueError(f"{layout}:{n}: expected '<id>-<src>-<trg>:<category>', got "
                                  f"{line!r}")
-            out.add((cat, parts[1]))
-            out.add((cat, parts[2]))
+            for stem in parts[1:]:
+                confined.join("JPEGImages", cat, f"{stem}.jpg", source=f"{layout}:{n}",
+                              what="image")
+                out.add((cat, stem))
     if categories:
         out = {x for x in out if x[0] in set(categories)}
     return sorted(out)
 
 
 def _bbox(root: Path, category: str, stem: str) -> tuple[float, float, float, float] | None:
-    p = root / "ImageAnnotation" / category / f"{stem}.json"
+    p = inside(root, "ImageAnnotation", category, f"{stem}.json",
+               source=f"image {category}/{stem}", what="image annotation")
     if not p.is_file():
         return None
     try:
@@ -230,7 +245,7 @@ def load_cached(cache: str | Path, category: str, stem: str) -> CachedImage:
     """Read a finished image (``record.json`` must exist); errors name the file."""
     from PIL import Image
 
-    d = Path(cache) / category / stem
+    d = inside(cache, category, stem, source=f"stage-1 cache {cache}", what="image folder")
     rec_p = d / "record.json"
     if not rec_p.is_file():
         raise FileNotFoundError(f"{rec_p}: image not reconstructed (run geocorr reconstruct)")
@@ -304,6 +319,11 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
     if settings.estimator == "external" and estimator is None and not settings.skip_yaw:
         raise ValueError("estimator='external' needs an OrientationEstimator")
     root, out = Path(dataset_root), Path(out)
+    for cat, stem in images:  # before anything is written
+        where = f"run_stage1 image ({cat!r}, {stem!r})"
+        inside(root, "JPEGImages", cat, f"{stem}.jpg", source=where, what="image")
+        inside(out, cat, stem, "record.json", source=where, what="cache entry")
+        inside(out, cat, "reference.json", source=where, what="cache entry")
     tmpl = TemplateSettings(**{**asdict(settings.template), "views": settings.vote.views})
     done = {x for x in images if (out / x[0] / x[1] / "record.json").is_file()}
     todo = [x for x in images if x not in done]

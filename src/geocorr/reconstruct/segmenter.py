@@ -19,6 +19,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from geocorr.data.paths import inside
+
 __all__ = ["Segmenter", "DatasetMasks", "Sam3Settings", "Sam3Segmenter", "select_instance",
            "box_iou"]
 
@@ -48,10 +50,13 @@ class DatasetMasks:
     name = "dataset"
 
     def __init__(self, dataset_root: str | Path) -> None:
-        self.root = Path(dataset_root) / "Segmentation"
+        self.dataset_root = Path(dataset_root)
+        self.root = self.dataset_root / "Segmentation"
 
     def path(self, category: str, stem: str) -> Path:
-        return self.root / category / f"{stem}.png"
+        """``<root>/Segmentation/<category>/<stem>.png``; a ``ValueError`` if it leads outside."""
+        return inside(self.dataset_root, "Segmentation", category, f"{stem}.png",
+                      source=f"image {category}/{stem}", what="mask")
 
     def segment(self, image: np.ndarray, category: str, stem: str,
                 bbox: tuple[float, float, float, float] | None = None) -> np.ndarray:
