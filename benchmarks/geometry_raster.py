@@ -160,7 +160,8 @@ def _bench_soft(repeats: int) -> dict:
                 reference_ms=dense, ratio=dense / fast, target_ms=50.0,
                 note=f"culled (engine {st.engine}: numba on CPU) vs unculled dense (all pairs, "
                      f"recomputed in backward); sigma {st.sigma} px^2; torch engine "
-                     f"{torch_engine:.1f} ms ({_CPU_MS[id(torch_fn)]:.1f} ms CPU); with cull_backfaces {culled:.1f} ms; "
+                     f"{torch_engine:.1f} ms ({_CPU_MS[id(torch_fn)]:.1f} ms CPU); "
+                     f"with cull_backfaces {culled:.1f} ms; "
                      f"{_cpu_note(fast_fn)}")
 
 
