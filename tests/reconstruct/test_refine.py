@@ -7,6 +7,7 @@ import pytest
 import trimesh
 
 from geocorr.geometry.camera import Camera, look_at
+from geocorr.reconstruct import refine as refine_module
 from geocorr.reconstruct.losses import mask_iou
 from geocorr.reconstruct.refine import RefineSettings, refine_pose, render_mask
 
@@ -102,3 +103,39 @@ def test_multicomponent_assembly_with_both_engines(engine):
     assert res.iou_before < 0.8
     assert res.iou_after > 0.98 and not res.failed
     assert res.scale == pytest.approx(1.15, rel=0.03)
+
+
+def test_polish_renders_each_point_once_and_matches_the_plain_search(scene, monkeypatch):
+    v, f, cam = scene
+    mask = render_mask(1.1 * v + np.array([0.2, 0.0, -0.1]), f, cam)
+    pose = refine_module._Pose(v, cam)
+    p0, steps = np.array([0.02, 0.05, -0.03]), (0.02, 0.01, 0.005)
+
+    def plain(p):  # the pattern search without reuse: slow, obvious reference
+        def score(q):
+            return mask_iou(render_mask(pose.object_vertices(q), f, cam), mask)
+        best = score(p)
+        for h in steps:
+            improved, sweeps = True, 0
+            while improved and sweeps < 6:
+                improved, sweeps = False, sweeps + 1
+                for i in range(3):
+                    for sign in (1.0, -1.0):
+                        q = p.copy()
+                        q[i] += sign * h
+                        if (sq := score(q)) > best:
+                            p, best, improved = q, sq, True
+                            break
+        return p
+
+    expected = plain(p0.copy())
+    rendered = []
+
+    def spy(vertices, faces, camera):
+        rendered.append(np.round(vertices, 9).tobytes())
+        return render_mask(vertices, faces, camera)
+
+    monkeypatch.setattr(refine_module, "render_mask", spy)
+    got = refine_module.polish_hard_iou(pose, f, cam, mask, p0, steps)
+    np.testing.assert_array_equal(got, expected)
+    assert len(rendered) > 10 and len(set(rendered)) == len(rendered)
