@@ -139,3 +139,20 @@ def test_polish_renders_each_point_once_and_matches_the_plain_search(scene, monk
     got = refine_module.polish_hard_iou(pose, f, cam, mask, p0, steps)
     np.testing.assert_array_equal(got, expected)
     assert len(rendered) > 10 and len(set(rendered)) == len(rendered)
+
+
+def test_adam_matches_torch_optim_adam():
+    import torch
+
+    target = torch.tensor([0.3, -1.2, 2.0], dtype=torch.float32)
+    for lr in (0.05, 0.003):
+        a = torch.tensor([1.0, 0.5, -0.7], requires_grad=True)
+        b = a.detach().clone().requires_grad_(True)
+        ours, ref = refine_module._Adam(a, lr), torch.optim.Adam([b], lr=lr)
+        for _ in range(40):
+            for x, opt in ((a, ours), (b, ref)):
+                x.grad = None
+                ((x - target) ** 4).sum().backward()
+                opt.step()
+        assert torch.allclose(a, b, rtol=0, atol=1e-6)
+        assert not torch.equal(a.detach(), torch.tensor([1.0, 0.5, -0.7]))
