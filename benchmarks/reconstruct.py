@@ -75,6 +75,9 @@ def main() -> None:
     ap.add_argument("--assemblies", type=int, default=0,
                     help="sweep on this many non-procedural part assemblies instead of --dataset")
     ap.add_argument("--views", type=int, default=3, help="assemblies: cameras per mesh")
+    ap.add_argument("--cold", type=int, default=0,
+                    help="assemblies: also time import + first refine_pose in N fresh processes "
+                         "(one-image use, as `geocorr refine`: one-time imports and loading)")
     args = ap.parse_args()
     if args.sweep:
         if args.dataset is None and not args.assemblies:
@@ -355,6 +358,48 @@ def assembly_cases(n_meshes: int, views: int) -> list[tuple]:
     return cases
 
 
+_COLD_CHILD = """
+import json, time
+import numpy as np
+d = np.load({path!r})
+c0, w0 = time.process_time(), time.perf_counter()
+from geocorr.geometry.camera import Camera
+from geocorr.reconstruct.refine import refine_pose
+cam = Camera(d["K"], d["R"], d["t"], int(d["W"]), int(d["H"]))
+r = refine_pose(d["v"], d["f"], cam, d["mask"])
+c1, w1 = time.process_time(), time.perf_counter()
+refine_pose(d["v"], d["f"], cam, d["mask"])
+print(json.dumps(dict(first_cpu=c1 - c0, first_wall=w1 - w0, again_cpu=time.process_time() - c1,
+                      iou=r.iou_after)))
+"""
+
+
+def cold_start(cases: list[tuple]) -> None:
+    """First ``refine_pose`` call in a fresh process per case, timed from before
+    ``import geocorr`` (what a one-image run such as ``geocorr refine`` pays: imports,
+    one-time loading), against a second call on the same image."""
+    import subprocess
+    import sys
+    import tempfile
+
+    rows = []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i, (v, f, cam, m) in enumerate(cases):
+            path = f"{tmp}/case{i}.npz"
+            np.savez(path, v=v, f=f, mask=m, K=cam.K, R=cam.R, t=cam.t, W=cam.width,
+                     H=cam.height)
+            out = subprocess.run([sys.executable, "-c", _COLD_CHILD.format(path=path)],
+                                 check=True, capture_output=True, text=True).stdout
+            rows.append(json.loads(out.strip().splitlines()[-1]))
+    first = np.array([r["first_cpu"] for r in rows])
+    again = np.array([r["again_cpu"] for r in rows])
+    wall = np.array([r["first_wall"] for r in rows])
+    print(f"cold start, {len(rows)} fresh processes: import + first refine_pose CPU "
+          f"{first.mean():.2f} s (max {first.max():.2f}), wall {wall.mean():.2f} s "
+          f"(max {wall.max():.2f}); the same image again {again.mean():.2f} s CPU; "
+          f"load {os.getloadavg()[0]:.1f}", flush=True)
+
+
 def sweep(args) -> None:
     """Refinement only: IoU and time per config, on a dataset (dataset masks + simulated
     reconstructions) or on ``--assemblies`` (non-procedural meshes)."""
@@ -367,6 +412,8 @@ def sweep(args) -> None:
         data = [(v, f, cam, m) for _, v, f, cam, m in assembly_cases(args.assemblies, args.views)]
         faces = sorted({len(d[1]) for d in data})
         print(f"{len(data)} images of {args.assemblies} assemblies, {faces[0]}-{faces[-1]} faces")
+        if args.cold:
+            cold_start(data[::args.views][:args.cold])
     else:
         from geocorr.reconstruct.pipeline import dataset_images
         from geocorr.reconstruct.reconstructor import simulated_reconstructor
