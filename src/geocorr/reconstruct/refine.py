@@ -92,8 +92,9 @@ class RefineSettings:
             reconstruction drops to ~1.5k faces). 0 = use the full mesh. 24.
         engine: soft-rasteriser engine (:class:`SoftRasterSettings.engine`):
             ``"auto"`` (numba on CPU, torch elsewhere), ``"numba"``, ``"torch"``.
-            The numba engine made the soft phases 4-6x cheaper on 300-1000
-            clustered faces (``benchmarks/reconstruct.py --assemblies``).
+            The numba engine costs 3-8x less CPU per soft step on the
+            clustered part assemblies of ``benchmarks/reconstruct.py
+            --assemblies``.
         polish_side: working resolution of the final polish (see below); 0
             disables it. 256.
         polish_steps: step sizes (log-scale and object radii) of the polish's
