@@ -31,7 +31,9 @@ the category reference's ``stem``, class ``counts``, plurality ``margin`` and
 ``symmetry``; else ``null``), ``yaw_symmetry`` (``k`` is only defined modulo
 ``4 / yaw_symmetry`` quarter turns: 2 for a 2-fold symmetric category),
 ``estimator``, ``failed`` (= refinement failed), ``timings`` (seconds per
-step) and ``settings``.
+step), ``frame`` (:func:`geocorr.reconstruct.frame.check_frame` of the
+reconstructor's camera: ``ok`` is false when the mesh does not look Z-up) and
+``settings``.
 
 Order of work: every image is segmented, reconstructed and refined first
 (phase A); then, per category, the yaw step (phase B), because the CPU
@@ -44,7 +46,7 @@ orientation of the pool and a small pool is easily outvoted by flips (the demo's
 7 flipped). Pool images outside ``images`` are segmented and reconstructed but
 not refined (the reference compares bbox-normalised shapes, which refinement's
 scale and translation do not change) and nothing is cached for them. The
-pipeline never reads ``GroundTruth/``.
+pipeline never reads ``GroundTruth/`` (``tests/test_groundtruth_wall.py``).
 
 Confinement: categories and stems come from the dataset (``Layout`` lines);
 every path built from them, read (``DIR/JPEGImages/<category>/<stem>.jpg``)
@@ -65,9 +67,11 @@ import numpy as np
 
 from geocorr.atomic import write_bytes_atomic
 from geocorr.atomic import write_json_atomic as _write_json
+from geocorr.data.images import read_mask, read_rgb
 from geocorr.data.pairs import require_dir
 from geocorr.data.paths import Confined, inside
 from geocorr.geometry.camera import Camera, load_camera, save_camera
+from geocorr.reconstruct.frame import check_frame
 from geocorr.reconstruct.orientation import OrientationEstimator
 from geocorr.reconstruct.reconstructor import Reconstructor
 from geocorr.reconstruct.refine import RefineSettings, refine_pose
@@ -145,18 +149,6 @@ def _load_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     m = load_mesh(path)
     return np.asarray(m.vertices, dtype=np.float64), np.asarray(m.faces, dtype=np.int64)
-
-
-def _read_image(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable image ({exc})") from None
 
 
 # --------------------------------------------------------------- image lists
@@ -243,15 +235,12 @@ class CachedImage:
 
 def load_cached(cache: str | Path, category: str, stem: str) -> CachedImage:
     """Read a finished image (``record.json`` must exist); errors name the file."""
-    from PIL import Image
-
     d = inside(cache, category, stem, source=f"stage-1 cache {cache}", what="image folder")
     rec_p = d / "record.json"
     if not rec_p.is_file():
         raise FileNotFoundError(f"{rec_p}: image not reconstructed (run geocorr reconstruct)")
     v, f = _load_ply(d / "mesh.ply")
-    with Image.open(d / "mask.png") as im:
-        mask = np.asarray(im) > 0
+    mask = read_mask(d / "mask.png")
     return CachedImage(vertices=v, faces=f, camera=load_camera(d / "camera.json"), mask=mask,
                        record=json.loads(rec_p.read_text()))
 
@@ -264,7 +253,7 @@ def _phase_a(root: Path, out: Path, category: str, stem: str, segmenter: Segment
         return json.loads(refine_p.read_text())
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    image = _read_image(root / "JPEGImages" / category / f"{stem}.jpg")
+    image = read_rgb(root / "JPEGImages" / category / f"{stem}.jpg")
     mask = segmenter.segment(image, category, stem, _bbox(root, category, stem))
     timings["segment"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -277,7 +266,8 @@ def _phase_a(root: Path, out: Path, category: str, stem: str, segmenter: Segment
     save_camera(rec.camera, d / "predicted_camera.json")
     info = {"category": category, "stem": stem, "width": int(image.shape[1]),
             "height": int(image.shape[0]), "mask_source": segmenter.name,
-            "mesh_source": rec.source, "refine": res.to_dict(), "timings": timings}
+            "mesh_source": rec.source, "refine": res.to_dict(), "timings": timings,
+            "frame": check_frame(rec.camera).to_dict()}
     write_json_atomic(refine_p, info)
     return info
 
@@ -393,7 +383,7 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
             meshes.append((v @ np.round(rotation_z(-90.0 * rec["k"])).T, f))
         else:  # pool-only image: the raw reconstruction (normalisation makes refining moot)
             try:
-                image = _read_image(root / "JPEGImages" / category / f"{s}.jpg")
+                image = read_rgb(root / "JPEGImages" / category / f"{s}.jpg")
                 mask = segmenter.segment(image, category, s, _bbox(root, category, s))
                 r = reconstructor.reconstruct(image, mask, category, s)
             except (FileNotFoundError, ValueError) as exc:  # e.g. meshes only for the split
@@ -446,6 +436,7 @@ def _phase_b(out: Path, category: str, stem: str, info: dict,
            "yaw_symmetry": int(reference["symmetry"]) if reference is not None else 1,
            "estimator": "none" if vote is None else getattr(estimator, "name", "external"),
            "failed": bool(info["refine"]["failed"]), "timings": timings,
+           "frame": info.get("frame"),
            "settings": {"refine": asdict(settings.refine), "vote": asdict(settings.vote),
                         "template": asdict(settings.template),
                         "estimator": settings.estimator}}
