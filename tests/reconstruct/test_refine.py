@@ -156,3 +156,28 @@ def test_adam_matches_torch_optim_adam():
                 opt.step()
         assert torch.allclose(a, b, rtol=0, atol=1e-6)
         assert not torch.equal(a.detach(), torch.tensor([1.0, 0.5, -0.7]))
+
+
+def test_refine_does_not_import_torch_dynamo():
+    """torch.optim.Adam imports torch._dynamo on first use (1.3 s of CPU per process,
+    paid by every one-image `geocorr refine`); refinement must not pull it in."""
+    import subprocess
+    import sys
+
+    code = """
+import sys
+import numpy as np, trimesh
+from geocorr.geometry.camera import Camera, look_at
+from geocorr.reconstruct.refine import RefineSettings, refine_pose, render_mask
+m = trimesh.creation.icosphere(1)
+v, f = np.asarray(m.vertices), np.asarray(m.faces)
+R, t = look_at([0, -6, 1], [0, 0, 0])
+cam = Camera(np.array([[100.0, 0, 30], [0, 100, 20], [0, 0, 1]]), R, t, 60, 40)
+res = refine_pose(v, f, cam, render_mask(1.2 * v, f, cam),
+                  RefineSettings(dt_steps=2, iou_steps=2, polish_side=0))
+assert res.history.size == 4, res.history
+print(sorted(k for k in sys.modules if k.startswith("torch._dynamo")))
+"""
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         check=True).stdout
+    assert out.strip().splitlines()[-1] == "[]"
