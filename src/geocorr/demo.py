@@ -20,6 +20,14 @@ End to end on a small procedural benchmark, with nothing downloaded:
    zero-shot, 3D only, 2D+3D fused, and each filter's adapter (alone and
    fused with the rendered part descriptor).
 
+Above the ``oracle`` error level one more row is the upper bound: "3D only,
+oracle reconstruction", the same test pairs' 3D-only row computed from the
+benchmark regenerated at ``oracle`` for the same seed (same images, masks and
+pairs at every level: docs/synth.md) and its own stage 1 (test images only).
+``results.json`` records the error level and stage 1 scored against the
+truth (:mod:`geocorr.evaluation.stage1_truth`: rotation error before/after,
+canonical-frame error, yaw, mask IoU of the predicted vs the true masks).
+
 Only scoring reads ``GroundTruth/`` (stage-1 scores, pseudo-label precision /
 recall, PCK annotations); the pipeline does not. Writes ``OUT/results.json``
 and ``OUT/report.html`` (+ PNGs); the stores are in ``OUT/study/labels/`` and
@@ -79,6 +87,14 @@ class DemoSettings:
         sim_errors: error level of the simulated SAM3D meshes and SAM3 masks
             (``oracle`` | ``realistic`` | ``hard``, docs/synth.md).
         sim_scale: factor on that level's magnitudes.
+        oracle_row: above the ``oracle`` level, add the upper-bound row "3D only,
+            oracle reconstruction" (the benchmark regenerated at ``oracle`` into
+            ``OUT/oracle/``, stage 1 on its test images; costs one more synth
+            and a stage 1 of the test images).
+        sweep_figure: a PNG of PCK against error level
+            (``benchmarks/error_sweep.py``) to copy into the report, or
+            ``None``; a path that does not exist is noted in the report, not
+            an error (the sweep is a separate, longer benchmark).
     """
 
     seed: int = 0
@@ -94,6 +110,8 @@ class DemoSettings:
     adapter_context: bool = False
     sim_errors: str = "realistic"
     sim_scale: float = 1.0
+    oracle_row: bool = True
+    sweep_figure: str | None = None
 
     def __post_init__(self) -> None:
         if self.labels.backbone != "xfeat":
@@ -194,6 +212,21 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
                          stage1, progress=progress)
     timings["stage1"] = time.perf_counter() - t
 
+    # 2b. the upper bound: the same images at the oracle level, stage 1 on the test images
+    oracle_stage1 = None
+    if s.oracle_row and (s.sim_errors, s.sim_scale) != ("oracle", 1.0):
+        t = time.perf_counter()
+        oracle_data, oracle_stage1 = out / "oracle" / "data", out / "oracle" / "stage1"
+        log(f"[2/5] oracle reconstructions of the test images (upper-bound row) in "
+            f"{oracle_data.parent}")
+        generate_dataset(oracle_data, with_error_level(replace(synth, preview=False), "oracle"),
+                         progress=progress)
+        oracle_records = run_stage1(oracle_data, dataset_images(oracle_data, "test"),
+                                    default_segmenter(oracle_data),
+                                    simulated_reconstructor(oracle_data), oracle_stage1,
+                                    progress=progress)
+        timings["oracle"] = time.perf_counter() - t
+
     # 3. features
     t = time.perf_counter()
     log("[3/5] XFeat features + rendered geometric part descriptors of the test images")
@@ -203,6 +236,17 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     descriptor = GeometricDescriptor()
     fusion = FusionSettings(weights={"xfeat": 1.0 - s.part_weight, "geometric": s.part_weight})
     maps: dict[Path, tuple] = {}
+
+    oracle_maps: dict[Path, object] = {}
+
+    def oracle_part(path: Path):
+        """The 3D-only map of ``path`` from its oracle-level reconstruction."""
+        if path not in oracle_maps:
+            c = load_cached(oracle_stage1, path.parent.name, path.stem)
+            oracle_maps[path] = render_descriptors(
+                c.vertices, c.faces, descriptor.describe(c.vertices, c.faces), c.camera,
+                c.mask, image_maps(path)[0], name="geometric")
+        return oracle_maps[path]
 
     def image_maps(path: Path):
         if path not in maps:
@@ -265,6 +309,8 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
         *([("2d_context", "2D zero-shot NN (XFeat + context: the adapters' input)",
             context_map)] if s.adapter_context else []),
         ("3d", "3D only: rendered part descriptor NN", lambda p: image_maps(p)[1]),
+        *([("3d_oracle", "3D only, oracle reconstruction (upper bound)", oracle_part)]
+          if oracle_stage1 is not None else []),
         ("fused", f"2D+3D fused NN (XFeat + part, weight {s.part_weight:g})",
          lambda p: image_maps(p)[2])]
     adapted: dict[tuple[str, Path], object] = {}
@@ -296,12 +342,14 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
         rows[key] = _row(name, res)
     timings["evaluate"] = time.perf_counter() - t
 
-    stage1_summary = _stage1_summary(records, data)
+    stage1_summary = _stage1_summary(records, data, stage1)
     table = format_table(list(rows.values()), s.alphas)
     findings = _findings(rows, study, s.alphas[-1])
     timings["total"] = time.perf_counter() - t_start
     results = {
         "settings": asdict(s),
+        "error_level": {"level": s.sim_errors, "scale": s.sim_scale,
+                        "oracle_row": oracle_stage1 is not None},
         "rows": [{"key": k, **asdict(r), **{m: {str(a): v for a, v in getattr(r, m).items()}
                                             for m in ("pck", "pck_geometry_aware", "swap_rate")}}
                  for k, r in rows.items()],
@@ -318,13 +366,16 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
                      for f, r in study.runs.items()},
         "findings": findings,
         "stage1": stage1_summary,
+        **({"oracle_stage1": _stage1_summary(oracle_records, oracle_data, oracle_stage1)}
+           if oracle_stage1 is not None else {}),
         "timings_s": {**timings, **{f"stage3_{k}": v for k, v in study.timings_s.items()}},
     }
     write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=float))
     adapter_maps = {f"adapter ({_FILTER_NAMES[f]} labels)": feats
                     for key, _, feats in methods for f in study.runs if key == f"adapter_{f}"}
     _write_report(out, list(rows.values()), table, label_table, findings, stage1_summary,
-                  pairs[: s.figures], image_maps, records, study, adapter_maps)
+                  pairs[: s.figures], image_maps, records, study, adapter_maps,
+                  level=f"{s.sim_errors} x{s.sim_scale:g}", sweep_figure=s.sweep_figure)
     log("")
     log(table)
     log("")
@@ -334,10 +385,8 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     for line in findings:
         log(f"- {line}")
     log("")
-    log(f"stage 1: median mask IoU {stage1_summary['median_iou_before']:.3f} -> "
-        f"{stage1_summary['median_iou_after']:.3f}; yaw correct "
-        f"{stage1_summary['yaw_accuracy']:.0%}, consistent within category "
-        f"{stage1_summary['yaw_consistency']:.0%} (scored against GroundTruth/)")
+    log(f"stage 1 at {s.sim_errors} x{s.sim_scale:g}: {_stage1_line(stage1_summary)} "
+        "(scored against GroundTruth/)")
     log(f"total {timings['total']:.0f} s; wrote {out / 'results.json'} and {out / 'report.html'}")
     return results
 
@@ -368,6 +417,14 @@ def _findings(rows: dict[str, DemoRow], study, alpha: float) -> list[str]:
     cmp("adapter_geodesic", "adapter_cyclic")
     cmp("adapter_geodesic", "adapter_sphere")
     cmp("adapter_geodesic_fused", "fused")
+    if "3d_oracle" in rows:
+        top = 100 * rows["3d_oracle"].pck[alpha]
+        for key in ("3d", "fused", *(k for k in rows if k.startswith("adapter_")
+                                     and k.endswith("_fused"))):
+            if key in rows:
+                x = 100 * rows[key].pck[alpha]
+                out.append(f"{rows[key].name} ({x:.1f}) is {top - x:.1f} points below "
+                           f"{rows['3d_oracle'].name} ({top:.1f}) at PCK@{alpha:g}")
     q = study.quality
     for f in ("sphere", "geodesic"):
         if f in q and "cyclic" in q:
@@ -392,31 +449,33 @@ def _findings(rows: dict[str, DemoRow], study, alpha: float) -> list[str]:
     return out
 
 
-def _stage1_summary(records: list[dict], data: Path) -> dict:
-    """Stage-1 scores; the yaw numbers are the only ones that read GroundTruth/.
+def _stage1_summary(records: list[dict], data: Path, stage1: Path) -> dict:
+    """Stage-1 scores against GroundTruth/ (:func:`~geocorr.evaluation.stage1_truth.stage1_errors`).
 
-    ``yaw_accuracy`` is absolute (the chosen k equals the simulator's true k);
-    ``yaw_consistency`` counts a mesh right when its residual rotation equals its
-    category's most common residual: matching only needs meshes of a category to
-    agree with each other, not with our canonical axes.
+    ``median_iou_before`` / ``median_iou_after``: the render of the mesh vs the
+    mask stage 1 used; ``mask_iou_predicted_vs_true``: that mask vs the true one.
     """
-    from collections import Counter
+    from geocorr.evaluation.stage1_truth import stage1_errors
 
-    from geocorr.data.synth.groundtruth import load_groundtruth
+    e = stage1_errors(data, stage1, records)
+    return {"images": e.images, "median_iou_before": e.render_iou_before,
+            "median_iou_after": e.render_iou_after, "failed": e.failed,
+            "yaw_accuracy": e.yaw_accuracy, "yaw_consistency": e.yaw_consistency,
+            "rotation_before_deg": e.rotation_before_deg,
+            "rotation_after_deg": e.rotation_after_deg,
+            "canonical_frame_deg": e.canonical_frame_deg,
+            "canonical_frame_mean_deg": e.canonical_frame_mean_deg,
+            "mask_iou_predicted_vs_true": e.mask_iou_used_vs_true}
 
-    before = [r["refine"]["iou_before"] for r in records]
-    after = [r["refine"]["iou_after"] for r in records]
-    residual: dict[str, list[int]] = {}
-    for r in records:
-        gt = load_groundtruth(data, r["category"], r["stem"])
-        residual.setdefault(r["category"], []).append((gt.sim_true_k - int(r["k"])) % 4)
-    flat = [x for v in residual.values() for x in v]
-    consistent = sum(Counter(v).most_common(1)[0][1] for v in residual.values())
-    return {"images": len(records), "median_iou_before": float(np.median(before)),
-            "median_iou_after": float(np.median(after)),
-            "failed": int(sum(bool(r.get("failed")) for r in records)),
-            "yaw_accuracy": float(np.mean([x == 0 for x in flat])),
-            "yaw_consistency": consistent / len(flat)}
+
+def _stage1_line(x: dict) -> str:
+    """One line of a :func:`_stage1_summary`."""
+    return (f"median render IoU {x['median_iou_before']:.3f} -> {x['median_iou_after']:.3f}; "
+            f"rotation error (mod 90°k) {x['rotation_before_deg']:.1f}° -> "
+            f"{x['rotation_after_deg']:.1f}°; canonical frame {x['canonical_frame_deg']:.1f}° "
+            f"median, {x['canonical_frame_mean_deg']:.1f}° mean; yaw correct "
+            f"{x['yaw_accuracy']:.0%}, consistent within category {x['yaw_consistency']:.0%}; "
+            f"mask IoU predicted vs true {x['mask_iou_predicted_vs_true']:.3f}")
 
 
 def _refinement_png(path: Path, data: Path, stage1: Path, record: dict) -> None:
@@ -483,7 +542,10 @@ def _label_figure(path: Path, data: Path, study) -> str | None:
 
 def _write_report(out: Path, rows, table: str, label_table: str, findings: list[str],
                   stage1: dict, pairs, image_maps, records, study,
-                  extra_maps: dict[str, Callable[[Path], object]]) -> None:
+                  extra_maps: dict[str, Callable[[Path], object]], level: str = "",
+                  sweep_figure: str | None = None) -> None:
+    import shutil
+
     from geocorr.reconstruct.pipeline import load_cached
     from geocorr.report.pair_figure import save_pair_figure
 
@@ -517,17 +579,39 @@ def _write_report(out: Path, rows, table: str, label_table: str, findings: list[
                       f"<figcaption>pair {html.escape(label_fig)}: the labels each filter keeps "
                       "(one row per filter). Colours come from the ground truth and are for "
                       "evaluation only: green = correct, red = wrong.</figcaption></figure>")
+    sweep_html = ""
+    if sweep_figure is not None:
+        if Path(sweep_figure).is_file():
+            shutil.copyfile(sweep_figure, figs / "error_sweep.png")
+            sweep_html = ("<h2>PCK against error level</h2><figure><img "
+                          "src='figures/error_sweep.png' style='max-width:100%'><figcaption>"
+                          f"{html.escape(str(sweep_figure))}: PCK@0.1 of each row at the "
+                          "oracle, ½×, 1× and 2× realistic levels (benchmarks/error_sweep.py, "
+                          "a separate run on a smaller set; see benchmarks/RESULTS.md)"
+                          "</figcaption></figure>")
+        else:
+            sweep_html = (f"<h2>PCK against error level</h2><p>{html.escape(str(sweep_figure))} "
+                          "not found: run benchmarks/error_sweep.py for the sweep.</p>")
+    stage1_rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v:.3f}</td></tr>"
+                          if isinstance(v, float) else
+                          f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>"
+                          for k, v in stage1.items())
     imgs = "".join(f"<figure><img src='{src}' style='max-width:100%'><figcaption>{cap}"
                    "</figcaption></figure>" for src, cap in items)
     finding_html = "".join(f"<li>{html.escape(x)}</li>" for x in findings)
     doc = (f"<!doctype html><html><head><meta charset='utf-8'><title>geocorr demo</title></head>"
            f"<body style='font-family:sans-serif;max-width:1200px;margin:auto'>"
-           f"<h1>geocorr demo</h1><h2>Test pairs (PCK in %)</h2>{_html_table(table)}"
+           f"<h1>geocorr demo</h1><p>Simulated SAM3D / SAM3 error level: "
+           f"<b>{html.escape(level)}</b> (docs/synth.md)</p>"
+           f"<h2>Test pairs (PCK in %)</h2>{_html_table(table)}"
            f"<h2>What this shows (and does not)</h2><ul>{finding_html}</ul>"
            f"<h2>Pseudo-labels on the trn pairs (%, scored against the ground truth)</h2>"
            f"<p>Precision = correct kept / kept; recall = correct kept / correct candidates. "
            f"All filters see the same candidates.</p>{_html_table(label_table)}{label_html}"
-           f"<h2>Stage 1</h2><p>{html.escape(json.dumps(stage1))}</p>"
+           f"{sweep_html}"
+           f"<h2>Stage 1 (scored against the ground truth)</h2><p>Angles in degrees, "
+           f"medians over images; rotation modulo 90°·k yaw; canonical frame without the "
+           f"modulo.</p><table border='1' cellpadding='4'>{stage1_rows}</table>"
            f"<h2>Dataset</h2><img src='data/preview.png' style='max-width:100%'>"
            f"<h2>Figures</h2>{imgs}</body></html>")
     write_text_atomic(out / "report.html", doc)

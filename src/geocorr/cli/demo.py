@@ -31,6 +31,13 @@ def register(app: typer.Typer) -> None:
                  "| hard (docs/synth.md)"),
         sim_scale: float = typer.Option(1.0, "--sim-scale",
                                         help="factor on the error level's magnitudes"),
+        oracle_row: bool = typer.Option(
+            True, "--oracle-row/--no-oracle-row",
+            help="above oracle: add the upper-bound row '3D only, oracle reconstruction'"),
+        sweep_figure: Path = typer.Option(
+            Path("benchmarks/results/error_sweep.png"), "--sweep-figure",
+            help="PNG of PCK against error level (benchmarks/error_sweep.py) shown in the "
+                 "report when it exists"),
     ) -> None:
         """Benchmark -> stage 1 -> 2D vs 2D+3D -> pseudo-labels per filter -> adapters -> PCK."""
         from dataclasses import replace
@@ -47,5 +54,6 @@ def register(app: typer.Typer) -> None:
                 labels=replace(base.labels, pairs=replace(base.labels.pairs,
                                                           pairs_per_category=label_pairs)),
                 train=replace(base.train, steps=train_steps), adapter_context=adapter_context,
-                sim_errors=sim_errors, sim_scale=sim_scale)
+                sim_errors=sim_errors, sim_scale=sim_scale, oracle_row=oracle_row,
+                sweep_figure=str(sweep_figure))
             run_demo(out, settings)
