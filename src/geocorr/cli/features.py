@@ -6,6 +6,15 @@ from pathlib import Path
 
 import typer
 
+from geocorr.cli._engine import (
+    CHUNK_SIZE,
+    CPUS_PER_WORKER,
+    ENGINE,
+    GPUS_PER_WORKER,
+    NUM_WORKERS,
+    RAY_ADDRESS,
+)
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -36,12 +45,26 @@ def register(app: typer.Typer) -> None:
             True, "--masks/--no-masks", help="Use Segmentation/ masks for the context."),
         device: str = typer.Option("cpu", "--device", help="torch device."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        engine: str = ENGINE,
+        ray_address: str | None = RAY_ADDRESS,
+        num_workers: int | None = NUM_WORKERS,
+        num_cpus_per_worker: float = CPUS_PER_WORKER,
+        num_gpus_per_worker: float = GPUS_PER_WORKER,
+        chunk_size: int | None = CHUNK_SIZE,
     ) -> None:
         """Encode every image of the given splits once; later runs read the cache."""
         from geocorr.cli._common import check_device, user_errors
 
         with user_errors():
-            check_device(device)
+            from functools import partial
+
+            from geocorr.cli._engine import engine_settings, report_failures
+            from geocorr.engine import make_engine
+
+            eng = engine_settings(engine, ray_address, num_workers, num_cpus_per_worker,
+                                  num_gpus_per_worker, chunk_size)
+            if eng.engine == "local":  # on Ray the workers' devices count, not the driver's
+                check_device(device)
             from geocorr.features.cache import FeatureCache, encode_dataset
             from geocorr.features.registry import make_backbone
 
@@ -58,10 +81,19 @@ def register(app: typer.Typer) -> None:
                                ("grid_size", grid_size)):
                 if value is not None:
                     settings[key] = value
-            bb = make_backbone(backbone, device=device, **settings)
+            if eng.engine == "local":
+                bb = make_backbone(backbone, device=device, **settings)
+            else:  # each Ray worker builds it once, on its own device (errors come back here)
+                bb = partial(make_backbone, backbone, device=device, **settings)
             splits = [s.strip() for item in split for s in item.split(",") if s.strip()]
-            summary = encode_dataset(dataset, splits, bb, FeatureCache(cache, float16=float16),
-                                     use_masks=masks, progress=not quiet)
+            runner = make_engine(eng)
+            try:
+                summary = encode_dataset(dataset, splits, bb,
+                                         FeatureCache(cache, float16=float16),
+                                         use_masks=masks, progress=not quiet, engine=runner)
+            finally:
+                runner.close()
+            report_failures(summary.failures, "images", label=lambda it: str(it[0]))
         typer.echo(f"{backbone}: {summary.num_images} images, {summary.computed} computed "
                    f"({summary.seconds_per_computed:.3f} s each), {summary.cached} from cache, "
                    f"{summary.masked} with masks -> {cache}")
