@@ -34,6 +34,12 @@ class EngineSettings:
             and the stragglers at the end stay short).
         max_retries: times Ray reruns a task or restarts an actor whose worker
             process died before the run fails with :class:`WorkerLostError`.
+        actors: where stateful work (a loaded model) runs on Ray: ``True`` actors,
+            ``False`` tasks (each worker process keeps the state for the run's
+            later chunks, as an actor would), ``None`` (default) actors exactly
+            when workers hold GPUs. On CPUs tasks reuse Ray's already started
+            worker processes, while actors start new ones for every run
+            (``benchmarks/results/scale.md``).
     """
 
     engine: Literal["local", "ray"] = "local"
@@ -43,6 +49,7 @@ class EngineSettings:
     num_gpus_per_worker: float = 0.0
     chunk_size: int | None = None
     max_retries: int = 3
+    actors: bool | None = None
 
     def __post_init__(self) -> None:
         if self.engine not in ("local", "ray"):
@@ -95,8 +102,8 @@ class Engine(Protocol):
             fn: ``fn(state, item) -> result``; pure apart from atomic per-item files.
             items: the items (picklable for Ray).
             setup: ``() -> state``, run once per worker (``None``: state is ``None``).
-            stateful: Ray only: run in actors that keep ``state`` (a loaded model)
-                instead of tasks.
+            stateful: ``state`` is a loaded model: on Ray, run in actors that keep
+                it (see ``EngineSettings.actors``).
             group: items with different ``group(item)`` never share a chunk
                 (e.g. the category, so a chunk reuses its images' inputs).
             errors: exception types recorded as :class:`ItemFailure` instead of

@@ -155,7 +155,9 @@ class RayEngine:
         payload = [ray.put((setup, fn))]  # in a list: workers fetch it only once
         opts = {"num_cpus": s.num_cpus_per_worker, "num_gpus": s.num_gpus_per_worker}
         actors: list[Any] = []
-        if stateful:
+        use_actors = stateful and (s.actors if s.actors is not None
+                                   else s.num_gpus_per_worker > 0)
+        if use_actors:
             cls = ray.remote(_ChunkActor).options(max_restarts=s.max_retries,
                                                   max_task_retries=s.max_retries, **opts)
             actors = [cls.remote(payload, key) for _ in range(n_workers)]
