@@ -124,3 +124,45 @@ def test_eval_pck_and_predictions_equal_local(stages, synth, ray_cluster):
             EngineSettings(engine=eng, workers=2, chunk_size=1)))
         per_pair.append(res.to_dict(per_pair=True))
     assert per_pair[1] == per_pair[0]
+
+
+def test_stage1_with_an_actor_killed_mid_run_equals_the_uninterrupted_run(
+        stages, synth, tmp_path, ray_cluster):
+    import os
+    import signal
+    import threading
+    import time
+
+    from conftest import worker_pids
+
+    from geocorr.engine import EngineSettings, make_engine
+    from geocorr.reconstruct.pipeline import Stage1Settings, dataset_images, run_stage1
+    from geocorr.reconstruct.reconstructor import simulated_reconstructor
+    from geocorr.reconstruct.refine import RefineSettings
+    from geocorr.reconstruct.segmenter import DatasetMasks
+
+    killed: list[int] = []
+    stop = threading.Event()
+
+    def killer():  # one actor process, by its pid, while it runs an image
+        while not stop.is_set() and not killed:
+            pids = worker_pids("_ChunkActor.run")
+            if pids:
+                time.sleep(0.5)
+                os.kill(pids[0], signal.SIGKILL)
+                killed.append(pids[0])
+            time.sleep(0.02)
+
+    t = threading.Thread(target=killer)
+    t.start()
+    try:
+        eng = make_engine(EngineSettings(engine="ray", workers=2, chunk_size=1, actors=True))
+        recs = run_stage1(synth, dataset_images(synth, "all"), DatasetMasks(synth),
+                          simulated_reconstructor(synth), tmp_path / "s1",
+                          Stage1Settings(refine=RefineSettings(max_side=32)), progress=False,
+                          engine=eng)
+    finally:
+        stop.set()
+        t.join()
+    assert killed and not any("error" in r for r in recs)
+    assert _tree(tmp_path / "s1") == _tree(stages / "local" / "s1")
