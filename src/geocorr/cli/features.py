@@ -66,25 +66,12 @@ def register(app: typer.Typer) -> None:
             if eng.engine == "local":  # on Ray the workers' devices count, not the driver's
                 check_device(device)
             from geocorr.features.cache import FeatureCache, encode_dataset
-            from geocorr.features.registry import make_backbone
 
-            settings: dict[str, object] = {}
-            if context:
-                if backbone not in ("xfeat", "classical"):
-                    raise ValueError(f"--context applies to xfeat and classical, not {backbone}")
-                settings["context"] = True
-            if model is not None:
-                settings["weights" if backbone == "xfeat" else "model"] = model
-            if image_size is not None:
-                settings["image_size"] = image_size
-            for key, value in (("prompt", prompt), ("layer", layer), ("timestep", timestep),
-                               ("grid_size", grid_size)):
-                if value is not None:
-                    settings[key] = value
-            if eng.engine == "local":
-                bb = make_backbone(backbone, device=device, **settings)
-            else:  # each Ray worker builds it once, on its own device (errors come back here)
-                bb = partial(make_backbone, backbone, device=device, **settings)
+            build = partial(_build_backbone, backbone, device, model, context, image_size,
+                            prompt, layer, timestep, grid_size)
+            # local: built here; Ray: each worker builds it once, on its own device (its
+            # errors come back here as the same one-line ValueError)
+            bb = build() if eng.engine == "local" else build
             splits = [s.strip() for item in split for s in item.split(",") if s.strip()]
             runner = make_engine(eng)
             try:
@@ -97,3 +84,18 @@ def register(app: typer.Typer) -> None:
         typer.echo(f"{backbone}: {summary.num_images} images, {summary.computed} computed "
                    f"({summary.seconds_per_computed:.3f} s each), {summary.cached} from cache, "
                    f"{summary.masked} with masks -> {cache}")
+
+
+def _build_backbone(backbone: str, device: str, model: str | None, context: bool,
+                    image_size: int | None, prompt: str | None, layer: int | None,
+                    timestep: int | None, grid_size: int | None):
+    """The backbone the flags describe (module level: Ray workers call it by reference)."""
+    from geocorr.features.registry import make_backbones
+
+    try:
+        return make_backbones([backbone], device=device,
+                              weights=None if model is None else {backbone: model},
+                              context=context or None, image_size=image_size, prompt=prompt,
+                              layer=layer, timestep=timestep, grid_size=grid_size)[backbone]
+    except ValueError as exc:
+        raise ValueError(f"--backbone {backbone}: {exc}") from None

@@ -25,6 +25,8 @@ from typing import Any
 import numpy as np
 
 from geocorr.atomic import atomic_file
+from geocorr.data.images import read_mask, read_rgb
+from geocorr.data.paths import inside
 from geocorr.features.base import Backbone, FeatureMap
 from geocorr.geometry.image_transform import ResizePad
 
@@ -224,42 +226,21 @@ def backbone_inputs(backbone: Backbone, mask: np.ndarray | None = None,
     return out
 
 
-def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
-    """A mask PNG (0/255 grayscale, RGB or palette) as ``(H, W)`` bool, non-zero = object."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except OSError as exc:
-        raise ValueError(f"cannot read mask {path}: {exc}") from exc
-    return (arr > 0).any(axis=2) if arr.ndim == 3 else arr > 0
-
-
 def dataset_mask_for(root: str | os.PathLike[str]):
     """``(image path, category) -> mask or None`` from an SPair-layout ``root/Segmentation/``.
 
     The mask source of context backbones when encoding, training and evaluating
     on a dataset (all three must use the same masks). ``None`` where the PNG is
-    missing.
+    missing; a ``ValueError`` where ``category`` leads the path out of ``root``.
     """
     root = Path(root)
 
     def mask_for(path: str | os.PathLike[str], category: str) -> np.ndarray | None:
-        seg = root / "Segmentation" / category / f"{Path(path).stem}.png"
+        seg = inside(root, "Segmentation", category, f"{Path(path).stem}.png",
+                     source=f"mask of {path}", what="segmentation")
         return read_mask(seg) if seg.is_file() else None
 
     return mask_for
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except OSError as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -371,7 +352,7 @@ def _encode_item(ds, use_masks: bool, key_extra: str, state: tuple,
     """Encode one image; ``(from the cache?, with its mask?, seconds computing)``."""
     backbone, cache = state
     path, category, bbox = item
-    image = _read_rgb(path)
+    image = read_rgb(path)
     mask = None
     seg = ds.segmentation_path(category, path.name)
     if use_masks and seg.is_file():

@@ -2,7 +2,8 @@
 
 **EVALUATION ONLY.** The pipeline (reconstruction, matching, verification,
 training) must never read ``GroundTruth/`` or import this module to make a
-decision; only scoring code does. A run with ``GroundTruth/`` deleted works.
+decision; only scoring code does. A run with ``GroundTruth/`` deleted works
+(``tests/test_groundtruth_wall.py``: same outputs, no access below it).
 
 File: ``<root>/GroundTruth/<category>/<stem>.npz`` with
 
@@ -47,6 +48,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geocorr.data.paths import inside
 from geocorr.geometry.camera import Camera
 
 __all__ = ["GroundTruth", "CorrespondenceCheck", "ReconstructionScore", "load_groundtruth",
@@ -185,8 +187,14 @@ class GroundTruth:
 
 
 def groundtruth_path(root: str | Path, category: str, stem: str) -> Path:
-    """``<root>/GroundTruth/<category>/<stem>.npz``."""
-    return Path(root) / "GroundTruth" / category / f"{stem}.npz"
+    """``<root>/GroundTruth/<category>/<stem>.npz``.
+
+    Raises:
+        ValueError: ``category``/``stem`` lead outside ``root``
+            (:func:`geocorr.data.paths.inside`).
+    """
+    return inside(root, "GroundTruth", category, f"{stem}.npz",
+                  source=f"image {category}/{stem}", what="ground truth")
 
 
 def load_groundtruth(root: str | Path, category: str, stem: str) -> GroundTruth:
