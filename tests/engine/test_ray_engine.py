@@ -6,12 +6,16 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
 import pytest
 
 from geocorr.engine import EngineSettings, ItemFailure, WorkerLostError, make_engine
 
 pytestmark = pytest.mark.slow
+ray = pytest.importorskip("ray")
+# Ray workers cannot import this test module: ship its functions by value
+ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
 
 def _setup():

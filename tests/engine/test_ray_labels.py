@@ -86,7 +86,7 @@ def test_killed_ray_worker_is_retried_and_the_store_equals_an_uninterrupted_run(
 
     def killer():  # kill one worker process running a chunk, by its pid
         while not stop.is_set() and not killed:
-            pids = worker_pids("_task_run")
+            pids = worker_pids("_ChunkActor.run")  # pair chunks run on actors (locality)
             if pids:
                 time.sleep(0.3)  # mid-item
                 os.kill(pids[0], signal.SIGKILL)

@@ -93,7 +93,7 @@ class Engine(Protocol):
 
     def map_items(self, fn: Callable[[Any, Any], Any], items: Sequence[Any], *,
                   setup: Callable[[], Any] | None = None, stateful: bool = False,
-                  group: Callable[[Any], Hashable] | None = None,
+                  locality: bool = False, group: Callable[[Any], Hashable] | None = None,
                   errors: tuple[type[BaseException], ...] = ITEM_ERRORS,
                   label: Callable[[Any], str] = str) -> Iterator[tuple[Any, Any]]:
         """Yield ``(item, fn(state, item) or ItemFailure)`` for every item, as they complete.
@@ -104,6 +104,9 @@ class Engine(Protocol):
             setup: ``() -> state``, run once per worker (``None``: state is ``None``).
             stateful: ``state`` is a loaded model: on Ray, run in actors that keep
                 it (see ``EngineSettings.actors``).
+            locality: neighbouring items share expensive inputs (a category's
+                images): on Ray, each worker takes a contiguous block of chunks
+                (actors, unless ``EngineSettings.actors`` is ``False``).
             group: items with different ``group(item)`` never share a chunk
                 (e.g. the category, so a chunk reuses its images' inputs).
             errors: exception types recorded as :class:`ItemFailure` instead of

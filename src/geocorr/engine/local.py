@@ -22,7 +22,7 @@ class LocalEngine:
 
     def map_items(self, fn: Callable[[Any, Any], Any], items: Sequence[Any], *,
                   setup: Callable[[], Any] | None = None, stateful: bool = False,
-                  group: Callable[[Any], Hashable] | None = None,
+                  locality: bool = False, group: Callable[[Any], Hashable] | None = None,
                   errors: tuple[type[BaseException], ...] = ITEM_ERRORS,
                   label: Callable[[Any], str] = str) -> Iterator[tuple[Any, Any]]:
         """See :meth:`geocorr.engine.base.Engine.map_items`; yields in item order."""

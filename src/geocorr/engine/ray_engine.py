@@ -85,6 +85,17 @@ class _ChunkActor:
         return _task_run(self._payload, self._key, chunk, errors)
 
 
+def _blocks(chunks: list[list], n: int) -> list[list[list]]:
+    """``chunks`` cut into ``n`` contiguous blocks of about equal item counts."""
+    total = sum(len(c) for c in chunks)
+    blocks: list[list[list]] = [[] for _ in range(n)]
+    done = 0
+    for c in chunks:
+        blocks[min(n - 1, done * n // max(total, 1))].append(c)
+        done += len(c)
+    return blocks
+
+
 class RayEngine:
     """Per-item work on a Ray cluster (module doc).
 
@@ -131,7 +142,7 @@ class RayEngine:
     # ------------------------------------------------------------------ map
     def map_items(self, fn: Callable[[Any, Any], Any], items: Sequence[Any], *,
                   setup: Callable[[], Any] | None = None, stateful: bool = False,
-                  group: Callable[[Any], Hashable] | None = None,
+                  locality: bool = False, group: Callable[[Any], Hashable] | None = None,
                   errors: tuple[type[BaseException], ...] = ITEM_ERRORS,
                   label: Callable[[Any], str] = str) -> Iterator[tuple[Any, Any]]:
         """See :meth:`geocorr.engine.base.Engine.map_items`; yields as chunks complete.
@@ -149,39 +160,48 @@ class RayEngine:
         self._check_resources()
         n_workers = self.workers()
         size = default_chunk_size(len(items), n_workers, s.chunk_size)
-        pending = deque(chunk_items(items, size, group))
-        n_workers = min(n_workers, len(pending))
+        chunks = chunk_items(items, size, group)
+        n_workers = min(n_workers, len(chunks))
         key = uuid.uuid4().hex
         payload = [ray.put((setup, fn))]  # in a list: workers fetch it only once
         opts = {"num_cpus": s.num_cpus_per_worker, "num_gpus": s.num_gpus_per_worker}
         actors: list[Any] = []
-        use_actors = stateful and (s.actors if s.actors is not None
-                                   else s.num_gpus_per_worker > 0)
+        use_actors = (s.actors if s.actors is not None
+                      else locality or (stateful and s.num_gpus_per_worker > 0))
         if use_actors:
             cls = ray.remote(_ChunkActor).options(max_restarts=s.max_retries,
                                                   max_task_retries=s.max_retries, **opts)
             actors = [cls.remote(payload, key) for _ in range(n_workers)]
-            slots: list[Any] = actors
             depth = 2  # one chunk queued behind the running one hides the round trip
+            # each actor takes a contiguous block of chunks (neighbours share inputs: a
+            # category's images stay with one worker), then helps the others from their ends
+            queues = [deque(b) for b in _blocks(chunks, n_workers)]
         else:
             task = ray.remote(_task_run).options(max_retries=s.max_retries, **opts)
-            slots, depth = [None] * n_workers, 1
-        inflight: dict[Any, tuple[Any, list]] = {}
+            depth = 1
+            queues = [deque(chunks)] + [deque() for _ in range(n_workers - 1)]
+        inflight: dict[Any, tuple[int, list]] = {}
 
-        def submit(slot: Any) -> None:
-            chunk = pending.popleft()
-            ref = (task.remote(payload, key, chunk, errors) if slot is None
-                   else slot.run.remote(chunk, errors))
-            inflight[ref] = (slot, chunk)
+        def submit(w: int) -> bool:
+            if queues[w]:
+                chunk = queues[w].popleft()
+            else:
+                other = max(range(len(queues)), key=lambda i: len(queues[i]))
+                if not queues[other]:
+                    return False
+                chunk = queues[other].pop() if use_actors else queues[other].popleft()
+            ref = (actors[w].run.remote(chunk, errors) if use_actors
+                   else task.remote(payload, key, chunk, errors))
+            inflight[ref] = (w, chunk)
+            return True
 
         try:
-            for slot in slots:
+            for w in range(n_workers):
                 for _ in range(depth):
-                    if pending:
-                        submit(slot)
+                    submit(w)
             while inflight:
                 ready, _ = ray.wait(list(inflight), num_returns=1)
-                slot, chunk = inflight.pop(ready[0])
+                w, chunk = inflight.pop(ready[0])
                 try:
                     res = ray.get(ready[0])
                 except (ray.exceptions.WorkerCrashedError, ray.exceptions.RayActorError,
@@ -194,8 +214,7 @@ class RayEngine:
                         f"(/tmp/ray/session_latest/logs)") from None
                 if isinstance(res, _SetupError):
                     raise res.error
-                if pending:
-                    submit(slot)
+                submit(w)
                 yield from zip(chunk, res, strict=True)
         finally:
             for ref in inflight:

@@ -342,7 +342,7 @@ def run_pseudolabels(dataset: str | os.PathLike[str], cache: str | os.PathLike[s
 
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("pseudo-labels", total=len(todo))
-            for _pair, lab in engine.map_items(_label, todo, setup=setup,
+            for _pair, lab in engine.map_items(_label, todo, setup=setup, locality=True,
                                                group=lambda p: p.category,
                                                label=lambda p: p.pair_id):
                 if isinstance(lab, ItemFailure):
