@@ -15,8 +15,8 @@ import pytest
 from typer.testing import CliRunner
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "labels"))
-from conftest import worker_pids  # noqa: E402
 from labels_fixture import build  # noqa: E402
+from ray_helpers import worker_pids  # noqa: E402
 
 from geocorr.cli import app  # noqa: E402
 from geocorr.engine import EngineSettings, make_engine  # noqa: E402
@@ -59,11 +59,28 @@ def test_ray_pseudolabel_cli_equals_local(tiny, tmp_path, ray_cluster):
     assert "12 pairs labelled" in res.output
 
 
-def test_a_bad_pair_is_recorded_as_failed_on_both_engines(tiny, tmp_path, ray_cluster):
-    data, cache = tiny
+def _bad_cache(cache, tmp_path):
     bad = tmp_path / "cache"
     shutil.copytree(cache, bad)
     (bad / "pod" / "pod_0001" / "mesh.ply").write_text("not a mesh\n")
+    return bad
+
+
+def test_a_bad_pair_is_recorded_as_failed_and_the_run_goes_on(tiny, tmp_path):
+    data, cache = tiny
+    s = run_pseudolabels(data, _bad_cache(cache, tmp_path), tmp_path / "l.sqlite", SETTINGS,
+                         progress=False)
+    assert s.failures and all("pod_0001" in f.item.pair_id for f in s.failures)
+    assert all("mesh.ply" in f.message for f in s.failures)
+    with LabelStore(tmp_path / "l.sqlite") as st:
+        assert len(st.pairs()) == s.labelled == 12 - len(s.failures)
+        assert not any("pod_0001" in p for p in st.pairs())
+
+
+@pytest.mark.slow
+def test_a_bad_pair_is_recorded_as_failed_on_both_engines(tiny, tmp_path, ray_cluster):
+    data, cache = tiny
+    bad = _bad_cache(cache, tmp_path)
     runs = {}
     for name in ("local", "ray"):
         eng = make_engine(EngineSettings(engine=name, workers=2, chunk_size=1))

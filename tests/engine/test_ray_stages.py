@@ -133,7 +133,7 @@ def test_stage1_with_an_actor_killed_mid_run_equals_the_uninterrupted_run(
     import threading
     import time
 
-    from conftest import worker_pids
+    from ray_helpers import worker_pids
 
     from geocorr.engine import EngineSettings, make_engine
     from geocorr.reconstruct.pipeline import Stage1Settings, dataset_images, run_stage1
