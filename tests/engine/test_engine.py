@@ -72,3 +72,34 @@ def test_missing_ray_says_what_to_install(monkeypatch):
     with pytest.raises(ImportError, match=r"pip install 'geocorr\[ray\]'") as info:
         make_engine(EngineSettings(engine="ray"))
     assert info.value.name == "ray"
+
+
+def test_cli_without_ray_is_one_line_exit_2(monkeypatch, tmp_path):
+    from typer.testing import CliRunner
+
+    from geocorr.cli import app
+
+    monkeypatch.setitem(sys.modules, "ray", None)
+    data = tmp_path / "ds"
+    (data / "Layout" / "large").mkdir(parents=True)
+    (data / "Layout" / "large" / "trn.txt").write_text("000000-a-b:car\n")
+    res = CliRunner().invoke(app, ["pseudolabel", "--dataset", str(data), "--cache",
+                                   str(tmp_path / "c"), "--out", str(tmp_path / "l.sqlite"),
+                                   "--engine", "ray", "--quiet"])
+    assert res.exit_code == 2
+    lines = [x for x in res.output.splitlines() if x.strip()]
+    assert lines == ["error: missing dependency: the Ray engine needs Ray: pip install "
+                     "'geocorr[ray]' (or pip install 'ray>=2.40')"]
+
+
+def test_engine_flags_are_checked_naming_the_flag():
+    from geocorr.cli._engine import engine_settings
+
+    with pytest.raises(ValueError, match="--engine must be local or ray"):
+        engine_settings("dask", None, None, 1.0, 0.0, None)
+    with pytest.raises(ValueError, match="--ray-address needs --engine ray"):
+        engine_settings("local", "auto", None, 1.0, 0.0, None)
+    with pytest.raises(ValueError, match="--num-workers must be >= 1"):
+        engine_settings("ray", None, 0, 1.0, 0.0, None)
+    with pytest.raises(ValueError, match="--num-gpus-per-worker must be >= 0"):
+        engine_settings("ray", None, None, 1.0, -1.0, None)
