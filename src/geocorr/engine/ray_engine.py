@@ -1,10 +1,14 @@
-"""The Ray engine: chunks of items as Ray tasks (CPU stages) or on actors (model stages).
+"""The Ray engine: chunks of items as Ray tasks, or on actors that keep a loaded model.
 
 ``setup`` and ``fn`` travel once per run through Ray's object store; each
 worker process builds ``setup()``'s state once and keeps it for every later
 chunk of the same run (tasks: a per-process memo; actors: the actor's life),
-so a model is loaded once per worker, not per chunk. Chunks complete out of
-order; the driver consumes their results as they come (``ray.wait``).
+so a model is loaded once per worker, not per chunk. Actors run the work when
+the workers hold GPUs (model stages) or when neighbouring items share inputs
+(``locality``: each actor takes a contiguous block of chunks, then helps the
+others from the far ends of theirs); tasks otherwise (``EngineSettings.actors``
+overrides). Chunks complete out of order; the driver consumes their results as
+they come (``ray.wait``).
 
 Fault handling: a task whose worker process dies is rerun by Ray
 (``max_retries``); an actor whose process dies is restarted, runs ``setup``
