@@ -40,7 +40,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from geocorr.geometry.camera import Camera
-from geocorr.geometry.geodesic import GeodesicSolver
+from geocorr.geometry.geodesic import FragmentSettings, GeodesicSolver
 from geocorr.geometry.mesh import bbox_diagonal
 from geocorr.geometry.raycast import RayCaster, dominant_vertex
 
@@ -109,6 +109,10 @@ class VerifySettings:
             ~5 points *less* precise by the template rule at equal recall and
             costs ~0.25 s per pair, so it is not the default.
         registration: settings of the ``"registration"`` map.
+        fragments: when a mesh in many pieces gets bridged graph distances
+            instead of per-piece geodesics joined by a spanning tree
+            (:mod:`geocorr.geometry.fragments`; meshes in one piece are not
+            affected).
     """
 
     delta: float = 0.03
@@ -116,6 +120,7 @@ class VerifySettings:
     nn_block: int = 4096
     cross_map: Literal["descriptor", "registration"] = "descriptor"
     registration: RegistrationSettings = field(default_factory=RegistrationSettings)
+    fragments: FragmentSettings = field(default_factory=FragmentSettings)
 
     def __post_init__(self) -> None:
         if not self.delta > 0:
@@ -222,14 +227,20 @@ def build_mesh_index(vertices: np.ndarray, faces: np.ndarray, descriptors: np.nd
         raise ValueError(f"build_mesh_index: descriptors must be (V={len(v)}, D), "
                          f"got {desc.shape}")
     caster = RayCaster(v, f)
+    solver = GeodesicSolver(v, f, fragments=s.fragments)    # preprocessing; nothing solved yet
     if len(v) > s.max_geodesic_vertices:
         from geocorr.features.geometric import cluster_vertices
 
         cv, cf, node = cluster_vertices(v, f, s.max_geodesic_vertices)
-        geo = GeodesicSolver(cv, cf).all_pairs()
+        if solver.fragmented:
+            # the clustering collapses triangles across the cracks; the contracted
+            # fragment graph keeps every connection (geometry/fragments.py)
+            geo = solver.contracted_all_pairs(node, cv)
+        else:
+            geo = GeodesicSolver(cv, cf, fragments=s.fragments).all_pairs()
     else:
         node = np.arange(len(v))
-        geo = GeodesicSolver(v, f).all_pairs()
+        geo = solver.all_pairs()
     lo, hi = v.min(axis=0), v.max(axis=0)
     return MeshIndex(vertices=v, faces=f, descriptors=_normalise(desc),
                      diagonal=bbox_diagonal(v) or 1.0, caster=caster, geodesic=geo,
