@@ -4,10 +4,11 @@ A reconstruction can come out as hundreds of small disconnected pieces that
 together still cover the object. The spanning-tree bridge rule of
 :mod:`geocorr.geometry.geodesic` joins components by *one* bridge each, so
 two points a hair apart on neighbouring pieces are joined by the tree path,
-which can wander around the whole object: on a car cut into 1000 pieces the
-median distance between vertices less than 0.3 apart came out 3.4x the
-distance on the uncut car (``benchmarks/RESULTS.md``, geodesics on fragmented
-meshes), and the geodesic filter kept almost nothing.
+which can wander around the whole object: on a flat sheet cut into 300
+pieces the tree distance between vertices more than 0.2 sides apart is over
+1.5x the straight line at the median (``tests/geometry/test_fragments.py``),
+and the geodesic filter loses the matches whose two ends lie on different
+pieces (``benchmarks/RESULTS.md``, geodesics on fragmented meshes).
 
 The rule. A mesh is *fragmented* when it has at least ``min_components``
 surface components and its largest component holds less than

@@ -57,6 +57,16 @@ unique tree path ``A = C_0, C_1, ..., C_k = B``::
 where ``d_C`` is the geodesic distance inside component ``C``. A vertex used
 by no (non-degenerate) face hangs off its nearest surface vertex ``w``:
 ``d(u, x) = |u - w| + d(w, x)``. Distances are therefore always finite.
+
+Fragmented meshes (the fragment rule, :mod:`geocorr.geometry.fragments`): a
+mesh with at least ``FragmentSettings.min_components`` (8) components none of
+which holds ``max_main_share`` (90 %) of the area gets, with either engine,
+shortest-path distances in a graph of its mesh edges, chords shorter than
+``r = 2 median edge lengths`` (capped at 0.1 bbox diagonal) and the tree
+bridges, because one bridge per piece sends paths between neighbouring
+pieces around the object. A mesh in one piece never reaches this rule.
+:meth:`GeodesicSolver.contracted_all_pairs` gives the same graph contracted
+onto a vertex clustering.
 """
 
 from __future__ import annotations

@@ -27,8 +27,12 @@ reused by every pair the image is in: the ray caster, the normalised
 descriptors and a symmetric all-pairs geodesic matrix (heat method). Meshes
 with more than ``max_geodesic_vertices`` vertices get the matrix on a
 vertex-clustered copy and each full-resolution vertex reads the row of its
-cluster (error about one cluster size, ~``diag / sqrt(max_geodesic_vertices)``);
-after that, a pair's verification is a few gathers and two matrix products.
+cluster (error about one cluster size, ~``diag / sqrt(max_geodesic_vertices)``).
+A mesh in many pieces (the fragment rule of :mod:`geocorr.geometry.fragments`,
+decided on the full-resolution mesh) gets graph distances instead, contracted
+onto the clusters (:meth:`GeodesicSolver.contracted_all_pairs`), because the
+clustering collapses triangles across the cracks and leaves holes. After
+that, a pair's verification is a few gathers and two matrix products.
 """
 
 from __future__ import annotations
