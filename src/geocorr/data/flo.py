@@ -8,11 +8,11 @@ mean "unknown".
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
+
+from geocorr.atomic import write_bytes_atomic
 
 __all__ = ["FLO_MAGIC", "UNKNOWN_FLOW_THRESHOLD", "read_flo", "write_flo", "flow_known"]
 
@@ -66,14 +66,7 @@ def write_flo(path: str | Path, flow: np.ndarray) -> None:
     path = Path(path)
     payload = (np.array([FLO_MAGIC], "<f4").tobytes() + np.array([w, h], "<i4").tobytes()
                + np.ascontiguousarray(flow, dtype="<f4").tobytes())
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(payload)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_bytes_atomic(path, payload)
 
 
 def flow_known(flow: np.ndarray) -> np.ndarray:

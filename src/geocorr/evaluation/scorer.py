@@ -19,8 +19,6 @@ an id (``"000001"`` or ``"1"`` for ``000001-...``) is accepted too
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -28,6 +26,7 @@ from typing import Any, Literal
 
 import numpy as np
 
+from geocorr.atomic import write_text_atomic
 from geocorr.data.pairs import KeypointPair, PairDataset, ThresholdRule
 from geocorr.evaluation.geometry_aware import AP10K_GROUPS, SPAIR_GROUPS
 from geocorr.evaluation.pck import PairScore, PCKReport, pck_report, score_pair
@@ -202,15 +201,7 @@ def write_predictions(path: str | Path, predictions: Mapping[str, Any]) -> None:
             raise ValueError(f"prediction for pair '{pid}' must be (N, 2) finite numbers, "
                              f"got shape {arr.shape}")
         lines.append(json.dumps({"pair": str(pid), "trg_kps": arr.tolist()}))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            f.write("".join(line + "\n" for line in lines))
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, "".join(line + "\n" for line in lines))
 
 
 def _groups_for(dataset: PairDataset | str) -> Callable[[str], tuple[tuple[int, ...], ...]]:

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 import time
 import zipfile
 from dataclasses import dataclass
@@ -24,6 +23,7 @@ from typing import Any
 
 import numpy as np
 
+from geocorr.atomic import create_temp_file
 from geocorr.features.base import Backbone, FeatureMap
 from geocorr.geometry.image_transform import ResizePad
 
@@ -151,7 +151,7 @@ class FeatureCache:
         path.parent.mkdir(parents=True, exist_ok=True)
         t = fmap.transform
         features = fmap.features.astype(np.float16 if self.float16 else np.float32)
-        fd, tmp = tempfile.mkstemp(prefix=".tmp-", suffix=".npz", dir=path.parent)
+        fd, tmp = create_temp_file(path.parent, ".tmp-", ".npz")
         try:
             with os.fdopen(fd, "wb") as f:
                 np.savez(f, features=features, key=np.array(key), name=np.array(fmap.name),

@@ -160,6 +160,10 @@ class LabelStore:
         if settings is not None:
             self._lock_fd = _acquire_lock(self.path)
         try:
+            # SQLite would create the file 0644 & ~umask; create it as open() would
+            # (0666 & ~umask), and SQLite gives its journal the same mode
+            if self._lock_fd is not None and not self.path.exists():
+                os.close(os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666))
             self._db = sqlite3.connect(self.path, isolation_level=None, timeout=30.0)
         except BaseException:
             self._unlock()

@@ -14,12 +14,13 @@ darkened. Drawing is PIL + OpenCV (matplotlib is not a dependency).
 
 from __future__ import annotations
 
+import io
 import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
 
+from geocorr.atomic import write_bytes_atomic
 from geocorr.features.base import FeatureMap
 from geocorr.matching.matches import Matches
 
@@ -213,13 +214,7 @@ def save_pair_figure(path: str | os.PathLike, image_s: np.ndarray, image_t: np.n
     fig = np.concatenate(rows, axis=0)
 
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            Image.fromarray(fig).save(f, format="PNG")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buf = io.BytesIO()
+    Image.fromarray(fig).save(buf, format="PNG")
+    write_bytes_atomic(path, buf.getvalue())
     return path
