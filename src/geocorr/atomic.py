@@ -12,14 +12,16 @@ killed writer can be told from a live writer's files
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
-__all__ = ["write_bytes_atomic", "write_text_atomic", "write_json_atomic", "create_temp_file",
-           "remove_stale_temp_files", "current_umask"]
+__all__ = ["atomic_file", "write_bytes_atomic", "write_text_atomic", "write_json_atomic",
+           "create_temp_file", "remove_stale_temp_files", "current_umask"]
 
 
 def current_umask() -> int:
@@ -95,21 +97,52 @@ def remove_stale_temp_files(folder: str | os.PathLike, prefix: str, suffix: str)
     return removed
 
 
-def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
-    """Write ``data`` to ``path`` via a temp file in the same folder + ``os.replace``.
+def _naming(exc: OSError, path: Path, tmp: str | None = None) -> OSError:
+    """``exc`` naming ``path``, not no file (a failed ``write``) or the temp file."""
+    if exc.filename is not None and exc.filename != tmp:
+        return exc
+    if exc.errno is None:
+        return type(exc)(f"{path}: {exc}")
+    return OSError(exc.errno, exc.strerror, str(path))  # OSError picks the errno's subclass
 
-    Creates missing parent folders.
+
+@contextlib.contextmanager
+def atomic_file(path: str | os.PathLike, prefix: str | None = None,
+                suffix: str = ".tmp") -> Iterator[IO[bytes]]:
+    """A binary file to write ``path`` through: a temp file in the same folder, renamed on success.
+
+    Creates missing parent folders. If the body raises (a full disk, an
+    interrupt, a serialisation error), the temp file is removed and ``path``
+    keeps its old content or stays absent; an ``OSError`` that names no file
+    (as from ``write``) is re-raised naming ``path``.
+
+    Args:
+        path: the destination.
+        prefix: temp-file name prefix (default ``.NAME.``); a dot keeps it hidden.
+        suffix: temp-file name suffix.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = create_temp_file(path.parent, f".{path.name}.", ".tmp")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = create_temp_file(path.parent, f".{path.name}." if prefix is None else prefix,
+                                   suffix)
+    except OSError as exc:
+        raise _naming(exc, path) from exc
     try:
         with os.fdopen(fd, "wb") as f:
-            f.write(data)
+            yield f
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path, tmp) from exc
         raise
+
+
+def write_bytes_atomic(path: str | os.PathLike, data: bytes) -> None:
+    """Write ``data`` to ``path`` via :func:`atomic_file` (creates missing parent folders)."""
+    with atomic_file(path) as f:
+        f.write(data)
 
 
 def write_text_atomic(path: str | os.PathLike, text: str) -> None:

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from geocorr.adapter.train import TrainSettings
-from geocorr.atomic import write_text_atomic
+from geocorr.atomic import atomic_file, write_text_atomic
 from geocorr.evaluation.filter_study import default_label_settings, default_train_settings
 from geocorr.labels.runner import LabelSettings
 
@@ -438,7 +438,8 @@ def _refinement_png(path: Path, data: Path, stage1: Path, record: dict) -> None:
         cv2.drawContours(image, contours, -1, colour, 2)
     from PIL import Image
 
-    Image.fromarray(image).save(path)
+    with atomic_file(path) as f:
+        Image.fromarray(image).save(f, format="PNG")
 
 
 def _html_table(table: str) -> str:

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 
 from geocorr.adapter.network import Adapter, AdapterSettings
-from geocorr.atomic import create_temp_file, remove_stale_temp_files
+from geocorr.atomic import atomic_file, remove_stale_temp_files
 from geocorr.features.base import FeatureMap
 
 __all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "adapter_from_checkpoint",
@@ -45,19 +45,11 @@ def save_checkpoint(path: str | os.PathLike[str], adapter: Adapter, **extra: Any
         ``path``.
     """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": CHECKPOINT_FORMAT, "adapter_settings": adapter.settings.to_dict(),
                "state_dict": {k: v.detach().cpu().clone() for k, v in
                               adapter.state_dict().items()}, **extra}
-    fd, tmp = create_temp_file(path.parent, _TMP_PREFIX, _TMP_SUFFIX)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
-        raise
+    with atomic_file(path, prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX) as f:
+        torch.save(payload, f)
     return path
 
 

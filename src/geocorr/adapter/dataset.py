@@ -244,6 +244,8 @@ def spair_image_path(root: str | os.PathLike[str]) -> Callable[[str, str], Path]
     A stem that already has a suffix is used as the file name.
     """
     base = Path(root) / "JPEGImages"
+    if Path(root).is_file():
+        raise NotADirectoryError(f"--dataset {root} is a file; expected an SPair-layout folder")
     if not base.is_dir():
         raise ValueError(f"--dataset {root} has no JPEGImages/ folder")
 

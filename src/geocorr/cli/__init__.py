@@ -4,6 +4,11 @@ Each command lives in its own module of this package and exposes
 ``register(app: typer.Typer) -> None``. Command modules only turn flags into
 settings objects and call the library; heavy imports stay inside the command
 functions so that ``geocorr --help`` is fast.
+
+Exit codes: 0 success; 2 a usage error, bad input or an environment failure
+(full disk, permission denied, unavailable ``--device``) reported as one
+``error:`` line naming the file or argument; 1 an unexpected error (a bug,
+with its traceback). See ``cli/_common.py``.
 """
 
 from __future__ import annotations
@@ -19,6 +24,9 @@ app = typer.Typer(
     no_args_is_help=True,
     add_completion=False,
     pretty_exceptions_enable=False,
+    # plain click output: usage errors are one "Error: ..." line, never a
+    # box re-wrapped to the terminal width (which splits long paths)
+    rich_markup_mode=None,
 )
 
 

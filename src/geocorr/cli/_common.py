@@ -1,21 +1,126 @@
-"""Helpers shared by command modules: turning library errors into clean exits."""
+"""Helpers shared by command modules: turning library errors into clean exits.
+
+Exit codes of every command: 0 success; 2 a bad argument, bad input file or
+an environment failure (missing/unreadable file, full disk, permission
+denied, unavailable ``--device``, a missing optional dependency), reported as
+one ``error:`` line on stderr that names the file or argument; 1 anything
+else (a bug: a traceback).
+"""
 
 from __future__ import annotations
 
 import contextlib
+import errno
 from collections.abc import Iterator
+from pathlib import Path
 
 import typer
 from rich.console import Console
+from rich.text import Text
 
-console = Console(stderr=True)
+__all__ = ["console", "user_errors", "fail", "os_error_message", "check_device",
+           "check_output_file", "USER_ERROR"]
+
+USER_ERROR = 2
+
+# soft_wrap: never insert line breaks into a message (a long path would be split
+# mid-word at the terminal width). Callers may use rich markup in their own text;
+# fail() prints the message as a Text, so "[...]" or ":x:" in a path stays as is.
+console = Console(stderr=True, soft_wrap=True)
+
+_HINTS = {
+    errno.ENOSPC: "free some disk space or write somewhere else",
+    errno.EDQUOT: "free some of your disk quota or write somewhere else",
+    errno.EACCES: "check its permissions or choose another path",
+    errno.EPERM: "check its permissions or choose another path",
+    errno.EROFS: "choose a path on a writable file system",
+    errno.EISDIR: "give a file path, not a directory",
+    errno.ENOTDIR: "part of the path is a file, not a directory",
+}
+
+
+def fail(message: str) -> typer.Exit:
+    """Print ``error: message`` as one line on stderr; return the exit to raise (code 2)."""
+    console.print(Text.assemble(("error:", "red"), " ", " ".join(message.splitlines())))
+    return typer.Exit(code=USER_ERROR)
+
+
+def os_error_message(exc: OSError) -> str:
+    """One line for an ``OSError``: the path(s) it concerns, what went wrong, what to do."""
+    what = exc.strerror or str(exc)
+    where = " -> ".join(str(p) for p in (exc.filename, exc.filename2) if p is not None)
+    hint = _HINTS.get(exc.errno) if exc.errno is not None else None
+    text = f"{where}: {what}" if where else what
+    return f"{text} ({hint})" if hint else text
+
+
+def _pil_bomb(exc: BaseException) -> bool:
+    cls = type(exc)
+    return cls.__name__ == "DecompressionBombError" and cls.__module__.startswith("PIL")
 
 
 @contextlib.contextmanager
 def user_errors() -> Iterator[None]:
-    """Report ``ValueError``/``FileNotFoundError`` (bad input) as one red line and exit 2."""
+    """Report bad input and environment failures as one red line and exit 2.
+
+    ``ValueError`` (bad arguments and malformed files; the library's messages
+    name the file), ``OSError`` (missing or unreadable files, a full disk,
+    permission denied, a read-only file system; the message names the path),
+    PIL's decompression-bomb guard, and a missing optional dependency
+    (geocorr's own messages say what to install). A broken stdout pipe is left to the
+    caller, anything else propagates as a traceback.
+    """
     try:
         yield
-    except (ValueError, FileNotFoundError, NotADirectoryError) as exc:
-        console.print(f"[red]error:[/red] {exc}")
-        raise typer.Exit(code=2) from None
+    except ValueError as exc:
+        raise fail(str(exc)) from None
+    except BrokenPipeError:
+        raise
+    except OSError as exc:
+        raise fail(os_error_message(exc)) from None
+    except ImportError as exc:
+        if (exc.name or "").split(".")[0] == "geocorr":
+            raise  # geocorr's own import failing is a bug, not the environment
+        raise fail(f"missing dependency: {exc}") from None
+    except Exception as exc:
+        if _pil_bomb(exc):
+            raise fail(f"image too large to read safely ({exc})") from None
+        raise
+
+
+def check_output_file(path: Path | None, flag: str) -> None:
+    """Refuse an output file path that is an existing directory before any work is done."""
+    if path is not None and path.is_dir():
+        raise ValueError(f"{flag} {path} is a directory; give a file path")
+
+
+def check_device(device: str) -> None:
+    """Raise ``ValueError`` naming ``--device`` unless torch can use ``device`` here.
+
+    ``cpu`` is accepted without importing torch. ``cuda[:N]`` needs a CUDA
+    build of torch with a visible GPU ``N``; ``mps`` needs Apple's backend.
+    """
+    if device == "cpu":
+        return
+    import torch
+
+    try:
+        dev = torch.device(device)
+    except RuntimeError:
+        raise ValueError(f"--device {device!r}: not a torch device "
+                         "(use cpu, cuda, cuda:N or mps)") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ValueError(f"--device {device}: no CUDA GPU is available here (torch "
+                             f"{torch.__version__}, CUDA build: {torch.version.cuda or 'no'}); "
+                             "use --device cpu")
+        count = torch.cuda.device_count()
+        if dev.index is not None and dev.index >= count:
+            raise ValueError(f"--device {device}: only {count} CUDA device(s) visible "
+                             f"(cuda:0..cuda:{count - 1})")
+    elif dev.type == "mps":
+        if not torch.backends.mps.is_available():
+            raise ValueError(f"--device {device}: the MPS backend is not available here; "
+                             "use --device cpu")
+    elif dev.type != "cpu":
+        raise ValueError(f"--device {device}: geocorr runs on cpu, cuda or mps")

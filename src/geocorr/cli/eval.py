@@ -47,7 +47,7 @@ def register(app: typer.Typer) -> None:
         """Predict target keypoints with (fused) backbone features or an adapter; score with PCK."""
         from rich.console import Console
 
-        from geocorr.cli._common import user_errors
+        from geocorr.cli._common import check_device, check_output_file, user_errors
         from geocorr.evaluation.predict import PredictSettings
         from geocorr.evaluation.scorer import evaluate_pairs, open_dataset
         from geocorr.evaluation.tables import pck_table, swap_line, write_json_atomic
@@ -55,6 +55,8 @@ def register(app: typer.Typer) -> None:
         from geocorr.features.registry import make_backbone
 
         with user_errors():
+            check_device(device)
+            check_output_file(json_out, "--json")
             adapter = None
             if model != "zero-shot":
                 from geocorr.adapter.checkpoint import from_pretrained
@@ -125,4 +127,4 @@ def register(app: typer.Typer) -> None:
                          stage1=None if stage1 is None else str(stage1),
                          part_weight=None if stage1 is None else part_weight)
                 write_json_atomic(d, json_out)
-                out.print(f"wrote {json_out}")
+                typer.echo(f"wrote {json_out}")

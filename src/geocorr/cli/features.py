@@ -38,9 +38,10 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
         """Encode every image of the given splits once; later runs read the cache."""
-        from geocorr.cli._common import user_errors
+        from geocorr.cli._common import check_device, user_errors
 
         with user_errors():
+            check_device(device)
             from geocorr.features.cache import FeatureCache, encode_dataset
             from geocorr.features.registry import make_backbone
 

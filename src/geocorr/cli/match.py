@@ -34,7 +34,7 @@ def register(app: typer.Typer) -> None:
         import numpy as np
         from PIL import Image
 
-        from geocorr.cli._common import console, user_errors
+        from geocorr.cli._common import check_device, console, user_errors
         from geocorr.evaluation.tables import write_json_atomic
         from geocorr.features.registry import make_backbone
         from geocorr.geometry.camera import load_camera
@@ -49,7 +49,7 @@ def register(app: typer.Typer) -> None:
                     return np.asarray(im.convert(mode))
             except FileNotFoundError:
                 raise FileNotFoundError(f"{path}: file not found") from None
-            except OSError as exc:
+            except (OSError, Image.DecompressionBombError) as exc:
                 raise ValueError(f"{path}: not a readable image ({exc})") from None
 
         def view(mesh: Path | None, cam: Path | None, flag: str):
@@ -61,6 +61,7 @@ def register(app: typer.Typer) -> None:
             return MeshView(np.asarray(m.vertices), np.asarray(m.faces), load_camera(cam))
 
         with user_errors():
+            check_device(device)
             if out.suffix.lower() not in (".png", ".json"):
                 raise ValueError(f"--out {out}: use a .png or .json path")
             img1, img2 = read(image1, "RGB"), read(image2, "RGB")

@@ -30,9 +30,10 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
         """Verified pseudo-labels for pairs chained by estimated azimuth (resumable)."""
-        from geocorr.cli._common import user_errors
+        from geocorr.cli._common import check_device, user_errors
 
         with user_errors():
+            check_device(device)
             from geocorr.labels.runner import LabelSettings, run_pseudolabels
             from geocorr.matching.pair import MatchSettings
             from geocorr.matching.pairs import PairSamplingSettings

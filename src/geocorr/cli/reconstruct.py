@@ -37,11 +37,12 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
         """Canonicalized reconstruction of every image of a split into a cache."""
-        from geocorr.cli._common import console, user_errors
+        from geocorr.cli._common import check_device, console, user_errors
         from geocorr.reconstruct.pipeline import Stage1Settings, dataset_images, run_stage1
         from geocorr.reconstruct.refine import RefineSettings
 
         with user_errors():
+            check_device(device)
             images = dataset_images(dataset, split, categories)
             if not images:
                 raise ValueError(f"no images in split {split!r} of {dataset}")

@@ -35,7 +35,7 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score predicted target keypoints with PCK (per image, per keypoint, per category,
         geometry-aware subset, SPair difficulty breakdowns)."""
-        from geocorr.cli._common import user_errors
+        from geocorr.cli._common import check_output_file, user_errors
         from geocorr.evaluation.scorer import open_dataset, score_file
         from geocorr.evaluation.tables import (
             breakdown_table,
@@ -45,6 +45,7 @@ def register(app: typer.Typer) -> None:
         )
 
         with user_errors():
+            check_output_file(json_out, "--json")
             if size < 0:
                 raise ValueError(f"--size must be >= 0, got {size}")
             if dataset == "tss":
@@ -67,7 +68,7 @@ def register(app: typer.Typer) -> None:
                 d["predictions"] = str(predictions)
                 d["root"] = str(root)
                 write_json_atomic(d, json_out)
-                out.print(f"wrote {json_out}")
+                typer.echo(f"wrote {json_out}")
 
 
 def _score_tss(root: Path, split: str, predictions: Path, alpha: list[float] | None,
@@ -100,7 +101,7 @@ def _score_tss(root: Path, split: str, predictions: Path, alpha: list[float] | N
         write_json_atomic({"dataset": "tss", "split": split, "root": str(root),
                            "predictions": str(predictions),
                            "results": [r.to_dict() for r in results]}, json_out)
-        out.print(f"wrote {json_out}")
+        typer.echo(f"wrote {json_out}")
 
 
 def _console():  # noqa: ANN202 - rich.console.Console, imported lazily

@@ -49,9 +49,10 @@ def register(app: typer.Typer) -> None:
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
         """Train the DIY-SC adapter on verified pseudo-labels (no ground truth)."""
-        from geocorr.cli._common import user_errors
+        from geocorr.cli._common import check_device, user_errors
 
         with user_errors():
+            check_device(device)
             from geocorr.adapter.dataset import (
                 cache_feature_provider,
                 labeled_pairs_from_store,

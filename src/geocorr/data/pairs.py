@@ -159,6 +159,8 @@ class PairDataset(Protocol):
 def require_dir(path: Path, what: str) -> Path:
     """Return ``path`` if it is a directory, else raise naming ``what`` it should have been."""
     path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise NotADirectoryError(f"{what}: {path} is a file, not a directory")
     if not path.is_dir():
         raise FileNotFoundError(f"{what}: directory {path} does not exist")
     return path
@@ -234,5 +236,5 @@ def image_size(path: Path) -> tuple[int, int]:
             return im.size
     except FileNotFoundError:
         raise FileNotFoundError(f"image {path} does not exist") from None
-    except OSError as exc:
+    except (OSError, Image.DecompressionBombError) as exc:
         raise DatasetFormatError(f"{path}: cannot read image ({exc})") from None

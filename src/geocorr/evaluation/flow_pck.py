@@ -158,6 +158,9 @@ def flow_directory_predictor(pred_root: str | Path) -> Callable[[TSSDirection], 
     ``flow1.flo`` direction ``2 -> 1``.
     """
     pred_root = Path(pred_root)
+    if pred_root.exists() and not pred_root.is_dir():
+        raise NotADirectoryError(f"TSS predictions {pred_root} is a file; expected a directory "
+                                 "PRED/<subset>/<pair>/flow{1,2}.flo")
     if not pred_root.is_dir():
         raise FileNotFoundError(f"TSS predictions directory {pred_root} does not exist")
 

@@ -137,12 +137,23 @@ def read_predictions(path: str | Path) -> PredictionFile:
 
     Raises:
         FileNotFoundError: no such file.
-        ValueError: a malformed line, a missing/ill-typed field or a repeated pair;
+        IsADirectoryError: ``path`` is a directory.
+        ValueError: not UTF-8 text, a malformed line, a missing/ill-typed field or a repeated pair;
             the message names the file and the line.
     """
     path = Path(path)
+    if path.is_dir():
+        raise IsADirectoryError(f"predictions file {path} is a directory; expected a JSON Lines "
+                                "file (only --dataset tss reads a directory of .flo files)")
     if not path.is_file():
         raise FileNotFoundError(f"predictions file {path} does not exist")
+    data = path.read_bytes()
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        no = data[:exc.start].count(b"\n") + 1
+        raise ValueError(f"{path}:{no}: not UTF-8 text (byte {exc.start}); expected JSON Lines, "
+                         'one {"pair": ..., "trg_kps": [[x, y], ...]} per line') from None
     kps: dict[str, np.ndarray] = {}
     lines: dict[str, int] = {}
     with path.open(encoding="utf-8") as f:

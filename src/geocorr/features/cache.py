@@ -23,7 +23,7 @@ from typing import Any
 
 import numpy as np
 
-from geocorr.atomic import create_temp_file
+from geocorr.atomic import atomic_file
 from geocorr.features.base import Backbone, FeatureMap
 from geocorr.geometry.image_transform import ResizePad
 
@@ -148,20 +148,12 @@ class FeatureCache:
 
     def save(self, path: Path, key: str, fmap: FeatureMap) -> None:
         """Write an entry atomically (temporary file in the same folder + ``os.replace``)."""
-        path.parent.mkdir(parents=True, exist_ok=True)
         t = fmap.transform
         features = fmap.features.astype(np.float16 if self.float16 else np.float32)
-        fd, tmp = create_temp_file(path.parent, ".tmp-", ".npz")
-        try:
-            with os.fdopen(fd, "wb") as f:
-                np.savez(f, features=features, key=np.array(key), name=np.array(fmap.name),
-                         transform=np.array([t.scale, t.left, t.top, t.size, t.src_width,
-                                             t.src_height], dtype=np.float64))
-            os.replace(tmp, path)
-        except BaseException:
-            if os.path.exists(tmp):
-                os.unlink(tmp)
-            raise
+        with atomic_file(path, prefix=".tmp-", suffix=".npz") as f:
+            np.savez(f, features=features, key=np.array(key), name=np.array(fmap.name),
+                     transform=np.array([t.scale, t.left, t.top, t.size, t.src_width,
+                                         t.src_height], dtype=np.float64))
 
     def get_or_compute(self, image: np.ndarray, backbone: Backbone, key_extra: str = "",
                        **extract_kwargs: Any) -> FeatureMap:

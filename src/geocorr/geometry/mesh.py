@@ -186,6 +186,8 @@ def load_mesh(path: str | os.PathLike) -> trimesh.Trimesh:
         MeshError: the file is missing, unreadable/corrupt, or holds no faces.
     """
     path = os.fspath(path)
+    if os.path.isdir(path):
+        raise MeshError(f"mesh file {path} is a directory; give a .ply, .glb or .obj file")
     if not os.path.isfile(path):
         raise MeshError(f"mesh file not found: {path}")
     try:

@@ -59,6 +59,7 @@ import numpy as np
 
 from geocorr.atomic import write_bytes_atomic
 from geocorr.atomic import write_json_atomic as _write_json
+from geocorr.data.pairs import require_dir
 from geocorr.geometry.camera import Camera, load_camera, save_camera
 from geocorr.reconstruct.orientation import OrientationEstimator
 from geocorr.reconstruct.reconstructor import Reconstructor
@@ -164,10 +165,11 @@ def dataset_images(dataset_root: str | Path, split: str = "test",
         categories: keep only these.
 
     Raises:
-        FileNotFoundError: the layout file or ``JPEGImages/`` is missing.
+        FileNotFoundError: ``dataset_root``, the layout file or ``JPEGImages/`` is missing.
+        NotADirectoryError: ``dataset_root`` is a file.
         ValueError: a malformed layout line (names the file and line).
     """
-    root = Path(dataset_root)
+    root = require_dir(Path(dataset_root), "dataset")
     out: set[tuple[str, str]] = set()
     if split == "all":
         jpg = root / "JPEGImages"
