@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import statistics
 import subprocess
 import sys
@@ -102,6 +103,8 @@ def main() -> None:
         if c != "default" and not (c.isdigit() and int(c) > 0):
             ap.error(f"--configs: {c!r} is neither a positive integer nor 'default'")
 
+    # a kill (SIGTERM) unwinds like an error, so the busy loops and the data go too
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     from geocorr.data.synth.generate import SynthSettings, generate_dataset
     from geocorr.threads import set_threads
 
@@ -122,6 +125,9 @@ def main() -> None:
                 for _ in range(args.rounds):
                     for c in args.configs:
                         runs[c].append(_run_worker(c, root))
+                        print(f"load {load}, threads {c}: seconds per image "
+                              f"{[round(x, 2) for x in runs[c][-1]['seconds']]}, load average "
+                              f"{os.getloadavg()[0]:.1f}", file=sys.stderr, flush=True)
             finally:
                 for h in hogs:
                     h.kill()

@@ -2,10 +2,11 @@
 
 Left alone, each library starts one thread per core and they compete with one
 another and with every other job on the machine. On this project's shared
-2-core box that made stage 1 5-20x slower than one thread each
-(``benchmarks/threads.py``; figures in ``benchmarks/RESULTS.md``), so geocorr
-picks the count itself: :data:`DEFAULT_THREADS` unless the caller asks for
-another (``geocorr --threads N``, or :func:`set_threads` from Python).
+2-core box that made stage-1 refinement 16-30x slower than one thread each
+(``benchmarks/threads.py``; figures in ``benchmarks/RESULTS.md``, "Threads"),
+so geocorr picks the count itself: :data:`DEFAULT_THREADS` unless the caller
+asks for another (``geocorr --threads N``, ``OMP_NUM_THREADS``, or
+:func:`set_threads` from Python).
 
 :func:`set_threads` does two things, so that it works whenever it is called:
 
@@ -33,10 +34,10 @@ __all__ = ["DEFAULT_THREADS", "ThreadReport", "default_threads", "set_threads"]
 DEFAULT_THREADS = 1
 """Threads per library when nobody says otherwise.
 
-Measured (``benchmarks/threads.py``, ``benchmarks/RESULTS.md``): refinement
-with one thread per library is as fast as or faster than two or the
-libraries' defaults on an idle 2-core machine, and several times faster once
-another process competes for the cores.
+Measured (``benchmarks/threads.py``, ``benchmarks/RESULTS.md``): on the shared
+2-core machine, refinement with one thread per library took a median 5-8 s per
+image against 120-155 s with two threads or the libraries' defaults. Not
+measured on an idle machine with more cores, where ``--threads`` may pay off.
 """
 
 _ENV_VARS = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS", "NUMBA_NUM_THREADS",
