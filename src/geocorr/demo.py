@@ -39,6 +39,8 @@ import numpy as np
 
 from geocorr.adapter.train import TrainSettings
 from geocorr.atomic import atomic_file, write_text_atomic
+from geocorr.data.images import read_rgb
+from geocorr.data.paths import inside
 from geocorr.evaluation.filter_study import default_label_settings, default_train_settings
 from geocorr.labels.runner import LabelSettings
 
@@ -74,6 +76,9 @@ class DemoSettings:
             lower (``benchmarks/RESULTS.md``).
         adapter_fused_rows: also score each adapter fused with the rendered
             part descriptor (weight ``part_weight``).
+        sim_errors: error level of the simulated SAM3D meshes and SAM3 masks
+            (``oracle`` | ``realistic`` | ``hard``, docs/synth.md).
+        sim_scale: factor on that level's magnitudes.
     """
 
     seed: int = 0
@@ -87,6 +92,8 @@ class DemoSettings:
     train: TrainSettings = field(default_factory=default_train_settings)
     adapter_fused_rows: bool = True
     adapter_context: bool = False
+    sim_errors: str = "realistic"
+    sim_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.labels.backbone != "xfeat":
@@ -94,6 +101,9 @@ class DemoSettings:
                              f"source and the adapters' input), got {self.labels.backbone!r}")
         if not 0.0 < self.part_weight < 1.0:
             raise ValueError(f"DemoSettings.part_weight must be in (0, 1), got {self.part_weight}")
+        from geocorr.data.synth.errors import error_preset
+
+        error_preset(self.sim_errors, self.sim_scale)  # names the bad level or scale
 
 
 @dataclass(frozen=True)
@@ -113,13 +123,6 @@ class DemoRow:
     pck_geometry_aware: dict[float, float]
     swap_rate: dict[float, float]
     num_pairs: int
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def _row(name: str, result) -> DemoRow:
@@ -149,7 +152,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
 
     from geocorr.adapter.checkpoint import apply_adapter, from_pretrained
     from geocorr.data.spair import SPairDataset
-    from geocorr.data.synth.generate import SynthSettings, generate_dataset
+    from geocorr.data.synth.generate import SynthSettings, generate_dataset, with_error_level
     from geocorr.evaluation.filter_study import FilterStudySettings, run_filter_study
     from geocorr.evaluation.label_quality import quality_table
     from geocorr.evaluation.predict import PredictSettings, predict_keypoints
@@ -161,7 +164,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     from geocorr.features.render import render_descriptors
     from geocorr.reconstruct.pipeline import dataset_images, load_cached, run_stage1
     from geocorr.reconstruct.reconstructor import simulated_reconstructor
-    from geocorr.reconstruct.segmenter import DatasetMasks
+    from geocorr.reconstruct.segmenter import default_segmenter
 
     s = settings or DemoSettings()
     out = Path(out)
@@ -175,10 +178,10 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     t = time.perf_counter()
     data = out / "data"
     log(f"[1/5] generating the procedural benchmark in {data}")
-    generate_dataset(data, SynthSettings(seed=s.seed, categories=tuple(s.categories),
-                                         images_per_category=s.images_per_category,
-                                         pairs_per_split=(_ALL_PAIRS, 0, s.test_pairs),
-                                         preview=True),
+    synth = SynthSettings(seed=s.seed, categories=tuple(s.categories),
+                          images_per_category=s.images_per_category,
+                          pairs_per_split=(_ALL_PAIRS, 0, s.test_pairs), preview=True)
+    generate_dataset(data, with_error_level(synth, s.sim_errors, s.sim_scale),
                      progress=progress)
     timings["synth"] = time.perf_counter() - t
 
@@ -187,7 +190,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     stage1 = out / "stage1"
     images = sorted(set(dataset_images(data, "test")) | set(dataset_images(data, "trn")))
     log(f"[2/5] stage 1 (refine + yaw vote) on {len(images)} images (test + trn)")
-    records = run_stage1(data, images, DatasetMasks(data), simulated_reconstructor(data),
+    records = run_stage1(data, images, default_segmenter(data), simulated_reconstructor(data),
                          stage1, progress=progress)
     timings["stage1"] = time.perf_counter() - t
 
@@ -205,7 +208,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
         if path not in maps:
             cat, stem = path.parent.name, path.stem
             cached = load_cached(stage1, cat, stem)
-            fmap = cache.features_for(_read_rgb(path), backbone, mask=cached.mask)
+            fmap = cache.features_for(read_rgb(path), backbone, mask=cached.mask)
             desc = descriptor.describe(cached.vertices, cached.faces)
             part = render_descriptors(cached.vertices, cached.faces, desc, cached.camera,
                                       cached.mask, fmap, name="geometric")
@@ -221,7 +224,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     def context_map(path: Path):
         if path not in context_maps:
             mask = context_mask(path, path.parent.name)
-            context_maps[path] = cache.features_for(_read_rgb(path), context_backbone, mask=mask)
+            context_maps[path] = cache.features_for(read_rgb(path), context_backbone, mask=mask)
         return context_maps[path]
 
     dataset = SPairDataset(data)
@@ -426,10 +429,14 @@ def _refinement_png(path: Path, data: Path, stage1: Path, record: dict) -> None:
     from geocorr.reconstruct.pipeline import load_cached
 
     cat, stem = record["category"], record["stem"]
-    image = _read_rgb(data / "JPEGImages" / cat / f"{stem}.jpg").copy()
-    raw = load_mesh(data / "Reconstructions" / cat / f"{stem}.ply")
+    where = f"stage-1 record {cat}/{stem}"
+    image = read_rgb(inside(data, "JPEGImages", cat, f"{stem}.jpg", source=where,
+                             what="image")).copy()
+    raw = load_mesh(inside(data, "Reconstructions", cat, f"{stem}.ply", source=where,
+                           what="mesh"))
     before = rasterize(np.asarray(raw.vertices), np.asarray(raw.faces),
-                       load_camera(data / "Reconstructions" / cat / f"{stem}.json")).mask
+                       load_camera(inside(data, "Reconstructions", cat, f"{stem}.json",
+                                          source=where, what="camera"))).mask
     cached = load_cached(stage1, cat, stem)
     after = rasterize(cached.vertices, cached.faces, cached.camera).mask
     for m, colour in ((cached.mask, (0, 255, 0)), (before, (255, 0, 0)), (after, (0, 96, 255))):
@@ -468,9 +475,9 @@ def _label_figure(path: Path, data: Path, study) -> str | None:
         k = cand.keep[f]
         per[_FILTER_NAMES.get(f, f)] = KeptLabels(cand.candidates.src_uv[k],
                                                   cand.candidates.trg_uv[k], correct[k])
-    img = data / "JPEGImages" / p.category
-    save_label_figure(path, _read_rgb(img / f"{p.source}.jpg"), _read_rgb(img / f"{p.target}.jpg"),
-                      per, title=p.pair_id)
+    src, trg = (inside(data, "JPEGImages", p.category, f"{s}.jpg", source=f"pair {p.pair_id}",
+                       what="image") for s in (p.source, p.target))
+    save_label_figure(path, read_rgb(src), read_rgb(trg), per, title=p.pair_id)
     return p.pair_id
 
 
@@ -492,7 +499,7 @@ def _write_report(out: Path, rows, table: str, label_table: str, findings: list[
             panels[name] = (feats(p.src_image), feats(p.trg_image))
         masks = tuple(load_cached(out / "stage1", q.parent.name, q.stem).mask
                       for q in (p.src_image, p.trg_image))
-        save_pair_figure(path, _read_rgb(p.src_image), _read_rgb(p.trg_image), panels,
+        save_pair_figure(path, read_rgb(p.src_image), read_rgb(p.trg_image), panels,
                          title=p.pair_id, masks=masks)
         items.append((f"figures/{path.name}", f"pair {html.escape(p.pair_id)}: feature PCA "
                       f"per source (shared basis fitted on the object): "

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from geocorr.data.paths import inside
 from geocorr.features.base import Backbone, FeatureMap
 from geocorr.geometry.image_transform import ResizePad
 
@@ -142,18 +143,14 @@ def cache_feature_provider(cache: Any, backbones: Sequence[Backbone], *,
     Returns:
         A :data:`FeatureProvider`.
     """
-    from PIL import Image
+    from geocorr.data.images import read_rgb
 
     names = [b.name for b in backbones]
     if len(set(names)) != len(names):
         raise ValueError(f"backbone names must be distinct, got {names}")
 
     def provide(path: Path, category: str) -> dict[str, FeatureMap]:
-        try:
-            with Image.open(path) as im:
-                image = np.asarray(im.convert("RGB"))
-        except OSError as exc:
-            raise ValueError(f"cannot read image {path}: {exc}") from exc
+        image = read_rgb(path)
         mask = mask_for(path, category) if mask_for is not None else None
         out: dict[str, FeatureMap] = {}
         for b in backbones:
@@ -241,7 +238,8 @@ def subsample_labels(pairs: Sequence[LabeledPair], total: int, seed: int = 0
 def spair_image_path(root: str | os.PathLike[str]) -> Callable[[str, str], Path]:
     """``(category, stem) -> ROOT/JPEGImages/<category>/<stem>.jpg`` (SPair / procedural layout).
 
-    A stem that already has a suffix is used as the file name.
+    A stem that already has a suffix is used as the file name. A category or
+    stem leading outside ``ROOT`` (:func:`geocorr.data.paths.inside`) is a ``ValueError``.
     """
     base = Path(root) / "JPEGImages"
     if Path(root).is_file():
@@ -251,7 +249,8 @@ def spair_image_path(root: str | os.PathLike[str]) -> Callable[[str, str], Path]
 
     def path(category: str, stem: str) -> Path:
         name = stem if Path(stem).suffix else f"{stem}.jpg"
-        return base / category / name
+        return inside(root, "JPEGImages", category, name,
+                      source=f"label pair image {category}/{stem}", what="image")
 
     return path
 

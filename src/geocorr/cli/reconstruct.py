@@ -14,9 +14,15 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="Cache folder (resumable: finished images, "
                                                     "those with record.json, are skipped)."),
         split: str = typer.Option("test", "--split", help="trn | val | test | all."),
-        masks: str = typer.Option("dataset", "--masks", help="dataset | sam3."),
-        meshes: str = typer.Option("simulated", "--meshes",
-                                   help="simulated | files:DIR | sam3d:REPO."),
+        masks: str = typer.Option(
+            "auto", "--masks", help="auto (predicted where the dataset has PredictedMasks/, "
+            "else dataset) | predicted (simulated SAM3 masks) | dataset (Segmentation/) | sam3."),
+        meshes: str = typer.Option(
+            "simulated", "--meshes",
+            help="simulated | files:DIR | sam3d:REPO. files:DIR reads DIR/<cat>/<stem>.{ply,glb,"
+                 "obj} + <stem>.json (camera); meshes must be in geocorr's frame: Z up, X front, "
+                 "Y left (a Y-up glTF mesh converts with V[:, [2, 0, 1]] and its camera with "
+                 "R[:, [2, 0, 1]]); a warning names meshes that look otherwise."),
         categories: list[str] | None = typer.Option(None, "--category",
                                                     help="Only these categories (repeatable)."),
         sam3_model: str = typer.Option("facebook/sam3", "--sam3-model",
@@ -69,16 +75,48 @@ def register(app: typer.Typer) -> None:
         after = sorted(r["refine"]["iou_after"] for r in records)
         console.print(f"{len(records)} images -> {out}: median IoU {before[len(before) // 2]:.3f}"
                       f" -> {after[len(after) // 2]:.3f}, {n_fail} flagged as failed")
+        _warn_frames(records)
+
+
+def _warn_frames(records: list[dict]) -> None:
+    """One warning line for meshes whose camera says they are not Z-up (record["frame"])."""
+    import numpy as np
+    from rich.markup import escape
+
+    from geocorr.cli._common import console
+    from geocorr.reconstruct.frame import FrameCheck
+
+    bad = [r for r in records if r.get("frame") and not r["frame"]["ok"]]
+    if not bad:
+        return
+    f = bad[0]["frame"]
+    first = FrameCheck(np.asarray(f["camera_up"]), f["angle_deg"], f["closest_axis"], False)
+    text = (f"{len(bad)} of {len(records)} meshes do not look Z-up; first: "
+            f"{first.message(bad[0]['mesh_source'])}")
+    console.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False)
 
 
 def _segmenter(masks: str, dataset: Path, sam3_model: str, device: str):
-    from geocorr.reconstruct.segmenter import DatasetMasks, Sam3Segmenter, Sam3Settings
+    from geocorr.reconstruct.segmenter import (
+        DatasetMasks,
+        PredictedMasks,
+        Sam3Segmenter,
+        Sam3Settings,
+        default_segmenter,
+    )
 
+    if masks == "auto":
+        return default_segmenter(dataset)
+    if masks == "predicted":
+        if not (dataset / PredictedMasks.folder).is_dir():
+            raise ValueError(f"--masks predicted: {dataset / PredictedMasks.folder} not found "
+                             f"(only procedural datasets have it)")
+        return PredictedMasks(dataset)
     if masks == "dataset":
         return DatasetMasks(dataset)
     if masks == "sam3":
         return Sam3Segmenter(Sam3Settings(model=sam3_model), device=device)
-    raise ValueError(f"--masks must be dataset or sam3, got {masks!r}")
+    raise ValueError(f"--masks must be auto, predicted, dataset or sam3, got {masks!r}")
 
 
 def _reconstructor(meshes: str, dataset: Path):

@@ -21,6 +21,12 @@ pairs are expected to have at least 3 (the benchmark's construction rule;
 not re-checked). ``category`` in the pair JSON, when present, overrides the
 target's species.
 
+Confinement: every path built from the annotations (``src_json_path`` /
+``trg_json_path``, the image JSON's image path, files found by stem) must
+resolve inside the root (:func:`geocorr.data.paths.inside`: no absolute
+paths, no ``..`` or symbolic link leading out); anything else is a
+:class:`~geocorr.data.pairs.DatasetFormatError` naming the file and the value.
+
 PCK threshold: ``alpha * max(w, h)`` of the target bbox. Geometry-aware
 groups: :data:`geocorr.evaluation.geometry_aware.AP10K_GROUPS` for every species.
 Pair ids: the pair file stem.
@@ -28,6 +34,7 @@ Pair ids: the pair file stem.
 
 from __future__ import annotations
 
+import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -44,7 +51,8 @@ from geocorr.data.pairs import (
     require_dir,
     require_field,
 )
-from geocorr.evaluation.geometry_aware import AP10K_GROUPS
+from geocorr.data.paths import inside
+from geocorr.evaluation.geometry_aware import AP10K_GROUPS, GROUPS_AP10K
 
 __all__ = ["AP10KDataset", "AP10KImage", "load_ap10k_image", "AP10K_NUM_KPS"]
 
@@ -79,8 +87,10 @@ def load_ap10k_image(path: Path, root: Path) -> AP10KImage:
     """Parse one image JSON (see the module docstring for the fields).
 
     Raises:
-        DatasetFormatError: a missing or ill-shaped field (names file and field).
+        DatasetFormatError: a missing or ill-shaped field (names file and field),
+            or ``path`` or the image path it names leads outside ``root``.
     """
+    inside(root, os.path.relpath(path, root), source=path, what="image annotation")
     d = read_json(path)
     raw = require_field(d, "keypoints", path)
     try:
@@ -99,14 +109,18 @@ def load_ap10k_image(path: Path, root: Path) -> AP10KImage:
     if b.shape != (4,) or not np.all(np.isfinite(b)) or b[2] <= 0 or b[3] <= 0:
         raise DatasetFormatError(f"{path}: field 'bbox' must be [x, y, w, h] with w, h > 0, "
                                  f"got {box!r}")
-    rel = next((str(d[key]) for key in _IMAGE_KEYS if d.get(key)), None)
-    if rel is not None:
-        cands = [root / rel, root / "JPEGImages" / rel, path.parent / Path(rel).name]
+    key = next((key for key in _IMAGE_KEYS if d.get(key)), None)
+    if key is not None:
+        rel, what = str(d[key]), f"field '{key}'"
+        cands = [inside(root, rel, source=path, what=what),
+                 inside(root, "JPEGImages", rel, source=path, what=what),
+                 inside(root, os.path.relpath(path.parent / Path(rel).name, root),
+                        source=path, what=what)]
         image = next((c for c in cands if c.is_file()), cands[0])
     else:
         sub = path.parent.relative_to(root / "ImageAnnotation") \
             if (root / "ImageAnnotation") in path.parents else Path()
-        image = root / "JPEGImages" / sub / (path.stem + ".jpg")
+        image = inside(root, "JPEGImages", sub, path.stem + ".jpg", source=path, what="image")
     w = d.get("width", d.get("image_width"))
     h = d.get("height", d.get("image_height"))
     if w is not None and h is not None:
@@ -156,6 +170,10 @@ class AP10KDataset:
         """AP-10K's same-part groups; identical for every species."""
         return AP10K_GROUPS
 
+    def geometry_groups_source(self, category: str) -> str:
+        """``"AP-10K built-in"``: the one table for every species."""
+        return GROUPS_AP10K
+
     def pairs(self, split: str) -> list[KeypointPair]:
         """Every pair JSON of ``PairAnnotation/<split>/``, sorted by stem."""
         folder = self.root / "PairAnnotation" / split
@@ -195,7 +213,10 @@ class AP10KDataset:
             raise DatasetFormatError(f"{path}: missing field '{side}_json_path' "
                                      f"(or '{side}_imname')")
         ref_path = Path(str(ref))
-        for cand in (self.root / ref_path, self.root / "ImageAnnotation" / ref_path):
+        what = f"field '{side}_json_path'" if d.get(f"{side}_json_path") \
+            else f"field '{side}_imname'"
+        for cand in (inside(self.root, ref_path, source=path, what=what),
+                     inside(self.root, "ImageAnnotation", ref_path, source=path, what=what)):
             if cand.suffix == ".json" and cand.is_file():
                 return self.image(cand)
         found = self._stems().get(ref_path.stem)

@@ -18,7 +18,11 @@ from the image headers, so the images must be present).
 Tolerance ([unverified] facts of the format): coordinates look 1-based and
 are used as given (nobody subtracts 1); image columns may be
 ``JPEGImages/x.jpg``, ``PF-dataset-PASCAL/JPEGImages/x.jpg`` or a bare file
-name and are resolved against the root, its parent and ``JPEGImages/``;
+name and are resolved against the root, its parent (only where that lands
+inside the root: ``<root name>/JPEGImages/x.jpg``) and ``JPEGImages/``; an
+absolute image path, or one leading out of the root (``..``, a symbolic link
+to elsewhere) is an error naming the CSV line and the value
+(:func:`geocorr.data.paths.inside`);
 split files may also be named ``<split>_pairs_pf_pascal.csv`` and ``train``
 is accepted for ``trn``; a keypoint that is NaN on either side is dropped (its
 index stays its id); a missing ``.mat`` only leaves the boxes empty. The
@@ -42,6 +46,7 @@ from geocorr.data.pairs import (
     image_size,
     require_dir,
 )
+from geocorr.data.paths import inside
 
 __all__ = ["PFPascalDataset", "VOC_CLASSES", "load_mat_annotation"]
 
@@ -111,6 +116,10 @@ class PFPascalDataset:
     def geometry_groups(self, category: str) -> tuple[tuple[int, ...], ...]:
         """PF-PASCAL's keypoints have no fixed per-class numbering: no groups."""
         return ()
+
+    def geometry_groups_source(self, category: str) -> str:
+        """``"none"``: no group table exists for PF-PASCAL."""
+        return "none"
 
     def pairs(self, split: str) -> list[KeypointPair]:
         """All pairs of ``split`` (``test``, ``val``, ``trn``/``train``), in CSV order."""
@@ -191,12 +200,15 @@ class PFPascalDataset:
         if not rel:
             raise DatasetFormatError(f"{where}: empty image path")
         name = Path(rel)
-        cands = (self.root / name, self.root.parent / name, self.root / "JPEGImages" / name.name)
+        cands = [inside(self.root, rel, source=where, what="image")]
+        if len(name.parts) > 1 and name.parts[0] in (self.root.name, self.root.resolve().name):
+            cands.append(inside(self.root, *name.parts[1:], source=where, what="image"))
+        cands.append(inside(self.root, "JPEGImages", name.name, source=where, what="image"))
         for cand in cands:
             if cand.is_file():
                 return cand
         raise FileNotFoundError(f"{where}: image '{rel}' not found under {self.root} "
-                                f"(tried ROOT/{rel}, ROOT/../{rel}, ROOT/JPEGImages/{name.name})")
+                                f"(tried {', '.join(str(c) for c in cands)})")
 
     def _size(self, path: Path) -> tuple[int, int]:
         if path not in self._sizes:
@@ -204,7 +216,8 @@ class PFPascalDataset:
         return self._sizes[path]
 
     def _mat_path(self, category: str, image: Path) -> Path:
-        return self.root / "Annotations" / category / (image.stem + ".mat")
+        return inside(self.root, "Annotations", category, image.stem + ".mat",
+                      source=f"annotation of {image}", what="annotation")
 
     def _mat(self, category: str, image: Path, where: str) -> _Mat:
         got = self._mat_or_none(category, image)

@@ -15,7 +15,11 @@ image's keypoints; some works use the source's].
 
 Tolerance ([unverified] facts of the format): a header row is skipped when
 its coordinate columns are not numbers; image paths are resolved against the
-root, ``ROOT/PF-dataset`` and the root's parent; coordinates are used as
+root, ``ROOT/PF-dataset`` and the root's parent (only where that lands inside
+the root: ``<root name>/PF-dataset/...``); an absolute image path, or one
+leading out of the root (``..``, a symbolic link to elsewhere) is an error
+naming the CSV line and the value (:func:`geocorr.data.paths.inside`);
+coordinates are used as
 given; a keypoint that is NaN on either side is dropped. Image sizes come
 from the image headers (the images must be present).
 
@@ -36,6 +40,7 @@ from geocorr.data.pairs import (
     image_size,
     require_dir,
 )
+from geocorr.data.paths import inside
 
 __all__ = ["PFWillowDataset"]
 
@@ -66,6 +71,10 @@ class PFWillowDataset:
     def geometry_groups(self, category: str) -> tuple[tuple[int, ...], ...]:
         """PF-WILLOW has no same-part group table: no geometry-aware subset."""
         return ()
+
+    def geometry_groups_source(self, category: str) -> str:
+        """``"none"``: no group table exists for PF-WILLOW."""
+        return "none"
 
     def pairs(self, split: str = "test") -> list[KeypointPair]:
         """The 900 test pairs, in CSV order."""
@@ -111,8 +120,11 @@ class PFWillowDataset:
         if not rel:
             raise DatasetFormatError(f"{where}: empty image path")
         name = Path(rel)
-        tail = Path(*name.parts[-2:]) if len(name.parts) >= 2 else name
-        cands = (self.root / name, self.root / "PF-dataset" / tail, self.root.parent / name)
+        tail = name.parts[-2:] if len(name.parts) >= 2 else name.parts
+        cands = [inside(self.root, rel, source=where, what="image"),
+                 inside(self.root, "PF-dataset", *tail, source=where, what="image")]
+        if len(name.parts) > 1 and name.parts[0] in (self.root.name, self.root.resolve().name):
+            cands.append(inside(self.root, *name.parts[1:], source=where, what="image"))
         for cand in cands:
             if cand.is_file():
                 return cand

@@ -25,12 +25,21 @@ JSON only loses the target-visibility information (the visible-in-both ids
 stand in); a split without a ``Layout`` file falls back to every JSON in
 ``PairAnnotation/<split>/`` in sorted order.
 
-``Meta/categories.json`` (procedural benchmark) maps each category to its
-``keypoint_names`` and geometry-aware ``groups``; for those categories its
-groups replace SPair's table. Accepted shapes: ``{cat: {...}}``,
-``{"categories": {cat: {...}}}`` or ``{"categories": [{"name": cat, ...}]}``;
-names may also be spelt ``keypoints`` and groups ``keypoint_groups`` /
-``geometry_groups``.
+Confinement: every path built from the annotations (pair stems of the
+``Layout`` file, ``category``, ``src_imname`` / ``trg_imname``) must resolve
+inside the root (:func:`geocorr.data.paths.inside`: no absolute names, no
+``..`` or symbolic link leading out); anything else is a
+:class:`~geocorr.data.pairs.DatasetFormatError` naming the file and the value.
+
+``Meta/categories.json`` (written by the procedural benchmark; users can
+write one for their own categories, format in docs/evaluation.md) maps each
+category to its ``keypoint_names`` (a list indexed by keypoint id, or an
+``{id: name}`` object) and geometry-aware ``groups``; for those categories its
+groups replace SPair's table, other categories use SPair's table when it has
+them and have no groups otherwise (:meth:`SPairDataset.geometry_groups_source`
+says which). Accepted shapes: ``{cat: {...}}``, ``{"categories": {cat:
+{...}}}`` or ``{"categories": [{"name": cat, ...}]}``; names may also be spelt
+``keypoints`` and groups ``keypoint_groups`` / ``geometry_groups``.
 """
 
 from __future__ import annotations
@@ -53,7 +62,14 @@ from geocorr.data.pairs import (
     require_dir,
     require_field,
 )
-from geocorr.evaluation.geometry_aware import SPAIR_GROUPS, normalize_groups
+from geocorr.data.paths import Confined
+from geocorr.evaluation.geometry_aware import (
+    GROUPS_FROM_META,
+    GROUPS_NONE,
+    GROUPS_SPAIR,
+    SPAIR_GROUPS,
+    normalize_groups,
+)
 
 __all__ = ["SPairDataset", "CategoryMeta", "load_category_meta", "SPAIR_FLAGS"]
 
@@ -99,9 +115,7 @@ def load_category_meta(path: str | Path) -> dict[str, CategoryMeta]:
             raise DatasetFormatError(f"{path}: category '{cat}' must be an object")
         names = _first(entry, ("keypoint_names", "keypoints", "names"), default=[])
         groups = _first(entry, ("groups", "keypoint_groups", "geometry_groups"), default=[])
-        if not isinstance(names, list):
-            raise DatasetFormatError(f"{path}: category '{cat}' field 'keypoint_names' "
-                                     f"must be a list")
+        names = _names_list(names, f"{path}: category '{cat}' field 'keypoint_names'")
         if not isinstance(groups, list):
             raise DatasetFormatError(f"{path}: category '{cat}' field 'groups' must be a list")
         try:
@@ -110,6 +124,29 @@ def load_category_meta(path: str | Path) -> dict[str, CategoryMeta]:
             raise DatasetFormatError(str(exc)) from None
         out[str(cat)] = CategoryMeta(keypoint_names=tuple(str(n) for n in names), groups=norm)
     return out
+
+
+def _names_list(names: Any, where: str) -> list[Any]:
+    """Keypoint names as a list indexed by id, from a list or an ``{id: name}`` mapping."""
+    if isinstance(names, list):
+        return names
+    if not isinstance(names, Mapping):
+        raise DatasetFormatError(f"{where} must be a list of names or an object "
+                                 f"{{id: name}}, got {type(names).__name__}")
+    by_id: dict[int, Any] = {}
+    for key, name in names.items():
+        try:
+            i = int(key)
+        except (TypeError, ValueError):
+            raise DatasetFormatError(f"{where}: key {key!r} is not an integer id") from None
+        if i < 0 or i in by_id:
+            raise DatasetFormatError(f"{where}: id {key!r} is negative or repeated")
+        by_id[i] = name
+    missing = sorted(set(range(len(by_id))) - set(by_id))
+    if missing:
+        raise DatasetFormatError(f"{where}: ids must be 0..{len(by_id) - 1}; missing "
+                                 f"{missing[:10]}")
+    return [by_id[i] for i in range(len(by_id))]
 
 
 def _first(entry: Mapping[str, Any], keys: tuple[str, ...], default: Any) -> Any:
@@ -139,6 +176,8 @@ class SPairDataset:
         require_dir(self.root / "PairAnnotation",
                     f"SPair-71k root {self.root} has no PairAnnotation/; wrong --root?")
         self.layout = layout
+        self._confined = Confined(self.root)  # names from the annotations stay inside the root
+        self._stem_sources: dict[str, Path | str] = {}  # split -> where its pair stems come from
         meta_path = self.root / "Meta" / "categories.json"
         self.meta: dict[str, CategoryMeta] = (load_category_meta(meta_path)
                                               if meta_path.is_file() else {})
@@ -167,15 +206,33 @@ class SPairDataset:
             return self.meta[category].groups
         return SPAIR_GROUPS.get(category, ())
 
+    def geometry_groups_source(self, category: str) -> str:
+        """Where :meth:`geometry_groups` comes from: ``"Meta/categories.json"``,
+        ``"SPair-71k built-in"`` or ``"none"``."""
+        if category in self.meta:
+            return GROUPS_FROM_META
+        return GROUPS_SPAIR if category in SPAIR_GROUPS else GROUPS_NONE
+
     def keypoint_names(self, category: str) -> tuple[str, ...] | None:
         """Keypoint names from the metadata, ``None`` when unknown (real SPair has none on disk)."""
         return self.meta[category].keypoint_names if category in self.meta else None
 
-    def image_path(self, category: str, imname: str) -> Path:
-        return self.root / "JPEGImages" / category / imname
+    def image_path(self, category: str, imname: str, *,
+                   source: str | Path | None = None) -> Path:
+        """``ROOT/JPEGImages/<category>/<imname>``, checked to stay inside the root.
 
-    def segmentation_path(self, category: str, imname: str) -> Path:
-        return self.root / "Segmentation" / category / (Path(imname).stem + ".png")
+        Raises:
+            DatasetFormatError: the path leads outside the root (names ``source``).
+        """
+        return self._confined.join("JPEGImages", category, imname,
+                                   source=source or "SPair-71k image", what="image")
+
+    def segmentation_path(self, category: str, imname: str, *,
+                          source: str | Path | None = None) -> Path:
+        """``ROOT/Segmentation/<category>/<image stem>.png``, checked like :meth:`image_path`."""
+        return self._confined.join("Segmentation", category, Path(imname).stem + ".png",
+                                   source=source or "SPair-71k segmentation",
+                                   what="segmentation")
 
     # ------------------------------------------------------------------ pairs
     def pair_stems(self, split: str) -> list[str]:
@@ -210,7 +267,11 @@ class SPairDataset:
     def load_pair(self, split: str, stem: str) -> KeypointPair:
         """Parse ``PairAnnotation/<split>/<stem>.json``."""
         split = self._split(split)
-        path = self.root / "PairAnnotation" / split / f"{stem}.json"
+        if split not in self._stem_sources:
+            layout = self._layout_file(split)
+            self._stem_sources[split] = layout if layout.is_file() else "SPair-71k pair stem"
+        path = self._confined.join("PairAnnotation", split, f"{stem}.json",
+                                   source=self._stem_sources[split], what="pair stem")
         if not path.is_file():
             raise FileNotFoundError(f"SPair-71k pair '{stem}' listed for split '{split}' has no "
                                     f"annotation file {path}")
@@ -229,7 +290,9 @@ class SPairDataset:
                                      f"({len(trg_kps)}) and kps_ids ({len(ids)}) differ in length")
         src_name = str(require_field(d, "src_imname", path))
         trg_name = str(require_field(d, "trg_imname", path))
-        vis = self.visible_keypoints(category, trg_name)
+        src_image = self.image_path(category, src_name, source=path)
+        trg_image = self.image_path(category, trg_name, source=path)
+        vis = self.visible_keypoints(category, trg_name, source=path)
         flags = {}
         for f in SPAIR_FLAGS:
             if f in d and d[f] is not None:
@@ -240,8 +303,7 @@ class SPairDataset:
                                              f"got {d[f]!r}") from None
         return KeypointPair(
             pair_id=stem, category=category,
-            src_image=self.image_path(category, src_name),
-            trg_image=self.image_path(category, trg_name),
+            src_image=src_image, trg_image=trg_image,
             src_kps=src_kps, trg_kps=trg_kps, kps_ids=ids,
             src_bbox=as_box(require_field(d, "src_bndbox", path), path, "src_bndbox"),
             trg_bbox=as_box(require_field(d, "trg_bndbox", path), path, "trg_bndbox"),
@@ -255,15 +317,22 @@ class SPairDataset:
         vis = self.visible_keypoints(category, imname)
         return None if vis is None else vis[0]
 
-    def visible_keypoints(self, category: str, imname: str
+    def visible_keypoints(self, category: str, imname: str, *,
+                          source: str | Path | None = None
                           ) -> tuple[np.ndarray, np.ndarray] | None:
         """``(ids (M,), positions (M, 2))`` of an image's annotated keypoints, sorted by id.
 
         ``None`` when the image has no JSON in ``ImageAnnotation/`` (tolerated).
+
+        Raises:
+            DatasetFormatError: the JSON's path leads outside the root (names ``source``).
         """
         key = (category, imname)
         if key not in self._trg_visible_cache:
-            path = self.root / "ImageAnnotation" / category / (Path(imname).stem + ".json")
+            path = self._confined.join("ImageAnnotation", category,
+                                       Path(imname).stem + ".json",
+                                       source=source or "SPair-71k image",
+                                       what="image annotation")
             self._trg_visible_cache[key] = (_read_visible(path) if path.is_file() else None)
         return self._trg_visible_cache[key]
 

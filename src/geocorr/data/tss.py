@@ -13,7 +13,9 @@ Each pair is scored in both directions (:class:`TSSDirection`), 400 pairs ->
 Tolerance ([unverified]): a mask pixel is foreground when non-zero (any
 channel); ``flip_gt.txt`` holds a single 0/1 and is recorded as given
 (``None`` when absent or unreadable); pair folders missing any of the six
-image/flow/mask files are an error naming the file.
+image/flow/mask files are an error naming the file. A pair folder or file
+that is a symbolic link leading out of the root is an error naming it
+(:func:`geocorr.data.paths.inside`; link the root itself instead).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import numpy as np
 
 from geocorr.data.flo import read_flo
 from geocorr.data.pairs import DatasetFormatError, image_size, require_dir
+from geocorr.data.paths import inside
 
 __all__ = ["TSSDataset", "TSSPair", "TSSDirection", "TSS_SUBSETS", "load_mask"]
 
@@ -104,17 +107,15 @@ class TSSDirection:
 
 
 def load_mask(path: Path) -> np.ndarray:
-    """``(H, W)`` bool: non-zero pixels of a mask image (any channel)."""
-    from PIL import Image
+    """``(H, W)`` bool foreground of a mask image (:func:`geocorr.data.images.read_mask`'s rule)."""
+    from geocorr.data.images import read_mask
 
     if not path.is_file():
         raise FileNotFoundError(f"mask {path} does not exist")
     try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except OSError as exc:
-        raise DatasetFormatError(f"{path}: cannot read mask ({exc})") from None
-    return arr.any(axis=-1) if arr.ndim == 3 else arr != 0
+        return read_mask(path)
+    except ValueError as exc:
+        raise DatasetFormatError(str(exc)) from None
 
 
 class TSSDataset:
@@ -152,6 +153,9 @@ class TSSDataset:
             if not base.is_dir():
                 raise FileNotFoundError(f"TSS subset folder {base} does not exist")
             for folder in sorted(p for p in base.iterdir() if p.is_dir()):
+                for f in (*_FILES, "flip_gt.txt"):
+                    inside(self.root, s, folder.name, f, source=f"TSS pair {folder}",
+                           what="pair file")
                 for f in _FILES:
                     if not (folder / f).is_file():
                         raise FileNotFoundError(f"TSS pair {folder}: missing {f}")

@@ -24,6 +24,8 @@ from typing import Any
 import numpy as np
 
 from geocorr.atomic import atomic_file
+from geocorr.data.images import read_mask, read_rgb
+from geocorr.data.paths import inside
 from geocorr.features.base import Backbone, FeatureMap
 from geocorr.geometry.image_transform import ResizePad
 
@@ -223,42 +225,28 @@ def backbone_inputs(backbone: Backbone, mask: np.ndarray | None = None,
     return out
 
 
-def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
-    """A mask PNG (0/255 grayscale, RGB or palette) as ``(H, W)`` bool, non-zero = object."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except OSError as exc:
-        raise ValueError(f"cannot read mask {path}: {exc}") from exc
-    return (arr > 0).any(axis=2) if arr.ndim == 3 else arr > 0
-
-
 def dataset_mask_for(root: str | os.PathLike[str]):
-    """``(image path, category) -> mask or None`` from an SPair-layout ``root/Segmentation/``.
+    """``(image path, category) -> mask or None`` from an SPair-layout dataset's masks.
 
     The mask source of context backbones when encoding, training and evaluating
-    on a dataset (all three must use the same masks). ``None`` where the PNG is
-    missing.
+    on a dataset (all three must use the same masks): the folder of
+    :func:`geocorr.reconstruct.segmenter.default_segmenter`, i.e.
+    ``root/PredictedMasks/`` on the procedural benchmark (simulated SAM 3
+    masks; the true ones are for scoring) and ``root/Segmentation/`` otherwise.
+    ``None`` where the PNG is missing; a ``ValueError`` where ``category``
+    leads the path out of ``root``.
     """
+    from geocorr.reconstruct.segmenter import default_segmenter
+
     root = Path(root)
+    folder = default_segmenter(root).folder
 
     def mask_for(path: str | os.PathLike[str], category: str) -> np.ndarray | None:
-        seg = root / "Segmentation" / category / f"{Path(path).stem}.png"
+        seg = inside(root, folder, category, f"{Path(path).stem}.png",
+                     source=f"mask of {path}", what="segmentation")
         return read_mask(seg) if seg.is_file() else None
 
     return mask_for
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except OSError as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -317,7 +305,7 @@ def encode_dataset(root: str | os.PathLike[str], splits: list[str], backbone: Ba
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"encoding with {backbone.name}", total=len(items))
         for path, (category, bbox) in sorted(items.items()):
-            image = _read_rgb(path)
+            image = read_rgb(path)
             mask = None
             seg = ds.segmentation_path(category, path.name)
             if use_masks and seg.is_file():

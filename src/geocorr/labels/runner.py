@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from geocorr.data.images import read_rgb
+from geocorr.data.paths import inside
 from geocorr.features.base import FeatureMap
 from geocorr.geometry.camera import Camera
 from geocorr.labels.store import LabelStore, PairLabels
@@ -106,15 +107,6 @@ class PairInputs:
     target: ImageInputs
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    if not path.is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def prepare_image(dataset: str | os.PathLike[str], cache: str | os.PathLike[str], category: str,
                   stem: str, backbone, descriptor, settings: LabelSettings,
                   feature_cache=None) -> ImageInputs:
@@ -135,7 +127,8 @@ def prepare_image(dataset: str | os.PathLike[str], cache: str | os.PathLike[str]
     from geocorr.reconstruct.pipeline import load_cached
 
     c = load_cached(cache, category, stem)
-    image = _read_rgb(Path(dataset) / "JPEGImages" / category / f"{stem}.jpg")
+    image = read_rgb(inside(dataset, "JPEGImages", category, f"{stem}.jpg",
+                             source=f"image {category}/{stem}", what="image"))
     if feature_cache is not None:
         fmap = feature_cache.features_for(image, backbone, mask=c.mask, category=category)
     else:
@@ -203,7 +196,7 @@ def list_images(dataset: str | os.PathLike[str], cache: str | os.PathLike[str], 
 
     out = []
     for cat, stem in dataset_images(dataset, split):
-        d = Path(cache) / cat / stem
+        d = inside(cache, cat, stem, source=f"stage-1 cache {cache}", what="image folder")
         if (d / "record.json").is_file():
             out.append((cat, stem, estimated_azimuth(load_camera(d / "camera.json"))))
     if not out:

@@ -31,7 +31,9 @@ the category reference's ``stem``, class ``counts``, plurality ``margin`` and
 ``symmetry``; else ``null``), ``yaw_symmetry`` (``k`` is only defined modulo
 ``4 / yaw_symmetry`` quarter turns: 2 for a 2-fold symmetric category),
 ``estimator``, ``failed`` (= refinement failed), ``timings`` (seconds per
-step) and ``settings``.
+step), ``frame`` (:func:`geocorr.reconstruct.frame.check_frame` of the
+reconstructor's camera: ``ok`` is false when the mesh does not look Z-up) and
+``settings``.
 
 Order of work: every image is segmented, reconstructed and refined first
 (phase A); then, per category, the yaw step (phase B), because the CPU
@@ -44,7 +46,13 @@ orientation of the pool and a small pool is easily outvoted by flips (the demo's
 7 flipped). Pool images outside ``images`` are segmented and reconstructed but
 not refined (the reference compares bbox-normalised shapes, which refinement's
 scale and translation do not change) and nothing is cached for them. The
-pipeline never reads ``GroundTruth/``.
+pipeline never reads ``GroundTruth/`` (``tests/test_groundtruth_wall.py``).
+
+Confinement: categories and stems come from the dataset (``Layout`` lines);
+every path built from them, read (``DIR/JPEGImages/<category>/<stem>.jpg``)
+or written (``CACHE/<category>/<stem>/``), must resolve inside its root
+(:func:`geocorr.data.paths.inside`). :func:`run_stage1` checks every image
+before it writes anything, so a bad name leaves no file behind.
 """
 
 from __future__ import annotations
@@ -59,8 +67,11 @@ import numpy as np
 
 from geocorr.atomic import write_bytes_atomic
 from geocorr.atomic import write_json_atomic as _write_json
+from geocorr.data.images import read_mask, read_rgb
 from geocorr.data.pairs import require_dir
+from geocorr.data.paths import Confined, inside
 from geocorr.geometry.camera import Camera, load_camera, save_camera
+from geocorr.reconstruct.frame import check_frame
 from geocorr.reconstruct.orientation import OrientationEstimator
 from geocorr.reconstruct.reconstructor import Reconstructor
 from geocorr.reconstruct.refine import RefineSettings, refine_pose
@@ -140,18 +151,6 @@ def _load_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:
     return np.asarray(m.vertices, dtype=np.float64), np.asarray(m.faces, dtype=np.int64)
 
 
-def _read_image(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable image ({exc})") from None
-
-
 # --------------------------------------------------------------- image lists
 def dataset_images(dataset_root: str | Path, split: str = "test",
                    categories: Sequence[str] | None = None) -> list[tuple[str, str]]:
@@ -167,7 +166,8 @@ def dataset_images(dataset_root: str | Path, split: str = "test",
     Raises:
         FileNotFoundError: ``dataset_root``, the layout file or ``JPEGImages/`` is missing.
         NotADirectoryError: ``dataset_root`` is a file.
-        ValueError: a malformed layout line (names the file and line).
+        ValueError: a malformed layout line, or one whose category or image
+            stem leads outside the dataset root (names the file and line).
     """
     root = require_dir(Path(dataset_root), "dataset")
     out: set[tuple[str, str]] = set()
@@ -176,29 +176,34 @@ def dataset_images(dataset_root: str | Path, split: str = "test",
         if not jpg.is_dir():
             raise FileNotFoundError(f"{jpg}: no JPEGImages/ folder")
         for p in jpg.glob("*/*.jpg"):
+            inside(root, "JPEGImages", p.parent.name, p.name, source=jpg, what="image")
             out.add((p.parent.name, p.stem))
     else:
         layout = root / "Layout" / "large" / f"{split}.txt"
         if not layout.is_file():
             raise FileNotFoundError(f"split file not found: {layout}")
+        confined = Confined(root)
         for n, line in enumerate(layout.read_text().splitlines(), 1):
             line = line.strip()
             if not line:
                 continue
             name, sep, cat = line.rpartition(":")
             parts = name.split("-")
-            if not sep or len(parts) != 3:
+            if not sep or len(parts) != 3 or not cat or not all(parts):
                 raise ValueError(f"{layout}:{n}: expected '<id>-<src>-<trg>:<category>', got "
                                  f"{line!r}")
-            out.add((cat, parts[1]))
-            out.add((cat, parts[2]))
+            for stem in parts[1:]:
+                confined.join("JPEGImages", cat, f"{stem}.jpg", source=f"{layout}:{n}",
+                              what="image")
+                out.add((cat, stem))
     if categories:
         out = {x for x in out if x[0] in set(categories)}
     return sorted(out)
 
 
 def _bbox(root: Path, category: str, stem: str) -> tuple[float, float, float, float] | None:
-    p = root / "ImageAnnotation" / category / f"{stem}.json"
+    p = inside(root, "ImageAnnotation", category, f"{stem}.json",
+               source=f"image {category}/{stem}", what="image annotation")
     if not p.is_file():
         return None
     try:
@@ -230,15 +235,12 @@ class CachedImage:
 
 def load_cached(cache: str | Path, category: str, stem: str) -> CachedImage:
     """Read a finished image (``record.json`` must exist); errors name the file."""
-    from PIL import Image
-
-    d = Path(cache) / category / stem
+    d = inside(cache, category, stem, source=f"stage-1 cache {cache}", what="image folder")
     rec_p = d / "record.json"
     if not rec_p.is_file():
         raise FileNotFoundError(f"{rec_p}: image not reconstructed (run geocorr reconstruct)")
     v, f = _load_ply(d / "mesh.ply")
-    with Image.open(d / "mask.png") as im:
-        mask = np.asarray(im) > 0
+    mask = read_mask(d / "mask.png")
     return CachedImage(vertices=v, faces=f, camera=load_camera(d / "camera.json"), mask=mask,
                        record=json.loads(rec_p.read_text()))
 
@@ -251,7 +253,7 @@ def _phase_a(root: Path, out: Path, category: str, stem: str, segmenter: Segment
         return json.loads(refine_p.read_text())
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    image = _read_image(root / "JPEGImages" / category / f"{stem}.jpg")
+    image = read_rgb(root / "JPEGImages" / category / f"{stem}.jpg")
     mask = segmenter.segment(image, category, stem, _bbox(root, category, stem))
     timings["segment"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -264,7 +266,8 @@ def _phase_a(root: Path, out: Path, category: str, stem: str, segmenter: Segment
     save_camera(rec.camera, d / "predicted_camera.json")
     info = {"category": category, "stem": stem, "width": int(image.shape[1]),
             "height": int(image.shape[0]), "mask_source": segmenter.name,
-            "mesh_source": rec.source, "refine": res.to_dict(), "timings": timings}
+            "mesh_source": rec.source, "refine": res.to_dict(), "timings": timings,
+            "frame": check_frame(rec.camera).to_dict()}
     write_json_atomic(refine_p, info)
     return info
 
@@ -306,6 +309,11 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
     if settings.estimator == "external" and estimator is None and not settings.skip_yaw:
         raise ValueError("estimator='external' needs an OrientationEstimator")
     root, out = Path(dataset_root), Path(out)
+    for cat, stem in images:  # before anything is written
+        where = f"run_stage1 image ({cat!r}, {stem!r})"
+        inside(root, "JPEGImages", cat, f"{stem}.jpg", source=where, what="image")
+        inside(out, cat, stem, "record.json", source=where, what="cache entry")
+        inside(out, cat, "reference.json", source=where, what="cache entry")
     tmpl = TemplateSettings(**{**asdict(settings.template), "views": settings.vote.views})
     done = {x for x in images if (out / x[0] / x[1] / "record.json").is_file()}
     todo = [x for x in images if x not in done]
@@ -375,7 +383,7 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
             meshes.append((v @ np.round(rotation_z(-90.0 * rec["k"])).T, f))
         else:  # pool-only image: the raw reconstruction (normalisation makes refining moot)
             try:
-                image = _read_image(root / "JPEGImages" / category / f"{s}.jpg")
+                image = read_rgb(root / "JPEGImages" / category / f"{s}.jpg")
                 mask = segmenter.segment(image, category, s, _bbox(root, category, s))
                 r = reconstructor.reconstruct(image, mask, category, s)
             except (FileNotFoundError, ValueError) as exc:  # e.g. meshes only for the split
@@ -428,6 +436,7 @@ def _phase_b(out: Path, category: str, stem: str, info: dict,
            "yaw_symmetry": int(reference["symmetry"]) if reference is not None else 1,
            "estimator": "none" if vote is None else getattr(estimator, "name", "external"),
            "failed": bool(info["refine"]["failed"]), "timings": timings,
+           "frame": info.get("frame"),
            "settings": {"refine": asdict(settings.refine), "vote": asdict(settings.vote),
                         "template": asdict(settings.template),
                         "estimator": settings.estimator}}

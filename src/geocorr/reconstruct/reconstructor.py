@@ -24,6 +24,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from geocorr.data.paths import inside
 from geocorr.geometry.camera import Camera, load_camera
 
 __all__ = ["Reconstruction", "Reconstructor", "FileReconstructor", "simulated_reconstructor",
@@ -77,12 +78,20 @@ class FileReconstructor:
             raise FileNotFoundError(f"reconstruction folder not found: {self.root}")
 
     def paths(self, category: str, stem: str) -> tuple[Path, Path]:
-        """``(mesh path, camera path)``; raises naming the files if the mesh is missing."""
+        """``(mesh path, camera path)``; raises naming the files if the mesh is missing.
+
+        Raises:
+            FileNotFoundError: no mesh file.
+            ValueError: ``category``/``stem`` lead outside ``root``
+                (:func:`geocorr.data.paths.inside`).
+        """
         folder = self.root / category
+        where = f"image {category}/{stem}"
         for ext in MESH_EXTENSIONS:
-            p = folder / f"{stem}{ext}"
+            p = inside(self.root, category, f"{stem}{ext}", source=where, what="mesh")
             if p.is_file():
-                return p, folder / f"{stem}.json"
+                return p, inside(self.root, category, f"{stem}.json", source=where,
+                                 what="camera")
         tried = ", ".join(str(folder / f"{stem}{e}") for e in MESH_EXTENSIONS)
         raise FileNotFoundError(f"no mesh for image {category}/{stem}: tried {tried}")
 
