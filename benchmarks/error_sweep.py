@@ -6,7 +6,7 @@ Run::
         [--levels oracle,realistic:0.5,realistic:1,realistic:2] [--seed 0] \\
         [--images 16] [--test-pairs 20] [--label-pairs 20] [--steps 300] \\
         [--out benchmarks/results/error_sweep.md] [--png benchmarks/results/error_sweep.png] \\
-        [--keep DIR]
+        [--keep DIR] [--jobs 1]
 
 For each level (``NAME[:SCALE]``: ``geocorr synth --sim-errors NAME --sim-scale
 SCALE``) it runs the whole ``geocorr demo`` (:func:`geocorr.demo.run_demo`, the
@@ -193,6 +193,9 @@ def main() -> None:
     ap.add_argument("--out", type=Path, default=None, help="markdown file (+ .json beside it)")
     ap.add_argument("--png", type=Path, default=None, help="PCK@0.1 against level")
     ap.add_argument("--keep", type=Path, default=None, help="keep each level's demo folder here")
+    ap.add_argument("--jobs", type=int, default=1,
+                    help="levels run at once, one process each (same numbers, less wall time "
+                         "where cores are free)")
     args = ap.parse_args()
     from geocorr.atomic import write_text_atomic
     from geocorr.data.synth.errors import error_preset
@@ -209,16 +212,22 @@ def main() -> None:
     base = args.keep or tmp
     results: dict[str, dict] = {}
     try:
-        for (name, scale), label in zip(specs, labels, strict=True):
-            folder = base / label.replace(" ", "_")
+        from concurrent.futures import ProcessPoolExecutor
+
+        folders = [base / label.replace(" ", "_") for label in labels]
+        for folder in folders:
             if folder.exists():
                 shutil.rmtree(folder)
-            t = time.perf_counter()
-            results[label] = run_level(folder, name, scale, args)
-            r = {x["key"]: x for x in results[label]["rows"]}
-            print(f"{label}: " + ", ".join(f"{k} {100 * r[k]['pck']['0.1']:.1f}"
-                                           for k, _ in ROWS if k in r)
-                  + f" ({time.perf_counter() - t:.0f} s)", flush=True)
+        t = time.perf_counter()
+        with ProcessPoolExecutor(max_workers=max(1, args.jobs)) as pool:
+            futures = [pool.submit(run_level, folder, name, scale, args)
+                       for folder, (name, scale) in zip(folders, specs, strict=True)]
+            for label, fut in zip(labels, futures, strict=True):
+                results[label] = fut.result()
+                r = {x["key"]: x for x in results[label]["rows"]}
+                print(f"{label}: " + ", ".join(f"{k} {100 * r[k]['pck']['0.1']:.1f}"
+                                               for k, _ in ROWS if k in r)
+                      + f" (done at {time.perf_counter() - t:.0f} s)", flush=True)
         text = markdown(labels, results, command)
         print("\n" + text)
         if args.out is not None:
