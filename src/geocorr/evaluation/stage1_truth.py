@@ -51,7 +51,9 @@ class Stage1Errors:
         mask_iou_used_vs_true: IoU of the mask stage 1 used vs the true mask.
         render_iou_before: IoU of the predicted mesh's render vs the mask used.
         render_iou_after: the same after refinement.
-        failed: images whose refinement was flagged as failed.
+        failed: images whose refinement was flagged as failed, or whose input
+            was bad (``run_stage1`` records them with ``"error"`` and caches
+            nothing; they are not in the other figures).
     """
 
     images: int
@@ -74,7 +76,7 @@ def stage1_errors(data: str | Path, cache: str | Path, records: Sequence[dict]) 
         data: the procedural benchmark (with ``GroundTruth/`` and ``Segmentation/``).
         cache: the stage-1 cache the records were written to.
         records: one ``record.json`` dict per image (``category``, ``stem``, ``k``,
-            ``refine``), at least one.
+            ``refine``), at least one that is not an ``"error"`` record.
 
     Raises:
         ValueError: no records.
@@ -89,8 +91,10 @@ def stage1_errors(data: str | Path, cache: str | Path, records: Sequence[dict]) 
     from geocorr.geometry.camera import load_camera
     from geocorr.reconstruct.pipeline import load_cached
 
+    bad = sum("error" in r for r in records)
+    records = [r for r in records if "error" not in r]
     if not records:
-        raise ValueError("stage1_errors: no stage-1 records to score")
+        raise ValueError("stage1_errors: no finished stage-1 records to score")
     data, cache = Path(data), Path(cache)
     before, after, frame, ious = [], [], [], []
     residual: dict[str, list[int]] = {}
@@ -122,4 +126,4 @@ def stage1_errors(data: str | Path, cache: str | Path, records: Sequence[dict]) 
         mask_iou_used_vs_true=float(np.median(ious)),
         render_iou_before=float(np.median([r["refine"]["iou_before"] for r in records])),
         render_iou_after=float(np.median([r["refine"]["iou_after"] for r in records])),
-        failed=int(sum(bool(r.get("failed")) for r in records)))
+        failed=bad + int(sum(bool(r.get("failed")) for r in records)))
