@@ -274,3 +274,17 @@ def test_fit_focal_is_carried_by_the_camera(l_scene):
     assert res.camera.fx == pytest.approx(start.fx * res.focal_scale)
     assert mask_iou(render_mask(v, f, res.camera), mask) == pytest.approx(res.iou_after)
     assert res.iou_after > 0.95
+
+
+def test_in_own_frame_keeps_the_mesh_axes(l_scene):
+    """The rotation goes into the camera: the mesh is only scaled and shifted (its
+    canonical axes untouched) and renders exactly as ``apply`` under the input camera."""
+    v, f, cam, mask = l_scene
+    start = _turned(cam, v, [5.0, -6.0, 4.0])
+    res = refine_pose(v, f, start, mask, replace(FAST, polish_side=256))
+    assert res.rotation_status == "accepted"
+    v2, cam2 = res.in_own_frame(v, start)
+    d = v2 - res.scale * v
+    np.testing.assert_allclose(d, np.broadcast_to(d[0], d.shape), atol=1e-9)  # a pure shift
+    np.testing.assert_allclose(cam2.project(v2)[0], start.project(res.apply(v))[0], atol=1e-6)
+    assert _angle(cam2.R @ cam.R.T) < 2.5

@@ -239,6 +239,25 @@ class RefineResult:
         return (self.scale * np.asarray(vertices, dtype=np.float64) @ self.rotation.T
                 + self.translation)
 
+    def in_own_frame(self, vertices: np.ndarray, camera: Camera) -> tuple[np.ndarray, Camera]:
+        """The refinement with the rotation kept in the camera, not in the mesh.
+
+        :meth:`apply` turns the mesh inside its own frame (``X' = s Q X + T``),
+        which tilts the axes a canonical frame is read from. This returns the
+        same image with the mesh only scaled and shifted: ``s X + Q^T T``
+        rendered by ``(K', E R, t)`` (``E R = camera.R`` of this result), since
+        ``E R (s X + Q^T T) + t = R (s Q X + T) + t``.
+
+        Args:
+            vertices: ``(V, 3)`` original vertices.
+            camera: the input camera of :func:`refine_pose`.
+
+        Returns:
+            ``(vertices (V, 3), camera)``.
+        """
+        v = self.scale * np.asarray(vertices, dtype=np.float64) + self.rotation.T @ self.translation
+        return v, Camera(self.camera.K, self.camera.R, camera.t, camera.width, camera.height)
+
     def to_dict(self) -> dict:
         return {"scale": self.scale, "translation": self.translation.tolist(),
                 "rotation": self.rotation.tolist(), "rotvec_deg": self.rotvec_deg.tolist(),
