@@ -20,7 +20,7 @@ def register(app: typer.Typer) -> None:
         dt_steps: int = typer.Option(30, "--dt-steps", help="Distance-transform phase steps."),
         iou_steps: int = typer.Option(15, "--iou-steps", help="Soft-IoU phase steps."),
     ) -> None:
-        """Fit scale and translation of MESH so that it renders onto MASK (camera fixed).
+        """Fit scale, translation and a small rotation of MESH so that it renders onto MASK.
 
         The refined camera in OUT renders the original mesh like the refined mesh.
         """

@@ -1,4 +1,5 @@
-"""Render-and-compare refinement of a mesh's scale and translation (method.md step 3).
+"""Render-and-compare refinement of a mesh's scale, translation and a small rotation
+(method.md step 3; the rotation goes beyond the paper, which fits scale and translation).
 
 With the predicted camera fixed, find ``X' = s X + T`` so that the soft
 silhouette of the mesh matches the object mask: a distance-transform phase
@@ -17,6 +18,25 @@ three free parameters ``(sigma, a, b)`` are well conditioned (one unit of ``a``
 moves the mesh by its own radius). The result is reported as the usual
 ``(s, T)`` with ``X' = s X + T``, ``T = (1 - s) c + R^T r (a, b, 0)``, and as the
 camera that renders the *original* mesh exactly as the refined one.
+
+Rotation. A second pass of both soft phases, started from the scale/translation
+fit, frees an axis-angle ``w`` (camera frame, about ``c``; optionally a focal
+factor ``e^phi``): ``R X' + t = s E(w) R (X - c) + (R c + t) + r (a, b, 0)``.
+Silhouettes are ambiguous for some turns (about a symmetry axis, or the
+mirror turn of a shape symmetric about a plane through the viewing ray), and
+an imperfect mesh can match the mask better at a wrong rotation, so a turn is
+only kept if it pays for itself three times over:
+
+* **Regulariser** toward the reconstruction's own rotation:
+  ``rotation_weight * L_0 * (|w| / theta_p)^2`` (``L_0`` the phase's first
+  loss, so the pull is the same fraction of the data term in both phases);
+* **Cap**: ``|w|`` is projected onto ``max_rotation_deg`` after every step
+  and the polish never steps beyond it (quarter-turn yaw errors are the yaw
+  vote's business, not this pass's);
+* **Hard-IoU check**: both solutions are polished on the z-buffer IoU and the
+  rotated one is kept only if it beats the scale/translation-only one by
+  ``rotation_margin``; a turn the silhouette cannot see gains nothing and is
+  dropped (``RefineResult.rotation_status``).
 
 Robustness:
 
