@@ -240,14 +240,17 @@ def main() -> None:
         os.replace(tmp, args.json)
 
 
-def true_mesh_in_reconstruction_frame(gt) -> tuple[np.ndarray, np.ndarray]:
+def true_mesh_in_reconstruction_frame(gt, gt_rotation=None) -> tuple[np.ndarray, np.ndarray]:
     """The ground-truth mesh in the simulated reconstruction's own frame (scoring only).
 
     The simulator made ``Y = Q (X_r - c) / n`` from the re-meshed ``X_r``; with
     ``a = n sigma`` (``sim_gt_scale``), ``b = n Q^T tau + c`` (``sim_gt_offset``),
     ``1 / sigma`` (``sim_true_scale``) and ``-tau / sigma``
     (``sim_true_translation``) stored, ``n = a / sigma``, ``tau = -T sigma``,
-    ``c = b - n Q^T tau``; the true mesh goes through the same map.
+    ``c = b - n Q^T tau``; the true mesh goes through the same map. Above the
+    ``oracle`` error level the mesh frame is also tilted: pass ``gt_rotation``
+    (``T^T``, from ``GroundTruth/<cat>/<stem>.errors.json``); then
+    ``Y = Q T (X_r - c) / n`` and ``c = b - n T^T Q^T tau``.
 
     Returns:
         ``(vertices (V, 3), faces (F, 3))``.
@@ -258,8 +261,9 @@ def true_mesh_in_reconstruction_frame(gt) -> tuple[np.ndarray, np.ndarray]:
     n = float(gt["sim_gt_scale"]) / sigma
     tau = -np.asarray(gt["sim_true_translation"], np.float64) * sigma
     Q = yaw_rotation(int(gt["sim_yaw_error_k"]))
-    c = np.asarray(gt["sim_gt_offset"], np.float64) - n * (Q.T @ tau)
-    v = (np.asarray(gt["vertices"], np.float64) - c) @ Q.T / n
+    Tt = np.eye(3) if gt_rotation is None else np.asarray(gt_rotation, np.float64)
+    c = np.asarray(gt["sim_gt_offset"], np.float64) - n * (Tt @ Q.T @ tau)
+    v = (np.asarray(gt["vertices"], np.float64) - c) @ (Q @ Tt.T).T / n
     return v, np.asarray(gt["faces"], np.int64)
 
 
