@@ -26,7 +26,9 @@ Cache layout (stages 2-3 read it; everything is written atomically, tmp file +
 
 ``record.json`` fields: ``category``, ``stem``, ``width``, ``height``,
 ``mask_source``, ``mesh_source``, ``refine`` (``iou_before``, ``iou_after``,
-``scale``, ``translation``, ``init``, ``failed``, ``reason``, ``seconds``),
+``scale``, ``translation``, ``rotation``, ``rotvec_deg``, ``rotation_deg``,
+``focal_scale``, ``rotation_status``, ``iou_fixed``, ``iou_rotated``, ``init``,
+``failed``, ``reason``, ``seconds``: :class:`~geocorr.reconstruct.refine.RefineResult`),
 ``yaw`` (the vote: ``correction``, ``tally``, ``margin``, per-view azimuths,
 estimates and votes), ``k``, ``margin``, ``direct_k`` (direct alignment to the
 reference, CPU estimator only, else ``null``), ``reference`` (CPU estimator:
