@@ -27,14 +27,14 @@ from typing import Any, Literal
 import numpy as np
 
 from geocorr.atomic import write_text_atomic
-from geocorr.data.pairs import KeypointPair, PairDataset, ThresholdRule
-from geocorr.evaluation.geometry_aware import (
+from geocorr.data.keypoint_groups import (
     AP10K_GROUPS,
     GROUPS_AP10K,
     GROUPS_NONE,
     GROUPS_SPAIR,
     SPAIR_GROUPS,
 )
+from geocorr.data.pairs import KeypointPair, PairDataset, ThresholdRule
 from geocorr.evaluation.pck import PairScore, PCKReport, pck_report, score_pair
 
 __all__ = [
