@@ -143,11 +143,31 @@ def layers(graph: Graph) -> list[list[str]]:
     return [sorted(v for v in graph if depth[v] == k) for k in range(max(depth.values()) + 1)]
 
 
+def reachable(graph: Graph, v: str) -> set[str]:
+    """Every node ``v`` imports directly or through others."""
+    seen: set[str] = set()
+    todo = list(graph[v])
+    while todo:
+        w = todo.pop()
+        if w not in seen:
+            seen.add(w)
+            todo += graph[w]
+    return seen
+
+
+def reduction(graph: Graph) -> dict[str, list[str]]:
+    """The arrows of an acyclic graph that no longer path implies (transitive reduction)."""
+    return {v: sorted(w for w in graph[v]
+                      if not any(w in reachable(graph, u) for u in graph[v] if u != w))
+            for v in graph}
+
+
 def mermaid(graph: Graph) -> str:
-    """The graph as a mermaid ``flowchart`` (arrow = "imports"), one line per arrow."""
+    """The transitive reduction as a mermaid ``flowchart`` (arrow = "imports")."""
+    red = reduction(graph)
     lines = ["flowchart BT"]
-    for src in sorted(graph):
-        lines += [f"    {src} --> {dst}" for dst in sorted(graph[src])]
+    for src in sorted(red):
+        lines += [f"    {src} --> {dst}" for dst in red[src]]
     return "\n".join(lines)
 
 
@@ -181,6 +201,7 @@ def test_graph_reads_every_kind_of_import(tmp_path):
     assert g["labels"]["geometry"] == ["geocorr.labels.run"]
     assert cycles(g) == []
     assert layers(g) == [["geocorr", "geometry"], ["data"], ["labels"], ["demo"]]
+    assert reduction(g)["labels"] == ["data"]  # labels -> geometry is implied by data
 
 
 def test_a_cycle_is_found_with_its_members(tmp_path):
@@ -218,5 +239,7 @@ if __name__ == "__main__":
     if found := cycles(g):
         sys.exit(f"import cycles: {found}")
     print(mermaid(g))
+    print("\n| layer | node | imports directly |\n|---|---|---|")
     for k, layer in enumerate(layers(g)):
-        print(f"layer {k}: {', '.join(layer)}")
+        for v in layer:
+            print(f"| {k} | `{v}` | {', '.join(sorted(g[v])) or '(nothing in geocorr)'} |")
