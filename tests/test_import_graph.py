@@ -19,8 +19,6 @@ import ast
 import sys
 from pathlib import Path
 
-import pytest
-
 PKG = Path(__file__).resolve().parents[1] / "src" / "geocorr"
 
 Graph = dict[str, dict[str, list[str]]]
@@ -171,6 +169,15 @@ def mermaid(graph: Graph) -> str:
     return "\n".join(lines)
 
 
+def table(graph: Graph) -> str:
+    """A markdown table: each node's layer and the nodes it imports directly."""
+    rows = ["| layer | node | imports directly |", "|---|---|---|"]
+    for k, layer in enumerate(layers(graph)):
+        rows += [f"| {k} | `{v}` | {', '.join(sorted(graph[v])) or '(nothing in geocorr)'} |"
+                 for v in layer]
+    return "\n".join(rows)
+
+
 # --- tests -------------------------------------------------------------------------------------
 
 def _write(root: Path, files: dict[str, str]) -> Path:
@@ -228,18 +235,26 @@ def test_no_import_cycle_between_subpackages():
     assert not found, f"import cycle between subpackages: {detail}"
 
 
+def test_architecture_doc_shows_todays_graph():
+    """docs/architecture.md carries this script's output verbatim (regenerate it when it fails)."""
+    doc = (PKG.parents[1] / "docs" / "architecture.md").read_text(encoding="utf-8")
+    g = import_graph()
+    assert mermaid(g) in doc, "docs/architecture.md: regenerate the mermaid graph with " \
+        "`PYTHONPATH=src python tests/test_import_graph.py`"
+    assert table(g) in doc, "docs/architecture.md: regenerate the layer table with " \
+        "`PYTHONPATH=src python tests/test_import_graph.py`"
+
+
 def test_geometry_imports_nothing_else_from_geocorr():
     assert import_graph()["geometry"] == {}
 
 
 if __name__ == "__main__":
     if len(sys.argv) > 1:
-        pytest.exit(f"usage: {sys.argv[0]} (no arguments)")
+        sys.exit(f"usage: {sys.argv[0]} (no arguments)")
     g = import_graph()
     if found := cycles(g):
         sys.exit(f"import cycles: {found}")
     print(mermaid(g))
-    print("\n| layer | node | imports directly |\n|---|---|---|")
-    for k, layer in enumerate(layers(g)):
-        for v in layer:
-            print(f"| {k} | `{v}` | {', '.join(sorted(g[v])) or '(nothing in geocorr)'} |")
+    print()
+    print(table(g))
