@@ -17,17 +17,17 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: install
-	rm -rf $(OUT) && OMP_NUM_THREADS=1 $(VENV)/bin/geocorr demo --out $(OUT)
+	rm -rf $(OUT) && $(VENV)/bin/geocorr demo --out $(OUT)
 
 test: install
 	$(PY) -m ruff check src tests benchmarks
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q
+	$(PY) -m pytest -q
 
 test-slow: install
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow
 
 bench: install
-	OMP_NUM_THREADS=1 $(PY) benchmarks/geometry.py
+	$(PY) benchmarks/geometry.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache
