@@ -75,6 +75,13 @@ def main() -> None:
     ap.add_argument("--assemblies", type=int, default=0,
                     help="sweep on this many non-procedural part assemblies instead of --dataset")
     ap.add_argument("--views", type=int, default=3, help="assemblies: cameras per mesh")
+    ap.add_argument("--rotation-sigma", type=float, default=0.0,
+                    help="sweep: inject a camera-relative rotation error about the mesh centre, "
+                         "isotropic axis-angle with this per-axis std (degrees), and report the "
+                         "rotation error before/after refinement")
+    ap.add_argument("--predicted-masks", action="store_true",
+                    help="sweep: refine against PredictedMasks/ (the simulated SAM3 masks of "
+                         "geocorr synth --sim-errors) instead of Segmentation/")
     ap.add_argument("--cold", type=int, default=0,
                     help="assemblies: also time import + first refine_pose in N fresh processes "
                          "(one-image use, as `geocorr refine`: one-time imports and loading)")
@@ -402,6 +409,61 @@ def cold_start(cases: list[tuple]) -> None:
           f"load {os.getloadavg()[0]:.1f}", flush=True)
 
 
+def angle_deg(R: np.ndarray) -> float:
+    """Angle of a rotation matrix, degrees."""
+    import math
+
+    return math.degrees(math.acos(float(np.clip((np.trace(R) - 1.0) / 2.0, -1.0, 1.0))))
+
+
+def true_rotation(root: Path, category: str, stem: str, R_pred: np.ndarray) -> np.ndarray:
+    """The rotation that renders the simulated mesh at its true pose (scoring only).
+
+    ``geocorr synth --sim-errors`` predicts ``E R_gt A^T`` and records the
+    camera-relative error ``E`` (``camera_rotation_error_rotvec_deg`` in
+    ``GroundTruth/<cat>/<stem>.errors.json``); the truth is ``E^T R_pred``.
+    Without that record (oracle data) the predicted rotation is exact.
+    """
+    from geocorr.reconstruct.refine import rotvec_matrix
+
+    path = root / "GroundTruth" / category / f"{stem}.errors.json"
+    rec = json.loads(path.read_text()) if path.is_file() else {}
+    if "camera_rotation_error_rotvec_deg" not in rec:
+        return R_pred
+    return rotvec_matrix(np.radians(rec["camera_rotation_error_rotvec_deg"])).T @ R_pred
+
+
+def inject_rotation(v, f, cam, mask, sigma_deg: float, seed: int) -> tuple:
+    """The case with its camera turned by ``E`` about the mesh's bounding-box centre
+    (camera frame), ``E`` an isotropic axis-angle of per-axis std ``sigma_deg``
+    (the realistic preset's model of SAM 3D's rotation error, without outliers)."""
+    from geocorr.geometry.camera import Camera
+    from geocorr.reconstruct.refine import rotvec_matrix
+
+    rng = np.random.default_rng(7000 + seed)
+    E = rotvec_matrix(np.radians(rng.normal(0.0, sigma_deg, 3)))
+    c = 0.5 * (v.min(0) + v.max(0))
+    # camera-frame points: E R (X - c) + R c + t
+    return v, f, Camera(cam.K, E @ cam.R, cam.R @ c + cam.t - E @ cam.R @ c, cam.width,
+                        cam.height), mask
+
+
+def print_rotation(cfg: dict, names: list[str], rot: np.ndarray, res: np.ndarray) -> None:
+    """Rotation error before/after per group (category) and overall."""
+    print(f"rotation error, {json.dumps(cfg)}:")
+    print("| group | n | median before (deg) | median after | mean after | p90 after "
+          "| rotation kept | median IoU | CPU s/image (max) |")
+    print("|---|---|---|---|---|---|---|---|---|")
+    groups = sorted(set(names))
+    for g in groups + (["overall"] if len(groups) > 1 else []):
+        sel = np.array([n == g or g == "overall" for n in names])
+        r, q = rot[sel], res[sel]
+        print(f"| {g} | {sel.sum()} | {np.median(r[:, 0]):.2f} | {np.median(r[:, 1]):.2f} | "
+              f"{r[:, 1].mean():.2f} | {np.percentile(r[:, 1], 90):.2f} | "
+              f"{100 * r[:, 2].mean():.0f} % | {np.median(q[:, 0]):.3f} | "
+              f"{q[:, 2].mean():.2f} ({q[:, 2].max():.2f}) |", flush=True)
+
+
 def sweep(args) -> None:
     """Refinement only: IoU and time per config, on a dataset (dataset masks + simulated
     reconstructions) or on ``--assemblies`` (non-procedural meshes)."""
@@ -412,6 +474,8 @@ def sweep(args) -> None:
     data = []
     if args.assemblies:
         data = [(v, f, cam, m) for _, v, f, cam, m in assembly_cases(args.assemblies, args.views)]
+        names = ["assemblies"] * len(data)
+        truth = [d[2].R for d in data]
         faces = sorted({len(d[1]) for d in data})
         print(f"{len(data)} images of {args.assemblies} assemblies, {faces[0]}-{faces[-1]} faces")
         if args.cold:
@@ -425,23 +489,39 @@ def sweep(args) -> None:
         for c, s in dataset_images(args.dataset, args.split):
             by_cat.setdefault(c, []).append(s)
         rec, seg = simulated_reconstructor(args.dataset), DatasetMasks(args.dataset)
+        names, truth = [], []
         for c in sorted(by_cat):
             for s in by_cat[c][:args.per_category]:
                 r = rec.load(c, s)
                 img = np.zeros((r.camera.height, r.camera.width, 3), np.uint8)
-                data.append((r.vertices, r.faces, r.camera, seg.segment(img, c, s)))
+                if args.predicted_masks:
+                    from geocorr.data.images import read_mask
+
+                    mask = read_mask(args.dataset / "PredictedMasks" / c / f"{s}.png")
+                else:
+                    mask = seg.segment(img, c, s)
+                data.append((r.vertices, r.faces, r.camera, mask))
+                names.append(c)
+                truth.append(true_rotation(args.dataset, c, s, r.camera.R))
+    if args.rotation_sigma > 0:
+        data = [inject_rotation(v, f, cam, m, args.rotation_sigma, i)
+                for i, (v, f, cam, m) in enumerate(data)]
     print("| change from the defaults | median IoU | mean IoU | min IoU | s/image (max) "
           "| CPU s/image (max) | load |")
     print("|---|---|---|---|---|---|---|")
     for cfg_text in args.sweep:
         cfg = json.loads(cfg_text)
         settings = RefineSettings(**cfg)
-        rows = []
-        for v, f, cam, m in data:
+        rows, rot = [], []
+        for (v, f, cam, m), R_true in zip(data, truth, strict=True):
             c0 = time.process_time()
             o = refine_pose(v, f, cam, m, settings)
             rows.append((o.iou_after, o.seconds, time.process_time() - c0))
+            rot.append((angle_deg(cam.R @ R_true.T), angle_deg(o.camera.R @ R_true.T),
+                        o.rotation_status == "accepted"))
         res = np.array(rows)
+        if args.rotation_sigma > 0 or settings.rotation:
+            print_rotation(cfg, names, np.array(rot, dtype=np.float64), res)
         line = {"config": cfg, "n": len(res), "median_after": float(np.median(res[:, 0])),
                 "mean_after": float(res[:, 0].mean()), "min_after": float(res[:, 0].min()),
                 "mean_s": float(res[:, 1].mean()), "max_s": float(res[:, 1].max()),

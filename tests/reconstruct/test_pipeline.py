@@ -171,6 +171,11 @@ def test_cli_refine(dataset, tmp_path):
     assert res.exit_code == 0, res.output
     o = json.loads((tmp_path / "o.json").read_text())
     assert o["iou_after"] > 0.9 > o["iou_before"] and "K" in o["camera"]
+    assert o["rotation_status"] in ("accepted", "rejected") and len(o["rotvec_deg"]) == 3
+    res = runner.invoke(app, args + ["--no-rotation"])
+    assert res.exit_code == 0, res.output
+    o = json.loads((tmp_path / "o.json").read_text())
+    assert o["rotation_status"] == "off" and o["rotation_deg"] == 0.0
     args[args.index("--mask") + 1] = str(tmp_path / "missing.png")
     res = runner.invoke(app, args)
     assert res.exit_code == 2 and "missing.png" in res.output

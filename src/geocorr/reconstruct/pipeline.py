@@ -7,7 +7,10 @@ Cache layout (stages 2-3 read it; everything is written atomically, tmp file +
     CACHE/<category>/<stem>/refined.ply   mesh after scale/translation refinement
                                           (intermediate; before the yaw step)
     CACHE/<category>/<stem>/predicted_camera.json
-                                          the reconstructor's camera (renders refined.ply)
+                                          the reconstructor's camera turned by the
+                                          refinement's rotation, if one was kept
+                                          (renders refined.ply; the mesh's own frame
+                                          is never turned)
     CACHE/<category>/<stem>/refine.json   refinement result (IoU before/after, s, T,
                                           init, failure flag, timings)
     CACHE/<category>/<stem>/mesh.ply      FINAL canonicalized mesh: refined
@@ -23,7 +26,9 @@ Cache layout (stages 2-3 read it; everything is written atomically, tmp file +
 
 ``record.json`` fields: ``category``, ``stem``, ``width``, ``height``,
 ``mask_source``, ``mesh_source``, ``refine`` (``iou_before``, ``iou_after``,
-``scale``, ``translation``, ``init``, ``failed``, ``reason``, ``seconds``),
+``scale``, ``translation``, ``rotation``, ``rotvec_deg``, ``rotation_deg``,
+``focal_scale``, ``rotation_status``, ``iou_fixed``, ``iou_rotated``, ``init``,
+``failed``, ``reason``, ``seconds``: :class:`~geocorr.reconstruct.refine.RefineResult`),
 ``yaw`` (the vote: ``correction``, ``tally``, ``margin``, per-view azimuths,
 estimates and votes), ``k``, ``margin``, ``direct_k`` (direct alignment to the
 reference, CPU estimator only, else ``null``), ``reference`` (CPU estimator:
@@ -262,8 +267,9 @@ def _phase_a(root: Path, out: Path, category: str, stem: str, segmenter: Segment
     res = refine_pose(rec.vertices, rec.faces, rec.camera, mask, settings.refine)
     timings["refine"] = res.seconds
     write_bytes_atomic(d / "mask.png", _png_bytes(mask))
-    write_bytes_atomic(d / "refined.ply", _ply_bytes(res.apply(rec.vertices), rec.faces))
-    save_camera(rec.camera, d / "predicted_camera.json")
+    refined_v, refined_cam = res.in_own_frame(rec.vertices, rec.camera)
+    write_bytes_atomic(d / "refined.ply", _ply_bytes(refined_v, rec.faces))
+    save_camera(refined_cam, d / "predicted_camera.json")
     info = {"category": category, "stem": stem, "width": int(image.shape[1]),
             "height": int(image.shape[0]), "mask_source": segmenter.name,
             "mesh_source": rec.source, "refine": res.to_dict(), "timings": timings,
