@@ -119,7 +119,8 @@ def test_demo_realistic_has_oracle_row_and_stage1_errors(tmp_path):
     # are the true ones up to the 90 deg k yaw and its predicted masks are copies of the truth
     real, oracle = saved["stage1"], saved["oracle_stage1"]
     assert 1.0 < real["rotation_before_deg"] < 30.0, real
-    assert real["rotation_after_deg"] == pytest.approx(real["rotation_before_deg"], abs=5.0)
+    assert 0.0 <= real["rotation_after_deg"] < 30.0, real
+    # the canonical-frame error is the same angle without the modulo: never smaller
     assert real["canonical_frame_deg"] >= real["rotation_after_deg"] - 1e-9
     assert 0.5 < real["mask_iou_predicted_vs_true"] < 1.0
     assert oracle["rotation_before_deg"] < 0.01 and oracle["rotation_after_deg"] < 0.01
