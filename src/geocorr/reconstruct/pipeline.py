@@ -451,6 +451,12 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
     return est, direct, summary, choice.points, syms
 
 
+def _angle(R: np.ndarray) -> float:
+    from geocorr.reconstruct.canonical import rotation_angle_deg
+
+    return float(rotation_angle_deg(R))
+
+
 def _phase_b(out: Path, category: str, stem: str, info: dict,
              estimator: OrientationEstimator | None, direct_k: int | None,
              settings: Stage1Settings, reference: dict | None = None,
@@ -471,13 +477,15 @@ def _phase_b(out: Path, category: str, stem: str, info: dict,
         vote = canonicalize_yaw(v, f, estimator, settings.vote, instance_order=order)
         k = vote.correction
     t_vote = time.perf_counter() - t
-    Gk = np.round(rotation_z(90.0 * k))
+    Gq = Gk = np.round(rotation_z(90.0 * k))
     align = None
     G = Gk
     if vote is not None and reference_points is not None and settings.canon.align:
         t2 = time.perf_counter()
+        # a symmetric mesh: untilted by its own axis, then only its yaw is aligned
+        Gk = Gk @ sym.untilt()
         pts = centred(surface_points(v, f, settings.canon.points, settings.canon.seed)) @ Gk.T
-        align = align_to_reference(pts, reference_points, settings.canon)
+        align = align_to_reference(pts, reference_points, settings.canon, tilt=sym.order == 1)
         G = align.rotation @ Gk
         t_align = time.perf_counter() - t2
     else:
@@ -494,7 +502,8 @@ def _phase_b(out: Path, category: str, stem: str, info: dict,
            "direct_k": direct_k, "reference": reference,
            "symmetry": sym.to_dict() if sym is not None else None,
            "yaw_symmetry": int(order),
-           "canonical": align.to_dict() if align is not None else None,
+           "canonical": ({**align.to_dict(), "angle_total_deg": _angle(G @ Gq.T)}
+                         if align is not None else None),
            "rotation": [[float(x) for x in row] for row in G],
            "estimator": "none" if vote is None else getattr(estimator, "name", "external"),
            "failed": bool(info["refine"]["failed"]), "timings": timings,

@@ -35,9 +35,10 @@ the pool (and at least 2 meshes): a square reference could not tell a
 rectangular table's long side from its short one. 4-fold meshes (their
 relative class is arbitrary) are left out of the class counts of a lower-order
 reference; 2-fold ones are counted (a bus is 2-fold within the reconstruction
-noise, yet its pairwise alignments still tell front from back). With a 2-fold reference the plurality is
-decided per pair ``{c, c + 2}`` (twin counts summed), then the larger twin;
-with a 4-fold one (only square meshes) there is nothing to decide.
+noise, yet its pairwise alignments still tell front from back). With a 2-fold
+reference the plurality is decided per pair ``{c, c + 2}`` (twin counts
+summed), then the larger twin; with a 4-fold one (only square meshes) there is
+nothing to decide.
 
 **Continuous frame** (:func:`geocorr.reconstruct.canonical.pool_frame`): after
 the quarter turns, every pool mesh is aligned to the medoid by a small
@@ -237,7 +238,8 @@ class ReferenceChoice:
         instances: the per-mesh :class:`InstanceSymmetry` results.
         frame: ``(3, 3)`` small rotation applied to the medoid (in its own
             frame, before the quarter turn) that removes its frame error
-            relative to the pool (identity when alignment is off).
+            relative to the pool (and, for a symmetric medoid, its tilt by its
+            own axis; identity when alignment is off and the medoid is 1-fold).
         pool_rotvecs: ``(N, 3)`` degrees, each mesh's alignment onto the medoid.
         points: ``(M, 3)`` the canonical reference's centred points (for
             :func:`~geocorr.reconstruct.canonical.align_to_reference`).
@@ -355,12 +357,14 @@ def select_reference(meshes: Sequence[tuple[np.ndarray, np.ndarray]],
     ref_corr = (-mode) % 4
     direct = np.where(orders == 4, 0, (relative + ref_corr) % 4)
     # continuous: every mesh quarter-turned onto the medoid, then aligned to it
+    # (a symmetric mesh is untilted by its own axis first and only its yaw is aligned)
     cpts = []
     for i, (v, f) in enumerate(meshes):
         p = centred(surface_points(v, f, canon.points, canon.seed))
-        cpts.append(p @ np.round(rotation_z(90.0 * relative[i])).T)
-    frame, rotvecs = pool_frame(cpts, medoid, canon)
-    ref_pts = cpts[medoid] @ (np.round(rotation_z(90.0 * ref_corr)) @ frame).T
+        cpts.append(p @ (np.round(rotation_z(90.0 * relative[i])) @ sym[i].untilt()).T)
+    M, rotvecs = pool_frame(cpts, medoid, canon, [s.order == 1 for s in sym])
+    frame = M @ sym[medoid].untilt()
+    ref_pts = cpts[medoid] @ (np.round(rotation_z(90.0 * ref_corr)) @ M).T
     return ReferenceChoice(index=medoid, reference_correction=ref_corr, relative=relative,
                            direct_corrections=direct, cost=cost, counts=counts,
                            margin=int(margin), tie_broken=bool(tie), symmetry=order,
