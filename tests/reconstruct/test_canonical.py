@@ -185,6 +185,18 @@ def test_alignment_recovers_a_known_small_rotation(rotvec):
     assert off.angle_deg == 0 and off.residual == off.residual_before
 
 
+def test_alignment_that_explains_nothing_is_not_applied():
+    v, f = car()
+    ref = centred(surface_points(v, f, 400, seed=0))
+    same = centred(surface_points(v, f, 400, seed=7))  # the exact frame, other samples
+    a = align_to_reference(same, ref)
+    assert not a.applied and a.angle_deg == 0 and a.residual == a.residual_before
+    forced = align_to_reference(same, ref, CanonSettings(min_gain=0.0))
+    assert forced.applied and forced.residual < forced.residual_before
+    off = centred(surface_points(v @ rotation_z(10.0).T, f, 400, seed=7))
+    assert align_to_reference(off, ref).applied
+
+
 def test_alignment_of_a_square_table_stays_within_the_quarter_cell():
     # a 4-fold shape: any yaw within +-45 degrees is matched to the nearest axis
     v, f = table(1.0, 1.0)
@@ -205,6 +217,6 @@ def test_pool_frame_takes_the_median_rotation():
     yaws = [10.0, -6.0, 0.0, 4.0, 8.0, -2.0]
     pts = [centred(surface_points(v @ rotation_z(y).T, f, 400, seed=i))
            for i, y in enumerate(yaws)]
-    M, rv = pool_frame(pts, 0)
+    M, rv = pool_frame(pts, 0, CanonSettings(min_gain=0.0))
     np.testing.assert_allclose(rv[1:, 2], [16, 10, 6, 2, 12], atol=1.5)
     assert rotation_angle_deg(M @ rotation_z(10.0) @ rotation_z(2.0).T) < 1.5

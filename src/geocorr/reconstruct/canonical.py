@@ -33,7 +33,9 @@ Two questions the category-level quarter-turn vote cannot answer:
    never overrules the vote, and for a 4-fold symmetric mesh it covers the
    whole period. The result keeps the residual (Chamfer after alignment,
    in RMS radii) and a confidence (how much worse the best yaw at least
-   ``confidence_gap_deg`` away is). A symmetric mesh (order 2 or 4) is first
+   ``confidence_gap_deg`` away is). The rotation is applied only when it
+   lowers the Chamfer distance by at least ``min_gain`` (1 %) of its value
+   before. A symmetric mesh (order 2 or 4) is first
    untilted by its own symmetry axis (:meth:`InstanceSymmetry.untilt`) and
    only its yaw is aligned: its axis is a property of the mesh alone, while a
    Chamfer fit of tilt to a reference of other proportions (a coffee table
@@ -94,6 +96,13 @@ class CanonSettings:
         min_step_deg: the pattern search stops below this step.
         confidence_gap_deg: the confidence compares the best yaw with the best
             one at least this far away.
+        min_gain: the rotation found is applied only when it lowers the
+            Chamfer distance by at least this fraction of its value before (a
+            rotation that explains nothing is noise). 0.01: on the benchmark
+            at the simulator's exact frames, 85 % of the ungated alignments
+            moved by a median 1.3 degrees for under 0.5 % gain; with 10
+            degrees of injected yaw the median gain is 14 % and the gate
+            changes the median error by 0.01 degree.
         seed: sampling seed (results are deterministic).
     """
 
@@ -108,6 +117,7 @@ class CanonSettings:
     tilt_max_deg: float = 10.0
     min_step_deg: float = 0.25
     confidence_gap_deg: float = 20.0
+    min_gain: float = 0.01
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -286,6 +296,8 @@ class Alignment:
             at a yaw at least ``confidence_gap_deg`` from the optimum
             (0 = flat profile, the yaw is a guess; ~0.3+ = a clear minimum).
         evaluations: Chamfer evaluations spent.
+        applied: False when the gain was below ``min_gain``: then the rotation
+            is the identity and the residual the one before.
     """
 
     rotation: np.ndarray
@@ -294,6 +306,7 @@ class Alignment:
     residual_before: float
     confidence: float
     evaluations: int
+    applied: bool = True
 
     @property
     def angle_deg(self) -> float:
@@ -305,7 +318,8 @@ class Alignment:
                 "tilt_deg": float(math.hypot(self.rotvec_deg[0], self.rotvec_deg[1])),
                 "angle_deg": float(self.angle_deg), "residual": float(self.residual),
                 "residual_before": float(self.residual_before),
-                "confidence": float(self.confidence), "evaluations": int(self.evaluations)}
+                "confidence": float(self.confidence), "evaluations": int(self.evaluations),
+                "applied": bool(self.applied)}
 
 
 def align_to_reference(points: np.ndarray, reference: np.ndarray,
@@ -368,6 +382,8 @@ def align_to_reference(points: np.ndarray, reference: np.ndarray,
     far = np.abs(yaws - best[2]) >= settings.confidence_gap_deg
     alt = float(profile[far].min()) if far.any() else fbest
     conf = max(0.0, (alt - fbest) / max(alt, 1e-12))
+    if c0 - fbest < settings.min_gain * c0:  # explains nothing: leave the mesh alone
+        return Alignment(np.eye(3), np.zeros(3), c0, c0, conf, len(cache), applied=False)
     return Alignment(rotation_from_rotvec(best), best, fbest, c0, conf, len(cache))
 
 
