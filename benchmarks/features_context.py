@@ -62,8 +62,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=1)
     args = ap.parse_args()
 
-    from PIL import Image
-
+    from geocorr.data.images import read_mask, read_rgb
     from geocorr.data.spair import SPairDataset
     from geocorr.data.synth.groundtruth import (
         SWAP_LEFT_RIGHT,
@@ -74,7 +73,7 @@ def main() -> None:
     )
     from geocorr.evaluation.pck import pck, score_pair
     from geocorr.evaluation.predict import predict_keypoints
-    from geocorr.features.cache import FeatureCache, backbone_inputs, read_mask
+    from geocorr.features.cache import FeatureCache, backbone_inputs
     from geocorr.features.registry import make_backbone
     from geocorr.matching.pair import MatchSettings, match_pair
 
@@ -86,8 +85,7 @@ def main() -> None:
     for p in pairs:
         for path in (p.src_image, p.trg_image):
             if path not in images:
-                with Image.open(path) as im:
-                    images[path] = np.asarray(im.convert("RGB"))
+                images[path] = read_rgb(path)
                 masks[path] = read_mask(ds.segmentation_path(p.category, path.name))
                 gts[path] = load_groundtruth(root, p.category, path.stem)
     names = {c: ds.keypoint_names(c) for c in {p.category for p in pairs}}

@@ -45,6 +45,7 @@ from pathlib import Path
 import numpy as np
 
 from geocorr.atomic import write_text_atomic
+from geocorr.data.images import read_mask, read_rgb
 from geocorr.features.base import FeatureMap
 from geocorr.features.fusion import FusionSettings, fuse
 from geocorr.features.geometric import GeometricDescriptor, GeometricSettings
@@ -61,21 +62,6 @@ class ImageData:
     mask: np.ndarray
     fmap: FeatureMap
     part: FeatureMap
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
-def _read_mask(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        a = np.asarray(im)
-    return (a > 0).any(axis=2) if a.ndim == 3 else a > 0
 
 
 def _mesh_and_camera(root: Path, cat: str, stem: str, stage1: Path | None,
@@ -102,7 +88,7 @@ def _mesh_and_camera(root: Path, cat: str, stem: str, stage1: Path | None,
         if cached is not None and cached.is_file():
             cam = load_camera(cached)
         else:
-            mask = _read_mask(root / "Segmentation" / cat / f"{stem}.png")
+            mask = read_mask(root / "Segmentation" / cat / f"{stem}.png")
             cam = refine_pose(v, f, cam, mask).camera  # renders v as the refined mesh
             if cached is not None:
                 save_camera(cam, cached)
@@ -136,9 +122,9 @@ def prepare_image(root: Path, cat: str, stem: str, backbone, descriptor: Geometr
                   stage1: Path | None, mode: str = "raw", yaw_k: dict | None = None,
                   work: Path | None = None) -> ImageData:
     """2D features + rendered part descriptor of one image (reads no ground truth)."""
-    image = _read_rgb(root / "JPEGImages" / cat / f"{stem}.jpg")
+    image = read_rgb(root / "JPEGImages" / cat / f"{stem}.jpg")
     v, f, cam, mask_path = _mesh_and_camera(root, cat, stem, stage1, mode, yaw_k, work)
-    mask = _read_mask(mask_path or root / "Segmentation" / cat / f"{stem}.png")
+    mask = read_mask(mask_path or root / "Segmentation" / cat / f"{stem}.png")
     fmap = backbone.extract(image)
     desc = descriptor.describe(v, f)
     part = render_descriptors(v, f, desc, cam, mask, fmap, name="geometric")

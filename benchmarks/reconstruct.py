@@ -88,8 +88,7 @@ def main() -> None:
     if args.cache is None:
         ap.error("--cache is required unless --sweep is given")
 
-    from PIL import Image
-
+    from geocorr.data.images import read_mask
     from geocorr.geometry.camera import load_camera
     from geocorr.reconstruct.losses import mask_iou
     from geocorr.reconstruct.pipeline import Stage1Settings, dataset_images, run_stage1
@@ -117,8 +116,7 @@ def main() -> None:
             "vote_yaw", "tilt_err", "tilt_before", "true_order", "order", "confidence")})
         ref = refs.setdefault(cat, json.loads((args.cache / cat / "reference.json").read_text()))
         sim = rec.load(cat, stem)
-        with Image.open(args.cache / cat / stem / "mask.png") as im:
-            mask = np.asarray(im) > 0
+        mask = read_mask(args.cache / cat / stem / "mask.png")
         ideal_v = float(gt["sim_true_scale"]) * sim.vertices + gt["sim_true_translation"]
         row["ideal"].append(mask_iou(render_mask(ideal_v, sim.faces, sim.camera), mask))
         row["before"].append(r["refine"]["iou_before"])

@@ -21,19 +21,32 @@ def test_demo_end_to_end_small(tmp_path):
     assert keys[:4] == ["2d", "2d_context", "3d", "fused"]
     for f in ("cyclic", "sphere", "geodesic"):       # every filter got its adapter rows
         assert f"adapter_{f}" in keys and f"adapter_{f}_fused" in keys
-    for row in saved["rows"]:
-        assert row["num_pairs"] >= 1
-        assert 0.0 <= row["pck"]["0.1"] <= 1.0
-        assert row["pck"]["0.05"] <= row["pck"]["0.1"]
-    assert saved["stage1"]["median_iou_after"] > saved["stage1"]["median_iou_before"]
+    rows = {r["key"]: r for r in saved["rows"]}
+    assert all(r["num_pairs"] == rows["2d"]["num_pairs"] >= 1 for r in rows.values())
+    # README: "The 3D-aware rows beat 2D-only by a wide margin" -- every row that uses the
+    # rendered part descriptor (3D only, fused, adapters + part) above every 2D-only row
+    pck = {k: r["pck"]["0.1"] for k, r in rows.items()}
+    aware = [k for k in pck if k in ("3d", "fused") or k.endswith("_fused")]
+    flat = [k for k in pck if k not in aware]
+    assert len(aware) == 5 and len(flat) == 5
+    assert min(pck[k] for k in aware) > max(pck[k] for k in flat) + 0.15, pck
+    for k in ("3d", "fused"):
+        assert rows[k]["pck_geometry_aware"]["0.1"] > rows["2d"]["pck_geometry_aware"]["0.1"]
+    # ... "and cut twin swaps (left<->right, wheel<->wheel)"
+    swaps = {k: r["swap_rate"]["0.1"] for k, r in rows.items()}
+    assert swaps["3d"] < swaps["2d"] and swaps["fused"] < swaps["2d"], swaps
+    # "Stage 1: median mask IoU ... -> ..." (refinement improves the simulated meshes' fit)
+    assert saved["stage1"]["median_iou_after"] > saved["stage1"]["median_iou_before"] + 0.2
 
     pl = saved["pseudo_labels"]
     assert pl["split"] == "trn" and pl["pairs"] >= 1 and pl["candidates"] > 0
     cyc, sph, geo = (pl["filters"][f] for f in ("cyclic", "sphere", "geodesic"))
-    assert cyc["kept"] == cyc["candidates"] == pl["candidates"] and cyc["recall"] == 1.0
-    for q in (sph, geo):
-        assert q["candidates"] == cyc["candidates"] and q["kept"] <= cyc["kept"]
-        assert q["correct_kept"] <= q["kept"]
+    assert cyc["kept"] == cyc["candidates"] == pl["candidates"]
+    # "geodesic labels are the most precise ... but fewer": sphere and geodesic keep fewer,
+    # more precise labels than cyclic-only, geodesic the fewest
+    assert geo["precision"] > cyc["precision"] and sph["precision"] > cyc["precision"], pl
+    assert geo["kept"] < sph["kept"] < cyc["kept"]
+    assert geo["recall"] < sph["recall"] <= cyc["recall"]
     for f in ("cyclic", "sphere", "geodesic"):
         assert (out / pl["stores"][f]).is_file()
         assert saved["adapters"][f]["steps"] == 4

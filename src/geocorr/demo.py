@@ -39,6 +39,7 @@ import numpy as np
 
 from geocorr.adapter.train import TrainSettings
 from geocorr.atomic import atomic_file, write_text_atomic
+from geocorr.data.images import read_rgb
 from geocorr.data.paths import inside
 from geocorr.evaluation.filter_study import default_label_settings, default_train_settings
 from geocorr.labels.runner import LabelSettings
@@ -114,13 +115,6 @@ class DemoRow:
     pck_geometry_aware: dict[float, float]
     swap_rate: dict[float, float]
     num_pairs: int
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
 
 
 def _row(name: str, result) -> DemoRow:
@@ -206,7 +200,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
         if path not in maps:
             cat, stem = path.parent.name, path.stem
             cached = load_cached(stage1, cat, stem)
-            fmap = cache.features_for(_read_rgb(path), backbone, mask=cached.mask)
+            fmap = cache.features_for(read_rgb(path), backbone, mask=cached.mask)
             desc = descriptor.describe(cached.vertices, cached.faces)
             part = render_descriptors(cached.vertices, cached.faces, desc, cached.camera,
                                       cached.mask, fmap, name="geometric")
@@ -222,7 +216,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     def context_map(path: Path):
         if path not in context_maps:
             mask = context_mask(path, path.parent.name)
-            context_maps[path] = cache.features_for(_read_rgb(path), context_backbone, mask=mask)
+            context_maps[path] = cache.features_for(read_rgb(path), context_backbone, mask=mask)
         return context_maps[path]
 
     dataset = SPairDataset(data)
@@ -428,7 +422,7 @@ def _refinement_png(path: Path, data: Path, stage1: Path, record: dict) -> None:
 
     cat, stem = record["category"], record["stem"]
     where = f"stage-1 record {cat}/{stem}"
-    image = _read_rgb(inside(data, "JPEGImages", cat, f"{stem}.jpg", source=where,
+    image = read_rgb(inside(data, "JPEGImages", cat, f"{stem}.jpg", source=where,
                              what="image")).copy()
     raw = load_mesh(inside(data, "Reconstructions", cat, f"{stem}.ply", source=where,
                            what="mesh"))
@@ -475,7 +469,7 @@ def _label_figure(path: Path, data: Path, study) -> str | None:
                                                   cand.candidates.trg_uv[k], correct[k])
     src, trg = (inside(data, "JPEGImages", p.category, f"{s}.jpg", source=f"pair {p.pair_id}",
                        what="image") for s in (p.source, p.target))
-    save_label_figure(path, _read_rgb(src), _read_rgb(trg), per, title=p.pair_id)
+    save_label_figure(path, read_rgb(src), read_rgb(trg), per, title=p.pair_id)
     return p.pair_id
 
 
@@ -497,7 +491,7 @@ def _write_report(out: Path, rows, table: str, label_table: str, findings: list[
             panels[name] = (feats(p.src_image), feats(p.trg_image))
         masks = tuple(load_cached(out / "stage1", q.parent.name, q.stem).mask
                       for q in (p.src_image, p.trg_image))
-        save_pair_figure(path, _read_rgb(p.src_image), _read_rgb(p.trg_image), panels,
+        save_pair_figure(path, read_rgb(p.src_image), read_rgb(p.trg_image), panels,
                          title=p.pair_id, masks=masks)
         items.append((f"figures/{path.name}", f"pair {html.escape(p.pair_id)}: feature PCA "
                       f"per source (shared basis fitted on the object): "

@@ -124,6 +124,34 @@ def test_bad_meta_named(tmp_path, text, msg):
     assert str(p) in str(exc.value)
 
 
+def test_group_table_source_per_category(tmp_path):
+    standard_fixture(tmp_path)
+    ds = SPairDataset(tmp_path)
+    assert ds.geometry_groups_source("car") == "SPair-71k built-in"
+    assert ds.geometry_groups_source("mug") == "none" and ds.geometry_groups("mug") == ()
+    (tmp_path / "Meta").mkdir()
+    (tmp_path / "Meta" / "categories.json").write_text('{"car": {"groups": [[0, 1]]}}')
+    ds = SPairDataset(tmp_path)
+    assert ds.geometry_groups_source("car") == "Meta/categories.json"
+    assert ds.geometry_groups_source("cat") == "SPair-71k built-in"
+
+
+def test_keypoint_names_as_id_mapping(tmp_path):
+    """`keypoint_names` may be an {id: name} object (it was rejected with "must be a list")."""
+    p = tmp_path / "categories.json"
+    p.write_text('{"mug": {"keypoint_names": {"1": "handle", "0": "rim", "2": "base"}, '
+                 '"groups": [[0, 2]]}}')
+    assert load_category_meta(p)["mug"].keypoint_names == ("rim", "handle", "base")
+    for names, msg in (('{"0": "rim", "2": "base"}', r"missing \[1\]"),
+                       ('{"rim": "x"}', "not an integer id"),
+                       ('{"-1": "x"}', "negative"),
+                       ('"rim"', "list of names or an object")):
+        p.write_text(f'{{"mug": {{"keypoint_names": {names}}}}}')
+        with pytest.raises(DatasetFormatError, match=msg) as exc:
+            load_category_meta(p)
+        assert str(p) in str(exc.value) and "keypoint_names" in str(exc.value)
+
+
 def test_meta_list_shape(tmp_path):
     p = tmp_path / "categories.json"
     p.write_text('{"categories": [{"name": "mug", "keypoints": ["a", "b"], '

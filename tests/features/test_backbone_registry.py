@@ -38,3 +38,41 @@ def test_sd_name():
     b = make_backbone("sd", timestep=100, layers=("s3", "s4"))
     assert isinstance(b, SDBackbone) and b.settings.timestep == 100
     assert b.settings.image_size == 960 and b.settings.output_grid == 60
+
+
+def test_parse_weights():
+    from geocorr.features.registry import parse_weights
+
+    assert parse_weights(["xfeat=/w/x.pt", "dinov2=/m/d"]) == {"xfeat": "/w/x.pt", "dinov2": "/m/d"}
+    assert parse_weights(["/w/a=b.pt"], default="xfeat") == {"xfeat": "/w/a=b.pt"}
+    assert parse_weights(["xfeat=/w/x.pt"], default="xfeat") == {"xfeat": "/w/x.pt"}
+    with pytest.raises(ValueError, match="expected NAME=PATH"):
+        parse_weights(["/w/x.pt"])
+    with pytest.raises(ValueError, match="expected NAME=PATH"):
+        parse_weights(["resnet=/w/x.pt"])
+    with pytest.raises(ValueError, match="empty path"):
+        parse_weights(["xfeat="])
+
+
+def test_make_backbones_routes_weights_and_shared_settings():
+    from geocorr.features.registry import make_backbones
+
+    bbs = make_backbones(["dinov2", "xfeat", "classical"],
+                         weights={"xfeat": "/w/x.pt", "dinov2": "/m/dino"},
+                         grid_size=32, context=True, layer=None)
+    assert list(bbs) == ["dinov2", "xfeat", "classical"]
+    # XFeat takes a state-dict path in `weights`, DINO a model path in `model`
+    assert bbs["xfeat"].settings.weights == "/w/x.pt" and bbs["dinov2"].settings.model == "/m/dino"
+    assert bbs["xfeat"].settings.grid_size == 32 and bbs["classical"].settings.grid_size == 32
+    assert bbs["xfeat"].settings.context.enabled and bbs["classical"].settings.context.enabled
+    assert bbs["dinov2"].settings.layer is None  # None settings are "not given"
+    with pytest.raises(ValueError, match="not among the backbones"):
+        make_backbones(["xfeat"], weights={"dinov2": "/m"})
+    with pytest.raises(ValueError, match="'classical' has no weights"):
+        make_backbones(["classical"], weights={"classical": "/m"})
+    with pytest.raises(ValueError, match=r"\['context'\] apply to none"):
+        make_backbones(["dinov2"], context=True)
+    with pytest.raises(ValueError, match="repeat"):
+        make_backbones(["xfeat", "xfeat"])
+    with pytest.raises(ValueError, match="unknown backbone"):
+        make_backbones(["resnet"])

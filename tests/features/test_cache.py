@@ -161,7 +161,7 @@ def test_backbone_inputs_and_mask_reading(tmp_path):
     pal.save(tmp_path / "m.png")
     np.testing.assert_array_equal(read_mask(tmp_path / "m.png"), mask)
     (tmp_path / "bad.png").write_bytes(b"nope")
-    with pytest.raises(ValueError, match="cannot read mask"):
+    with pytest.raises(ValueError, match="not a readable image"):
         read_mask(tmp_path / "bad.png")
 
 
@@ -198,7 +198,7 @@ def test_encode_dataset_and_cli(tmp_path):
     assert r.exit_code == 2 and "combinations are fused" in " ".join(r.output.split())
     r = CliRunner().invoke(app, ["features", "--dataset", str(root), "--backbone", "sd",
                                  "--context", "--cache", str(tmp_path / "c2")])
-    assert r.exit_code == 2 and "--context applies" in " ".join(r.output.split())
+    assert r.exit_code == 2 and "['context'] apply to none" in " ".join(r.output.split())
 
 
 def test_dataset_mask_for_reads_segmentation_or_none(tmp_path):

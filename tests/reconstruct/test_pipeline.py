@@ -116,6 +116,7 @@ def test_stage1_end_to_end_and_resume(dataset, tmp_path):
     for (cat, stem), rec in zip(images, recs, strict=True):
         assert rec["refine"]["iou_after"] > 0.9 and not rec["failed"]
         assert rec["refine"]["iou_after"] >= rec["refine"]["iou_before"]
+        assert rec["frame"]["ok"] and rec["frame"]["closest_axis"] == "+Z"  # Z-up meshes
         cached = load_cached(out, cat, stem)
         # the final camera renders the final mesh onto the mask
         iou = mask_iou(render_mask(cached.vertices, cached.faces, cached.camera), cached.mask)
@@ -218,6 +219,59 @@ def test_cli_refine(dataset, tmp_path):
     args[args.index("--mask") + 1] = str(tmp_path / "missing.png")
     res = runner.invoke(app, args)
     assert res.exit_code == 2 and "missing.png" in res.output
+
+
+def test_cli_refine_reads_rgba_masks_by_the_rule(dataset, tmp_path):
+    """RGBA with an opaque alpha (colour is the mask) and a cut-out (alpha is the mask) both
+    fit the object, not the whole image (alpha was once maxed in with the colour)."""
+    rec = dataset / "Reconstructions" / "car"
+    src = dataset / "Segmentation" / "car" / "car_0000.png"
+    m = np.asarray(Image.open(src)) > 0
+    opaque = np.zeros((*m.shape, 4), np.uint8)
+    opaque[m, :3] = 255
+    opaque[..., 3] = 255
+    cutout = np.full((*m.shape, 4), 180, np.uint8)
+    cutout[..., 3] = np.where(m, 255, 0)
+    ious = []
+    for name, arr in (("ref", None), ("opaque", opaque), ("cutout", cutout)):
+        path = src if arr is None else tmp_path / f"{name}.png"
+        if arr is not None:
+            Image.fromarray(arr, "RGBA").save(path)
+        res = CliRunner().invoke(app, [
+            "refine", "--mesh", str(rec / "car_0000.ply"), "--camera", str(rec / "car_0000.json"),
+            "--mask", str(path), "--out", str(tmp_path / f"{name}.json"), "--max-side", "48",
+            "--dt-steps", "2", "--iou-steps", "1"])
+        assert res.exit_code == 0, res.output
+        ious.append(json.loads((tmp_path / f"{name}.json").read_text())["iou_before"])
+    assert ious[0] < 0.9
+    assert ious[1] == pytest.approx(ious[0]) and ious[2] == pytest.approx(ious[0])
+
+
+def test_cli_reconstruct_warns_on_meshes_that_are_not_z_up(dataset, tmp_path):
+    """files:DIR meshes written Y-up (glTF) with matching cameras render the same images, so
+    nothing failed; the camera's up direction now gives them away. (Z-up ones pass: the
+    records of test_stage1_end_to_end_and_resume.)"""
+    rec = dataset / "Reconstructions" / "car"
+    for name, perm in (("yup", [1, 2, 0]),):
+        folder = tmp_path / name / "car"
+        folder.mkdir(parents=True)
+        for stem in ("car_0000", "car_0001", "car_0002"):
+            mesh = trimesh.load(rec / f"{stem}.ply", process=False)
+            trimesh.Trimesh(np.asarray(mesh.vertices)[:, perm], mesh.faces,
+                            process=False).export(folder / f"{stem}.ply")
+            cam = load_camera(rec / f"{stem}.json")
+            save_camera(Camera(cam.K, cam.R[:, perm], cam.t, cam.width, cam.height),
+                        folder / f"{stem}.json")
+    res = CliRunner().invoke(app, [
+        "reconstruct", "--dataset", str(dataset), "--split", "test", "--out",
+        str(tmp_path / "c_yup"), "--meshes", f"files:{tmp_path / 'yup'}", "--skip-yaw",
+        "--max-side", "32", "--quiet"])
+    assert res.exit_code == 0, res.output
+    text = " ".join(res.output.split())
+    assert "warning: 3 of 3 meshes do not look Z-up" in text
+    assert "closest to its +Y axis" in text and "V[:, [2, 0, 1]]" in text
+    record = json.loads((tmp_path / "c_yup" / "car" / "car_0000" / "record.json").read_text())
+    assert record["frame"]["ok"] is False and record["frame"]["closest_axis"] == "+Y"
 
 
 def test_cli_reconstruct_errors(dataset, tmp_path):

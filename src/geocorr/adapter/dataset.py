@@ -143,18 +143,14 @@ def cache_feature_provider(cache: Any, backbones: Sequence[Backbone], *,
     Returns:
         A :data:`FeatureProvider`.
     """
-    from PIL import Image
+    from geocorr.data.images import read_rgb
 
     names = [b.name for b in backbones]
     if len(set(names)) != len(names):
         raise ValueError(f"backbone names must be distinct, got {names}")
 
     def provide(path: Path, category: str) -> dict[str, FeatureMap]:
-        try:
-            with Image.open(path) as im:
-                image = np.asarray(im.convert("RGB"))
-        except OSError as exc:
-            raise ValueError(f"cannot read image {path}: {exc}") from exc
+        image = read_rgb(path)
         mask = mask_for(path, category) if mask_for is not None else None
         out: dict[str, FeatureMap] = {}
         for b in backbones:

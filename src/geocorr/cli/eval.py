@@ -47,12 +47,12 @@ def register(app: typer.Typer) -> None:
         """Predict target keypoints with (fused) backbone features or an adapter; score with PCK."""
         from rich.console import Console
 
-        from geocorr.cli._common import check_device, check_output_file, user_errors
+        from geocorr.cli._common import check_device, check_output_file, console, user_errors
         from geocorr.evaluation.predict import PredictSettings
         from geocorr.evaluation.scorer import evaluate_pairs, open_dataset
-        from geocorr.evaluation.tables import pck_table, swap_line, write_json_atomic
+        from geocorr.evaluation.tables import group_lines, pck_table, swap_line, write_json_atomic
         from geocorr.evaluation.zero_shot import fused_feature_source, zero_shot_predictor
-        from geocorr.features.registry import make_backbone
+        from geocorr.features.registry import make_backbones, parse_weights
 
         with user_errors():
             check_device(device)
@@ -72,21 +72,12 @@ def register(app: typer.Typer) -> None:
                                      f"trained on {need}")
                 backbone = need
             backbone = list(backbone or ["xfeat"])
-            paths = {}
-            for item in weights_path:
-                name, sep, value = item.partition("=")
-                if not sep or not value:
-                    raise ValueError(f"--weights {item!r}: expected NAME=PATH")
-                paths[name] = value
-            unknown = sorted(set(paths) - set(backbone))
-            if unknown:
-                raise ValueError(f"--weights given for {unknown}, which is not a --backbone")
-            extra: dict[str, object] = {} if grid_size is None else {"grid_size": grid_size}
-            if context:
-                extra["context"] = True
-            bbs = {b: make_backbone(b, device=device, **extra,
-                                    **({"model": paths[b]} if b in paths else {}))
-                   for b in backbone}
+            try:
+                paths = parse_weights(weights_path)
+                bbs = make_backbones(backbone, device=device, weights=paths,
+                                     grid_size=grid_size, context=context or None)
+            except ValueError as exc:
+                raise ValueError(f"--backbone/--weights/--grid-size/--context: {exc}") from None
             ds = open_dataset(dataset, root)
             pairs = ds.pairs(split)
             if max_pairs:
@@ -120,6 +111,10 @@ def register(app: typer.Typer) -> None:
             line = swap_line(result.report)
             if line is not None:
                 out.print(line)
+            groups_line, group_warnings = group_lines(result.keypoint_groups)
+            out.print(groups_line, markup=False)
+            for w in group_warnings:
+                console.print(f"[yellow]warning:[/yellow] {w}")
             if json_out is not None:
                 d = result.to_dict()
                 d.update(model=model, backbones=list(backbone), predict=predict,

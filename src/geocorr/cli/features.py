@@ -43,22 +43,16 @@ def register(app: typer.Typer) -> None:
         with user_errors():
             check_device(device)
             from geocorr.features.cache import FeatureCache, encode_dataset
-            from geocorr.features.registry import make_backbone
+            from geocorr.features.registry import make_backbones
 
-            settings: dict[str, object] = {}
-            if context:
-                if backbone not in ("xfeat", "classical"):
-                    raise ValueError(f"--context applies to xfeat and classical, not {backbone}")
-                settings["context"] = True
-            if model is not None:
-                settings["weights" if backbone == "xfeat" else "model"] = model
-            if image_size is not None:
-                settings["image_size"] = image_size
-            for key, value in (("prompt", prompt), ("layer", layer), ("timestep", timestep),
-                               ("grid_size", grid_size)):
-                if value is not None:
-                    settings[key] = value
-            bb = make_backbone(backbone, device=device, **settings)
+            try:
+                bb = make_backbones([backbone], device=device,
+                                    weights=None if model is None else {backbone: model},
+                                    context=context or None, image_size=image_size,
+                                    prompt=prompt, layer=layer, timestep=timestep,
+                                    grid_size=grid_size)[backbone]
+            except ValueError as exc:
+                raise ValueError(f"--backbone {backbone}: {exc}") from None
             splits = [s.strip() for item in split for s in item.split(",") if s.strip()]
             summary = encode_dataset(dataset, splits, bb, FeatureCache(cache, float16=float16),
                                      use_masks=masks, progress=not quiet)

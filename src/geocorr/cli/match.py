@@ -14,43 +14,53 @@ def register(app: typer.Typer) -> None:
         image2: Path = typer.Argument(..., help="Target image."),
         out: Path = typer.Option(..., "--out", help="Output .png (figure) or .json (matches); "
                                                     "both are written, named from this path."),
-        mask1: Path | None = typer.Option(None, "--mask1", help="Source object mask PNG."),
-        mask2: Path | None = typer.Option(None, "--mask2", help="Target object mask PNG."),
-        mesh1: Path | None = typer.Option(None, "--mesh1", help="Source mesh (canonical frame)."),
+        mask1: Path | None = typer.Option(
+            None, "--mask1", help="Source object mask (alpha unless opaque everywhere, else "
+                                  "non-zero pixels)."),
+        mask2: Path | None = typer.Option(None, "--mask2", help="Target object mask."),
+        mesh1: Path | None = typer.Option(
+            None, "--mesh1", help="Source mesh, canonical frame: Z up, X front, Y left "
+                                  "(docs/reconstruct.md)."),
         camera1: Path | None = typer.Option(None, "--camera1", help="Source camera JSON."),
         mesh2: Path | None = typer.Option(None, "--mesh2"),
         camera2: Path | None = typer.Option(None, "--camera2"),
         backbone: str = typer.Option("xfeat", "--backbone", help="2D backbone name."),
-        weights: str | None = typer.Option(None, "--weights",
-                                           help="Model path or hub id for the backbone."),
+        weights: str | None = typer.Option(
+            None, "--weights", help="Weights of the backbone: PATH or NAME=PATH (state dict "
+                                    "for xfeat; local directory or hub id for dinov2/dinov3/sd)."),
         part_weight: float = typer.Option(0.5, "--part-weight"),
         tau: float | None = typer.Option(None, "--tau", help="Relaxed cyclic tolerance."),
+        max_side: int | None = typer.Option(
+            None, "--max-side", help="Working resolution: longer side in pixels (default 1024); "
+                                     "larger images are scaled down first."),
         device: str = typer.Option("cpu", "--device"),
     ) -> None:
-        """Match IMAGE1 to IMAGE2 (2D features, + rendered part descriptors with meshes)."""
+        """Match IMAGE1 to IMAGE2 (2D features, + rendered part descriptors with meshes).
+
+        Images, masks and cameras are scaled to the working resolution before anything
+        else; images with a side under 32 px are refused. Match coordinates in the JSON
+        are pixels of the original files.
+        """
         import dataclasses
         import json
 
         import numpy as np
-        from PIL import Image
+        from rich.markup import escape
 
         from geocorr.cli._common import check_device, console, user_errors
         from geocorr.evaluation.tables import write_json_atomic
-        from geocorr.features.registry import make_backbone
+        from geocorr.features.registry import make_backbones, parse_weights
         from geocorr.geometry.camera import load_camera
         from geocorr.geometry.mesh import load_mesh
-        from geocorr.matching.images import MeshView, match_images
+        from geocorr.matching.images import (
+            ImageInputSettings,
+            MeshView,
+            load_working_image,
+            match_images,
+        )
         from geocorr.matching.pair import MatchSettings
+        from geocorr.reconstruct.frame import check_frame
         from geocorr.report.pair_figure import save_pair_figure
-
-        def read(path: Path, mode: str) -> np.ndarray:
-            try:
-                with Image.open(path) as im:
-                    return np.asarray(im.convert(mode))
-            except FileNotFoundError:
-                raise FileNotFoundError(f"{path}: file not found") from None
-            except (OSError, Image.DecompressionBombError) as exc:
-                raise ValueError(f"{path}: not a readable image ({exc})") from None
 
         def view(mesh: Path | None, cam: Path | None, flag: str):
             if (mesh is None) != (cam is None):
@@ -58,30 +68,45 @@ def register(app: typer.Typer) -> None:
             if mesh is None:
                 return None
             m = load_mesh(mesh)
-            return MeshView(np.asarray(m.vertices), np.asarray(m.faces), load_camera(cam))
+            camera = load_camera(cam)
+            frame = check_frame(camera)
+            if not frame.ok:
+                console.print(f"[yellow]warning:[/yellow] {escape(frame.message(str(mesh)))}",
+                              highlight=False)
+            return MeshView(np.asarray(m.vertices), np.asarray(m.faces), camera)
 
         with user_errors():
             check_device(device)
             if out.suffix.lower() not in (".png", ".json"):
                 raise ValueError(f"--out {out}: use a .png or .json path")
-            img1, img2 = read(image1, "RGB"), read(image2, "RGB")
-            m1 = read(mask1, "L") > 0 if mask1 else None
-            m2 = read(mask2, "L") > 0 if mask2 else None
-            v1, v2 = view(mesh1, camera1, "1"), view(mesh2, camera2, "2")
-            bb = make_backbone(backbone, device=device, **({"model": weights} if weights else {}))
+            inputs = (ImageInputSettings() if max_side is None else
+                      ImageInputSettings(max_side=max_side))
+            w1 = load_working_image(image1, mask1, view(mesh1, camera1, "1"), inputs)
+            w2 = load_working_image(image2, mask2, view(mesh2, camera2, "2"), inputs)
+            img1, img2, m1, m2 = w1.image, w2.image, w1.mask, w2.mask
+            try:
+                paths = parse_weights([weights] if weights else [], default=backbone)
+                bb = make_backbones([backbone], device=device, weights=paths)[backbone]
+            except ValueError as exc:
+                raise ValueError(f"--backbone/--weights: {exc}") from None
             settings = MatchSettings() if tau is None else dataclasses.replace(MatchSettings(),
                                                                               tau=tau)
-            res = match_images(img1, img2, bb, mask_s=m1, mask_t=m2, mesh_s=v1, mesh_t=v2,
+            res = match_images(img1, img2, bb, mask_s=m1, mask_t=m2, mesh_s=w1.mesh,
+                               mesh_t=w2.mesh,
                                part_weight=part_weight, settings=settings)
             m = res.matches
             kept = m.kept.get("cyclic", np.ones(len(m.src_uv), bool))
             png, js = out.with_suffix(".png"), out.with_suffix(".json")
             js.parent.mkdir(parents=True, exist_ok=True)
+            src_uv, trg_uv = w1.to_source(m.src_uv), w2.to_source(m.trg_uv)
             write_json_atomic({"image1": str(image1), "image2": str(image2),
+                               "sizes": [list(w1.src_size), list(w2.src_size)],
+                               "working_sizes": [[img1.shape[1], img1.shape[0]],
+                                                 [img2.shape[1], img2.shape[0]]],
                                "sources": list(res.maps),
                                "matches": [{"src": s.tolist(), "trg": t.tolist(),
                                             "similarity": float(c), "kept": bool(k)}
-                                           for s, t, c, k in zip(m.src_uv, m.trg_uv, m.similarity,
+                                           for s, t, c, k in zip(src_uv, trg_uv, m.similarity,
                                                                  kept, strict=True)],
                                "provenance": json.loads(json.dumps(m.provenance, default=str))},
                               js)

@@ -15,8 +15,12 @@ def register(app: typer.Typer) -> None:
                                                     "those with record.json, are skipped)."),
         split: str = typer.Option("test", "--split", help="trn | val | test | all."),
         masks: str = typer.Option("dataset", "--masks", help="dataset | sam3."),
-        meshes: str = typer.Option("simulated", "--meshes",
-                                   help="simulated | files:DIR | sam3d:REPO."),
+        meshes: str = typer.Option(
+            "simulated", "--meshes",
+            help="simulated | files:DIR | sam3d:REPO. files:DIR reads DIR/<cat>/<stem>.{ply,glb,"
+                 "obj} + <stem>.json (camera); meshes must be in geocorr's frame: Z up, X front, "
+                 "Y left (a Y-up glTF mesh converts with V[:, [2, 0, 1]] and its camera with "
+                 "R[:, [2, 0, 1]]); a warning names meshes that look otherwise."),
         categories: list[str] | None = typer.Option(None, "--category",
                                                     help="Only these categories (repeatable)."),
         sam3_model: str = typer.Option("facebook/sam3", "--sam3-model",
@@ -69,6 +73,25 @@ def register(app: typer.Typer) -> None:
         after = sorted(r["refine"]["iou_after"] for r in records)
         console.print(f"{len(records)} images -> {out}: median IoU {before[len(before) // 2]:.3f}"
                       f" -> {after[len(after) // 2]:.3f}, {n_fail} flagged as failed")
+        _warn_frames(records)
+
+
+def _warn_frames(records: list[dict]) -> None:
+    """One warning line for meshes whose camera says they are not Z-up (record["frame"])."""
+    import numpy as np
+    from rich.markup import escape
+
+    from geocorr.cli._common import console
+    from geocorr.reconstruct.frame import FrameCheck
+
+    bad = [r for r in records if r.get("frame") and not r["frame"]["ok"]]
+    if not bad:
+        return
+    f = bad[0]["frame"]
+    first = FrameCheck(np.asarray(f["camera_up"]), f["angle_deg"], f["closest_axis"], False)
+    text = (f"{len(bad)} of {len(records)} meshes do not look Z-up; first: "
+            f"{first.message(bad[0]['mesh_source'])}")
+    console.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False)
 
 
 def _segmenter(masks: str, dataset: Path, sam3_model: str, device: str):

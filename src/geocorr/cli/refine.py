@@ -12,7 +12,9 @@ def register(app: typer.Typer) -> None:
     def refine(
         mesh: Path = typer.Option(..., "--mesh", help="Mesh file (ply, glb, obj)."),
         camera: Path = typer.Option(..., "--camera", help="Predicted camera JSON."),
-        mask: Path = typer.Option(..., "--mask", help="Object mask PNG (non-zero = object)."),
+        mask: Path = typer.Option(
+            ..., "--mask", help="Object mask image: its alpha channel unless that is opaque "
+                                "everywhere, else the non-zero pixels (docs/reconstruct.md)."),
         out: Path = typer.Option(..., "--out", help="Output JSON: refined camera + IoU."),
         max_side: int = typer.Option(64, "--max-side", help="Working resolution."),
         dt_steps: int = typer.Option(30, "--dt-steps", help="Distance-transform phase steps."),
@@ -23,9 +25,9 @@ def register(app: typer.Typer) -> None:
         The refined camera in OUT renders the original mesh like the refined mesh.
         """
         import numpy as np
-        from PIL import Image
 
         from geocorr.cli._common import console, user_errors
+        from geocorr.data.images import read_mask
         from geocorr.geometry.camera import load_camera
         from geocorr.geometry.mesh import load_mesh
         from geocorr.reconstruct.pipeline import write_json_atomic
@@ -34,11 +36,7 @@ def register(app: typer.Typer) -> None:
         with user_errors():
             m = load_mesh(mesh)
             cam = load_camera(camera)
-            if not mask.is_file():
-                raise FileNotFoundError(f"mask not found: {mask}")
-            with Image.open(mask) as im:
-                arr = np.asarray(im)
-            target = (arr.max(axis=2) if arr.ndim == 3 else arr) != 0
+            target = read_mask(mask)
             if target.shape != cam.size:
                 raise ValueError(f"{mask}: mask is {target.shape[1]}x{target.shape[0]} but "
                                  f"{camera} is {cam.width}x{cam.height}")

@@ -22,6 +22,9 @@ def register(app: typer.Typer) -> None:
             "as `geocorr features`."),
         context: bool = typer.Option(
             False, "--context/--no-context", help="The sources were encoded with --context."),
+        weights_path: list[str] = typer.Option(
+            [], "--weights", help="NAME=PATH for a source's weights (repeatable), as given to "
+                                  "`geocorr features --model`."),
         grid_size: int = typer.Option(None, "--grid-size", help="xfeat/classical grid side."),
         masks: bool = typer.Option(
             True, "--masks/--no-masks", help="Segmentation/ masks for context backbones."),
@@ -60,18 +63,17 @@ def register(app: typer.Typer) -> None:
             )
             from geocorr.adapter.train import TrainSettings, context_defaults, train_adapter
             from geocorr.features.cache import FeatureCache, dataset_mask_for
-            from geocorr.features.registry import make_backbone
+            from geocorr.features.registry import make_backbones, parse_weights
             from geocorr.labels.store import LabelStore
 
             names = [s.strip() for item in backbone for s in item.split(",") if s.strip()]
-            backbones = []
-            for name in names:
-                bb_settings: dict[str, object] = {}
-                if context:
-                    bb_settings["context"] = True
-                if grid_size is not None:
-                    bb_settings["grid_size"] = grid_size
-                backbones.append(make_backbone(name, device=device, **bb_settings))
+            try:
+                backbones = list(make_backbones(names, device=device,
+                                                weights=parse_weights(weights_path),
+                                                context=context or None,
+                                                grid_size=grid_size).values())
+            except ValueError as exc:
+                raise ValueError(f"--backbone/--weights/--grid-size/--context: {exc}") from None
             image_path = spair_image_path(dataset)
 
             mask_for = dataset_mask_for(dataset) if masks else None

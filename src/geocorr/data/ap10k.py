@@ -52,7 +52,7 @@ from geocorr.data.pairs import (
     require_field,
 )
 from geocorr.data.paths import inside
-from geocorr.evaluation.geometry_aware import AP10K_GROUPS
+from geocorr.evaluation.geometry_aware import AP10K_GROUPS, GROUPS_AP10K
 
 __all__ = ["AP10KDataset", "AP10KImage", "load_ap10k_image", "AP10K_NUM_KPS"]
 
@@ -169,6 +169,10 @@ class AP10KDataset:
     def geometry_groups(self, category: str) -> tuple[tuple[int, ...], ...]:
         """AP-10K's same-part groups; identical for every species."""
         return AP10K_GROUPS
+
+    def geometry_groups_source(self, category: str) -> str:
+        """``"AP-10K built-in"``: the one table for every species."""
+        return GROUPS_AP10K
 
     def pairs(self, split: str) -> list[KeypointPair]:
         """Every pair JSON of ``PairAnnotation/<split>/``, sorted by stem."""

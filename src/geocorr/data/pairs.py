@@ -151,6 +151,11 @@ class PairDataset(Protocol):
         """Groups of keypoint ids of the same part (empty when none are known)."""
         ...
 
+    def geometry_groups_source(self, category: str) -> str:
+        """Where the category's groups come from (e.g. ``"Meta/categories.json"``,
+        ``"SPair-71k built-in"``, ``"none"``), for reports."""
+        ...
+
 
 # ----------------------------------------------------------------------------------------------
 # helpers for the readers

@@ -117,6 +117,10 @@ class PFPascalDataset:
         """PF-PASCAL's keypoints have no fixed per-class numbering: no groups."""
         return ()
 
+    def geometry_groups_source(self, category: str) -> str:
+        """``"none"``: no group table exists for PF-PASCAL."""
+        return "none"
+
     def pairs(self, split: str) -> list[KeypointPair]:
         """All pairs of ``split`` (``test``, ``val``, ``trn``/``train``), in CSV order."""
         split = "trn" if split == "train" else split

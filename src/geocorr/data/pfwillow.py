@@ -72,6 +72,10 @@ class PFWillowDataset:
         """PF-WILLOW has no same-part group table: no geometry-aware subset."""
         return ()
 
+    def geometry_groups_source(self, category: str) -> str:
+        """``"none"``: no group table exists for PF-WILLOW."""
+        return "none"
+
     def pairs(self, split: str = "test") -> list[KeypointPair]:
         """The 900 test pairs, in CSV order."""
         if split != "test":

@@ -31,12 +31,15 @@ inside the root (:func:`geocorr.data.paths.inside`: no absolute names, no
 ``..`` or symbolic link leading out); anything else is a
 :class:`~geocorr.data.pairs.DatasetFormatError` naming the file and the value.
 
-``Meta/categories.json`` (procedural benchmark) maps each category to its
-``keypoint_names`` and geometry-aware ``groups``; for those categories its
-groups replace SPair's table. Accepted shapes: ``{cat: {...}}``,
-``{"categories": {cat: {...}}}`` or ``{"categories": [{"name": cat, ...}]}``;
-names may also be spelt ``keypoints`` and groups ``keypoint_groups`` /
-``geometry_groups``.
+``Meta/categories.json`` (written by the procedural benchmark; users can
+write one for their own categories, format in docs/evaluation.md) maps each
+category to its ``keypoint_names`` (a list indexed by keypoint id, or an
+``{id: name}`` object) and geometry-aware ``groups``; for those categories its
+groups replace SPair's table, other categories use SPair's table when it has
+them and have no groups otherwise (:meth:`SPairDataset.geometry_groups_source`
+says which). Accepted shapes: ``{cat: {...}}``, ``{"categories": {cat:
+{...}}}`` or ``{"categories": [{"name": cat, ...}]}``; names may also be spelt
+``keypoints`` and groups ``keypoint_groups`` / ``geometry_groups``.
 """
 
 from __future__ import annotations
@@ -60,7 +63,13 @@ from geocorr.data.pairs import (
     require_field,
 )
 from geocorr.data.paths import Confined
-from geocorr.evaluation.geometry_aware import SPAIR_GROUPS, normalize_groups
+from geocorr.evaluation.geometry_aware import (
+    GROUPS_FROM_META,
+    GROUPS_NONE,
+    GROUPS_SPAIR,
+    SPAIR_GROUPS,
+    normalize_groups,
+)
 
 __all__ = ["SPairDataset", "CategoryMeta", "load_category_meta", "SPAIR_FLAGS"]
 
@@ -106,9 +115,7 @@ def load_category_meta(path: str | Path) -> dict[str, CategoryMeta]:
             raise DatasetFormatError(f"{path}: category '{cat}' must be an object")
         names = _first(entry, ("keypoint_names", "keypoints", "names"), default=[])
         groups = _first(entry, ("groups", "keypoint_groups", "geometry_groups"), default=[])
-        if not isinstance(names, list):
-            raise DatasetFormatError(f"{path}: category '{cat}' field 'keypoint_names' "
-                                     f"must be a list")
+        names = _names_list(names, f"{path}: category '{cat}' field 'keypoint_names'")
         if not isinstance(groups, list):
             raise DatasetFormatError(f"{path}: category '{cat}' field 'groups' must be a list")
         try:
@@ -117,6 +124,29 @@ def load_category_meta(path: str | Path) -> dict[str, CategoryMeta]:
             raise DatasetFormatError(str(exc)) from None
         out[str(cat)] = CategoryMeta(keypoint_names=tuple(str(n) for n in names), groups=norm)
     return out
+
+
+def _names_list(names: Any, where: str) -> list[Any]:
+    """Keypoint names as a list indexed by id, from a list or an ``{id: name}`` mapping."""
+    if isinstance(names, list):
+        return names
+    if not isinstance(names, Mapping):
+        raise DatasetFormatError(f"{where} must be a list of names or an object "
+                                 f"{{id: name}}, got {type(names).__name__}")
+    by_id: dict[int, Any] = {}
+    for key, name in names.items():
+        try:
+            i = int(key)
+        except (TypeError, ValueError):
+            raise DatasetFormatError(f"{where}: key {key!r} is not an integer id") from None
+        if i < 0 or i in by_id:
+            raise DatasetFormatError(f"{where}: id {key!r} is negative or repeated")
+        by_id[i] = name
+    missing = sorted(set(range(len(by_id))) - set(by_id))
+    if missing:
+        raise DatasetFormatError(f"{where}: ids must be 0..{len(by_id) - 1}; missing "
+                                 f"{missing[:10]}")
+    return [by_id[i] for i in range(len(by_id))]
 
 
 def _first(entry: Mapping[str, Any], keys: tuple[str, ...], default: Any) -> Any:
@@ -175,6 +205,13 @@ class SPairDataset:
         if category in self.meta:
             return self.meta[category].groups
         return SPAIR_GROUPS.get(category, ())
+
+    def geometry_groups_source(self, category: str) -> str:
+        """Where :meth:`geometry_groups` comes from: ``"Meta/categories.json"``,
+        ``"SPair-71k built-in"`` or ``"none"``."""
+        if category in self.meta:
+            return GROUPS_FROM_META
+        return GROUPS_SPAIR if category in SPAIR_GROUPS else GROUPS_NONE
 
     def keypoint_names(self, category: str) -> tuple[str, ...] | None:
         """Keypoint names from the metadata, ``None`` when unknown (real SPair has none on disk)."""

@@ -107,17 +107,15 @@ class TSSDirection:
 
 
 def load_mask(path: Path) -> np.ndarray:
-    """``(H, W)`` bool: non-zero pixels of a mask image (any channel)."""
-    from PIL import Image
+    """``(H, W)`` bool foreground of a mask image (:func:`geocorr.data.images.read_mask`'s rule)."""
+    from geocorr.data.images import read_mask
 
     if not path.is_file():
         raise FileNotFoundError(f"mask {path} does not exist")
     try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except OSError as exc:
-        raise DatasetFormatError(f"{path}: cannot read mask ({exc})") from None
-    return arr.any(axis=-1) if arr.ndim == 3 else arr != 0
+        return read_mask(path)
+    except ValueError as exc:
+        raise DatasetFormatError(str(exc)) from None
 
 
 class TSSDataset:

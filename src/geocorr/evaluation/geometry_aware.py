@@ -17,7 +17,8 @@ from collections.abc import Iterable, Mapping
 
 import numpy as np
 
-__all__ = ["SPAIR_GROUPS", "AP10K_GROUPS", "geometry_aware_mask", "normalize_groups"]
+__all__ = ["SPAIR_GROUPS", "AP10K_GROUPS", "geometry_aware_mask", "normalize_groups",
+           "GROUPS_FROM_META", "GROUPS_SPAIR", "GROUPS_AP10K", "GROUPS_NONE"]
 
 Groups = tuple[tuple[int, ...], ...]
 
@@ -51,6 +52,12 @@ SPAIR_GROUPS: Mapping[str, Groups] = {
 
 AP10K_GROUPS: Groups = ((5, 8), (6, 9, 12, 15), (7, 10, 13, 16), (11, 14))
 """AP-10K's same-part groups (shoulders, elbows/knees, paws, hips; ids 0..16), every species."""
+
+# Where a category's group table came from (reported per category by eval and score).
+GROUPS_FROM_META = "Meta/categories.json"
+GROUPS_SPAIR = "SPair-71k built-in"
+GROUPS_AP10K = "AP-10K built-in"
+GROUPS_NONE = "none"
 
 
 def normalize_groups(groups: Iterable[Iterable[int]], where: str = "groups") -> Groups:

@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
@@ -28,7 +28,13 @@ import numpy as np
 
 from geocorr.atomic import write_text_atomic
 from geocorr.data.pairs import KeypointPair, PairDataset, ThresholdRule
-from geocorr.evaluation.geometry_aware import AP10K_GROUPS, SPAIR_GROUPS
+from geocorr.evaluation.geometry_aware import (
+    AP10K_GROUPS,
+    GROUPS_AP10K,
+    GROUPS_NONE,
+    GROUPS_SPAIR,
+    SPAIR_GROUPS,
+)
 from geocorr.evaluation.pck import PairScore, PCKReport, pck_report, score_pair
 
 __all__ = [
@@ -95,6 +101,10 @@ class EvalResult:
         size: canvas side ``S`` of the resize-and-pad protocol (``None``: original pixels).
         report: all PCK numbers.
         scores: per-pair errors, in pair order (for swap analyses, plots, re-thresholding).
+        keypoint_groups: category -> ``{"source": where its same-part group table
+            came from ("Meta/categories.json", "SPair-71k built-in", "AP-10K built-in",
+            "none"), "num_groups": its number of groups}``, for the categories scored.
+            A category with no groups has no geometry-aware subset and no swap rate.
     """
 
     dataset: str
@@ -104,12 +114,19 @@ class EvalResult:
     size: int | None
     report: PCKReport
     scores: tuple[PairScore, ...]
+    keypoint_groups: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+
+    def categories_without_groups(self) -> list[str]:
+        """Scored categories whose group table is empty (no geometry-aware subset)."""
+        return sorted(c for c, g in self.keypoint_groups.items() if not g["num_groups"])
 
     def to_dict(self, per_pair: bool = False) -> dict[str, Any]:
         """JSON-ready dict; ``per_pair`` adds each pair's errors and threshold."""
         d: dict[str, Any] = {"dataset": self.dataset, "split": self.split,
                              "threshold_rule": self.threshold_rule, "size": self.size,
-                             "num_pairs": len(self.scores), **self.report.to_dict()}
+                             "num_pairs": len(self.scores), **self.report.to_dict(),
+                             "keypoint_groups": {c: dict(g) for c, g in
+                                                 sorted(self.keypoint_groups.items())}}
         if per_pair:
             d["pairs"] = [{"pair": s.pair_id, "category": s.category,
                            "threshold": s.threshold, "errors": s.errors.tolist(),
@@ -225,6 +242,19 @@ def _groups_for(dataset: PairDataset | str) -> Callable[[str], tuple[tuple[int, 
     return dataset.geometry_groups
 
 
+def _group_source_for(dataset: PairDataset | str) -> Callable[[str], str]:
+    if isinstance(dataset, str):
+        if dataset == "ap10k":
+            return lambda _cat: GROUPS_AP10K
+        if dataset == "spair":
+            return lambda cat: GROUPS_SPAIR if cat in SPAIR_GROUPS else GROUPS_NONE
+        return lambda _cat: GROUPS_NONE
+    source = getattr(dataset, "geometry_groups_source", None)
+    if source is None:  # a reader without the method: say only whether groups exist
+        return lambda cat: "dataset reader" if dataset.geometry_groups(cat) else GROUPS_NONE
+    return source
+
+
 def _rule_for(dataset: PairDataset | str) -> ThresholdRule:
     if isinstance(dataset, str):
         if dataset not in DATASET_RULES:
@@ -336,8 +366,12 @@ def evaluate_pairs(pairs: Sequence[KeypointPair], predict_fn: Callable[[Keypoint
         it = track(pairs, description=f"scoring {name}")
     scores = tuple(score_pair(p, predict_fn(p), rule=rule, size=size, groups=groups(p.category))
                    for p in it)
+    source = _group_source_for(dataset)
+    keypoint_groups = {c: {"source": source(c), "num_groups": len(groups(c))}
+                       for c in sorted({p.category for p in pairs})}
     return EvalResult(dataset=name, split=split, threshold_rule=rule, alphas=alphas, size=size,
-                      report=pck_report(scores, alphas), scores=scores)
+                      report=pck_report(scores, alphas), scores=scores,
+                      keypoint_groups=keypoint_groups)
 
 
 def score_file(dataset: PairDataset, split: str, predictions_path: str | Path,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -11,7 +12,8 @@ from rich.table import Table
 from geocorr.atomic import write_json_atomic as _write_json
 from geocorr.evaluation.pck import PCK, PCKReport
 
-__all__ = ["pck_table", "breakdown_table", "swap_line", "write_json_atomic", "format_pct"]
+__all__ = ["pck_table", "breakdown_table", "swap_line", "group_lines", "write_json_atomic",
+           "format_pct"]
 
 _FLAG_NAMES = {0: "easy", 1: "medium", 2: "hard"}
 
@@ -80,6 +82,25 @@ def swap_line(report: PCKReport) -> str | None:
     rates = ", ".join(f"@{a:g} {format_pct(geo.swap_rate[a])}%" for a in report.alphas)
     return (f"geometry-aware keypoints predicted onto a same-part twin (left/right or "
             f"repeated part): {rates}")
+
+
+def group_lines(keypoint_groups: Mapping[str, Mapping[str, Any]]) -> tuple[str, list[str]]:
+    """Which group table each category used, and one warning per category without groups.
+
+    Args:
+        keypoint_groups: :attr:`geocorr.evaluation.scorer.EvalResult.keypoint_groups`.
+
+    Returns:
+        ``(line, warnings)``: ``"keypoint groups: car 9 (Meta/categories.json), ..."``
+        and e.g. ``"category 'cow' has no keypoint groups (source: none): no
+        geometry-aware subset or swap rate for it"``.
+    """
+    parts = [f"{c} {g['num_groups']} ({g['source']})" for c, g in sorted(keypoint_groups.items())]
+    warnings = [f"category {c!r} has no keypoint groups (source: {g['source']}): no "
+                f"geometry-aware subset or swap rate for it; add its groups to "
+                f"Meta/categories.json (docs/evaluation.md)"
+                for c, g in sorted(keypoint_groups.items()) if not g["num_groups"]]
+    return "keypoint groups: " + ", ".join(parts), warnings
 
 
 def write_json_atomic(obj: Any, path: str | Path) -> None:

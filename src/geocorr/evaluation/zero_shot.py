@@ -12,21 +12,12 @@ from pathlib import Path
 
 import numpy as np
 
+from geocorr.data.images import read_rgb
 from geocorr.data.pairs import KeypointPair
 from geocorr.evaluation.predict import PredictSettings, predict_keypoints
 from geocorr.features.base import Backbone, FeatureMap
 
 __all__ = ["fused_feature_source", "zero_shot_predictor"]
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except FileNotFoundError:
-        raise FileNotFoundError(f"{path}: image not found") from None
 
 
 def fused_feature_source(backbones: Mapping[str, Backbone], weights: Mapping[str, float] | None
@@ -63,7 +54,7 @@ def fused_feature_source(backbones: Mapping[str, Backbone], weights: Mapping[str
         if path not in memo:
             from geocorr.features.cache import backbone_inputs
 
-            image = _read_rgb(path)
+            image = read_rgb(path)
             mask = mask_for(path, category) if mask_for is not None else None
             maps = {}
             for n, bb in backbones.items():

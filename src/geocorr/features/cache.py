@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 
 from geocorr.atomic import atomic_file
+from geocorr.data.images import read_mask, read_rgb
 from geocorr.data.paths import inside
 from geocorr.features.base import Backbone, FeatureMap
 from geocorr.geometry.image_transform import ResizePad
@@ -224,18 +225,6 @@ def backbone_inputs(backbone: Backbone, mask: np.ndarray | None = None,
     return out
 
 
-def read_mask(path: str | os.PathLike[str]) -> np.ndarray:
-    """A mask PNG (0/255 grayscale, RGB or palette) as ``(H, W)`` bool, non-zero = object."""
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            arr = np.asarray(im)
-    except OSError as exc:
-        raise ValueError(f"cannot read mask {path}: {exc}") from exc
-    return (arr > 0).any(axis=2) if arr.ndim == 3 else arr > 0
-
-
 def dataset_mask_for(root: str | os.PathLike[str]):
     """``(image path, category) -> mask or None`` from an SPair-layout ``root/Segmentation/``.
 
@@ -251,16 +240,6 @@ def dataset_mask_for(root: str | os.PathLike[str]):
         return read_mask(seg) if seg.is_file() else None
 
     return mask_for
-
-
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except OSError as exc:
-        raise ValueError(f"cannot read image {path}: {exc}") from exc
 
 
 @dataclass(frozen=True)
@@ -319,7 +298,7 @@ def encode_dataset(root: str | os.PathLike[str], splits: list[str], backbone: Ba
     with Progress(disable=not progress, transient=True) as bar:
         task = bar.add_task(f"encoding with {backbone.name}", total=len(items))
         for path, (category, bbox) in sorted(items.items()):
-            image = _read_rgb(path)
+            image = read_rgb(path)
             mask = None
             seg = ds.segmentation_path(category, path.name)
             if use_masks and seg.is_file():

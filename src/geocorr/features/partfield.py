@@ -19,14 +19,18 @@ its ``predict_step`` -- rename such files before running it.
 :class:`PartFieldFiles` reads those files (the path that works here);
 :class:`PartField` runs the model in-process. The latter needs PartField's
 repository, its checkpoint and a CUDA GPU (its PVCNN encoder is built with
-``device="cuda"``); it cannot run on our CPU machines and is untested here --
-it follows ``models.md`` and PartField's ``predict_step`` line by line.
+``device="cuda"``); it cannot run on our CPU machines. It follows ``models.md``
+and PartField's ``predict_step`` line by line, and its whole code path is
+tested against an API stand-in of the repository (``tests/fakes/partfield``:
+same module and attribute names, triplane layout and lookup, with an analytic
+feature field), never against the real model.
 """
 
 from __future__ import annotations
 
 import hashlib
 import sys
+from collections import OrderedDict
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
@@ -194,16 +198,18 @@ class PartField:
     scale by ``1.8 / max_extent``; sample ``n_surface_points`` on the surface;
     PVCNN encoder -> triplane transformer -> split the triplane channels into
     64 SDF + 448 part channels; query the part triplanes at in-face samples (or
-    vertices) and average per face. Not runnable on the CPU machines this
-    project is tested on; use :class:`PartFieldFiles` with features computed in
-    PartField's own environment there.
+    vertices) and average per face. PartField's own encoder needs CUDA: on a
+    CPU-only machine building the model fails and the error says so; use
+    :class:`PartFieldFiles` with features computed in PartField's own
+    environment there.
 
     Args:
         repo: path to a clone of nv-tlabs/PartField (put on ``sys.path``).
         checkpoint: ``model_objaverse.ckpt`` (hub
             ``mikaelaangel/partfield-ckpt``) or a plain state-dict file.
         config: PartField's yacs config; default ``<repo>/configs/final/demo.yaml``.
-        device: a CUDA device.
+        device: torch device; ``"cuda"`` for PartField's own code (any other device
+            only works with a build of PartField that does not hard-code CUDA).
         settings: sampling settings.
     """
 
@@ -243,9 +249,10 @@ class PartField:
             raise FileNotFoundError(f"PartField config not found at {self.config}")
         import torch
 
-        if not str(self.device).startswith("cuda") or not torch.cuda.is_available():
-            raise ValueError(f"PartField needs a CUDA device (its PVCNN encoder is built on "
-                             f"'cuda'); got device={self.device!r}")
+        if str(self.device).startswith("cuda") and not torch.cuda.is_available():
+            raise ValueError(f"PartField: device={self.device!r} but CUDA is not available "
+                             "here; run it on a GPU machine or read its saved features with "
+                             "PartFieldFiles")
         if str(self.repo) not in sys.path:
             sys.path.insert(0, str(self.repo))
         try:
@@ -261,9 +268,21 @@ class PartField:
         cfg.merge_from_list(["vertex_feature", self.settings.per == "vertex",
                              "n_point_per_face", self.settings.n_point_per_face,
                              "n_sample_each", self.settings.n_sample_each])
-        model = Model(cfg)
         try:
-            with torch.serialization.safe_globals([type(cfg)]):
+            model = Model(cfg)
+        except (RuntimeError, AssertionError) as exc:
+            if "cuda" not in str(exc).lower():
+                raise
+            raise ValueError(
+                f"PartField could not build its model on this machine ({exc}): its PVCNN "
+                "encoder is built on 'cuda'; run it on a GPU machine or read its saved "
+                "features with PartFieldFiles") from None
+        # A Lightning checkpoint stores the yacs config (a dict subclass) under
+        # hyper_parameters. weights_only refuses to fill a dict subclass, so that
+        # class is read as a plain OrderedDict (only state_dict is used).
+        cfg_names = {f"{type(cfg).__module__}.{type(cfg).__qualname__}", "yacs.config.CfgNode"}
+        try:
+            with torch.serialization.safe_globals([(OrderedDict, n) for n in cfg_names]):
                 ckpt = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
         except Exception as exc:  # noqa: BLE001 - report the file and the fix
             raise ValueError(

@@ -1,5 +1,10 @@
 """Backbones by name: ``make_backbone("xfeat", grid_size=64)``.
 
+:func:`make_backbones` builds the set of backbones a command names, with
+per-name weights (``{"xfeat": "/w/xfeat.pt", "dinov2": "/models/dinov2-base"}``,
+see :func:`parse_weights`) and shared settings; every command that takes
+backbone names goes through it, so a weights path means the same in each.
+
 Each name maps to a backbone class and its settings dataclass; keyword
 settings override the dataclass defaults (``context=True`` is accepted as
 shorthand for ``ContextSettings(enabled=True)``). Combinations such as
@@ -11,12 +16,14 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from geocorr.features.base import Backbone
 
-__all__ = ["BackboneSpec", "BACKBONES", "make_backbone", "backbone_names"]
+__all__ = ["BackboneSpec", "BACKBONES", "make_backbone", "make_backbones", "parse_weights",
+           "backbone_names"]
 
 
 @dataclass(frozen=True)
@@ -29,6 +36,9 @@ class BackboneSpec:
         settings_cls: settings dataclass name in ``module``.
         defaults: settings overriding the dataclass defaults for this name.
         summary: one line for ``--help`` texts.
+        weights_setting: the setting a weights path or hub id goes into
+            (``"weights"`` for XFeat's state dict, ``"model"`` for the
+            transformers/diffusers models); ``None``: the backbone has no weights.
     """
 
     module: str
@@ -36,14 +46,17 @@ class BackboneSpec:
     settings_cls: str
     defaults: dict[str, Any] = field(default_factory=dict)
     summary: str = ""
+    weights_setting: str | None = "model"
 
 
 BACKBONES: dict[str, BackboneSpec] = {
     "xfeat": BackboneSpec("geocorr.features.xfeat", "XFeatBackbone", "XFeatSettings",
-                          summary="XFeat 64-d dense descriptors, grayscale, 64x64 (CPU default)"),
+                          summary="XFeat 64-d dense descriptors, grayscale, 64x64 (CPU default)",
+                          weights_setting="weights"),
     "classical": BackboneSpec("geocorr.features.classical", "ClassicalBackbone",
                               "ClassicalSettings",
-                              summary="DAISY + Lab colour, 64x64 (no learned weights)"),
+                              summary="DAISY + Lab colour, 64x64 (no learned weights)",
+                              weights_setting=None),
     "dinov2": BackboneSpec("geocorr.features.vit", "ViTBackbone", "ViTSettings",
                            defaults={"model": "facebook/dinov2-base", "image_size": 840,
                                      "name": "dinov2"},
@@ -94,3 +107,90 @@ def make_backbone(name: str, device: str = "cpu", **settings: Any) -> Backbone:
 
         values["context"] = ContextSettings(enabled=values["context"])
     return getattr(module, spec.cls)(settings_cls(**values), device=device)
+
+
+def parse_weights(items: Sequence[str], default: str | None = None) -> dict[str, str]:
+    """``NAME=PATH_OR_HUB_ID`` strings -> ``{name: path}``.
+
+    Args:
+        items: e.g. ``["xfeat=/w/xfeat.pt", "dinov2=/models/dinov2-base"]``.
+        default: the one backbone a bare ``PATH`` (no known ``NAME=`` prefix)
+            belongs to; ``None``: every item must name its backbone.
+
+    Returns:
+        name -> path (later items override earlier ones).
+
+    Raises:
+        ValueError: an item without a known name (and no ``default``), an
+            empty path.
+    """
+    out: dict[str, str] = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or name not in BACKBONES:
+            if default is None:
+                raise ValueError(f"weights {item!r}: expected NAME=PATH with NAME one of "
+                                 f"{', '.join(backbone_names())}")
+            name, value = default, item
+        if not value:
+            raise ValueError(f"weights {item!r}: empty path")
+        out[name] = value
+    return out
+
+
+def make_backbones(names: Sequence[str], device: str = "cpu",
+                   weights: Mapping[str, str] | None = None,
+                   **settings: Any) -> dict[str, Backbone]:
+    """Build the backbones a command names, each with its weights and the shared settings.
+
+    Args:
+        names: backbone names (distinct), e.g. ``["dinov2", "xfeat"]``.
+        device: torch device.
+        weights: name -> weights path or hub id, put into that backbone's
+            :attr:`BackboneSpec.weights_setting` (XFeat: ``weights``; DINO/SD:
+            ``model``).
+        **settings: shared settings; ``None`` values are ignored. Each goes
+            to every named backbone whose settings have that field (e.g.
+            ``grid_size`` and ``context`` to xfeat/classical, not to dinov2).
+
+    Returns:
+        name -> backbone, in the order of ``names``.
+
+    Raises:
+        ValueError: unknown or repeated name, weights for a backbone not
+            named or without weights, a setting no named backbone has.
+    """
+    names = list(names)
+    if not names:
+        raise ValueError("no backbone named")
+    if len(set(names)) != len(names):
+        raise ValueError(f"backbone names repeat: {names}")
+    for name in names:
+        if name not in BACKBONES:
+            make_backbone(name)  # raises the unknown-name error
+    weights = dict(weights or {})
+    stray = sorted(set(weights) - set(names))
+    if stray:
+        raise ValueError(f"weights given for {stray}, not among the backbones {names}")
+    settings = {k: v for k, v in settings.items() if v is not None}
+    fields = {name: _setting_names(name) for name in names}
+    unused = sorted(k for k in settings if not any(k in f for f in fields.values()))
+    if unused:
+        raise ValueError(f"setting(s) {unused} apply to none of the backbones {names}")
+    out: dict[str, Backbone] = {}
+    for name in names:
+        own = {k: v for k, v in settings.items() if k in fields[name]}
+        if name in weights:
+            key = BACKBONES[name].weights_setting
+            if key is None:
+                raise ValueError(f"backbone {name!r} has no weights to load "
+                                 f"(got {weights[name]!r})")
+            own[key] = weights[name]
+        out[name] = make_backbone(name, device=device, **own)
+    return out
+
+
+def _setting_names(name: str) -> set[str]:
+    spec = BACKBONES[name]
+    module = importlib.import_module(spec.module)
+    return {f.name for f in dataclasses.fields(getattr(module, spec.settings_cls))}

@@ -22,11 +22,11 @@ from __future__ import annotations
 
 import os
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 from typing import Literal
 
 import numpy as np
 
+from geocorr.data.images import read_rgb
 from geocorr.data.paths import inside
 from geocorr.features.base import FeatureMap
 from geocorr.geometry.camera import Camera
@@ -107,15 +107,6 @@ class PairInputs:
     target: ImageInputs
 
 
-def _read_rgb(path: Path) -> np.ndarray:
-    from PIL import Image
-
-    if not path.is_file():
-        raise FileNotFoundError(f"image {path} does not exist")
-    with Image.open(path) as im:
-        return np.asarray(im.convert("RGB"))
-
-
 def prepare_image(dataset: str | os.PathLike[str], cache: str | os.PathLike[str], category: str,
                   stem: str, backbone, descriptor, settings: LabelSettings,
                   feature_cache=None) -> ImageInputs:
@@ -136,7 +127,7 @@ def prepare_image(dataset: str | os.PathLike[str], cache: str | os.PathLike[str]
     from geocorr.reconstruct.pipeline import load_cached
 
     c = load_cached(cache, category, stem)
-    image = _read_rgb(inside(dataset, "JPEGImages", category, f"{stem}.jpg",
+    image = read_rgb(inside(dataset, "JPEGImages", category, f"{stem}.jpg",
                              source=f"image {category}/{stem}", what="image"))
     if feature_cache is not None:
         fmap = feature_cache.features_for(image, backbone, mask=c.mask, category=category)

@@ -24,6 +24,8 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from geocorr.repo_module import load_module_file
+
 __all__ = ["OrientationEstimate", "OrientationEstimator", "OrientAnythingV2"]
 
 
@@ -95,26 +97,31 @@ class OrientAnythingV2:
             raise FileNotFoundError(f"{self.repo_path}: no vision_tower.py here. {_OA_INSTALL}")
         if not self.checkpoint.is_file():
             raise FileNotFoundError(f"{self.checkpoint}: checkpoint not found. {_OA_INSTALL}")
-        root = str(self.repo_path.resolve())
-        if root not in sys.path:
-            sys.path.insert(0, root)
+        root = self.repo_path.resolve()
+        if str(root) not in sys.path:
+            sys.path.insert(0, str(root))
         try:
             from vision_tower import VGGT_OriAny_Ref
         except ImportError as exc:
             raise ImportError(f"{_OA_INSTALL} ({exc})") from exc
-        try:  # the function moved between releases
-            from inference import inf_single_case
-        except ImportError:
-            try:
-                from utils.app_utils import inf_single_case
-            except ImportError as exc:
-                raise ImportError(f"{_OA_INSTALL} ({exc})") from exc
+        # inf_single_case lives in the repository's top-level inference.py (older
+        # releases: utils/app_utils.py). That file is loaded under a private name:
+        # SAM 3D Objects' notebook/inference.py is also a top-level `inference`.
+        infer = None
+        try:
+            if (root / "inference.py").is_file():
+                infer = getattr(load_module_file(root / "inference.py", root, "oa_inference"),
+                                "inf_single_case", None)
+            if infer is None:
+                from utils.app_utils import inf_single_case as infer
+        except ImportError as exc:
+            raise ImportError(f"{_OA_INSTALL} ({exc})") from exc
         dtype = torch.bfloat16 if self.device != "cpu" else torch.float32
         model = VGGT_OriAny_Ref(out_dim=900, dtype=dtype, nopretrain=True)
         state = torch.load(self.checkpoint, map_location="cpu", weights_only=True)
         model.load_state_dict(state, strict=True)
         self._model = model.eval().to(self.device)
-        self._infer = inf_single_case
+        self._infer = infer
 
     def estimate(self, image: np.ndarray) -> OrientationEstimate:
         """Azimuth and symmetry order of the object in an ``(H, W, 3)`` uint8 image."""

@@ -31,15 +31,18 @@ reference, CPU estimator only, else ``null``), ``reference`` (CPU estimator:
 the category reference's ``stem``, class ``counts``, plurality ``margin`` and
 its own ``symmetry``; else ``null``), ``symmetry`` (this mesh's own yaw
 symmetry: ``order``, ``asymmetry`` under 90/180 degrees, ``floor``,
-``spread``; :func:`~geocorr.reconstruct.canonical.instance_symmetry`),
+``spread``, ``axis_deg``; :func:`~geocorr.reconstruct.canonical.instance_symmetry`),
 ``yaw_symmetry`` (the order the vote respected: max of the mesh's and the
 reference's; ``k`` is only defined modulo ``4 / yaw_symmetry`` quarter turns
 as far as geometry goes), ``canonical`` (the continuous alignment to the
 reference after the quarter turns: ``rotvec_deg``, ``yaw_deg``, ``tilt_deg``,
-``angle_deg``, ``residual`` and ``residual_before`` (Chamfer in RMS radii),
-``confidence``; ``null`` without a reference), ``rotation`` (``G``, the
-3x3 rotation applied to ``refined.ply``), ``estimator``, ``failed`` (=
-refinement failed), ``timings`` (seconds per step) and ``settings``.
+``angle_deg``, ``angle_total_deg`` (with a symmetric mesh's untilt),
+``residual`` and ``residual_before`` (Chamfer in RMS radii), ``confidence``,
+``applied``; ``null`` without a reference), ``rotation`` (``G``, the 3x3
+rotation applied to ``refined.ply``), ``estimator``, ``failed`` (=
+refinement failed), ``timings`` (seconds per step), ``frame``
+(:func:`geocorr.reconstruct.frame.check_frame` of the reconstructor's camera:
+``ok`` is false when the mesh does not look Z-up) and ``settings``.
 
 Order of work: every image is segmented, reconstructed and refined first
 (phase A); then, per category, the yaw step (phase B), because the CPU
@@ -52,7 +55,7 @@ orientation of the pool and a small pool is easily outvoted by flips (the demo's
 7 flipped). Pool images outside ``images`` are segmented and reconstructed but
 not refined (the reference compares bbox-normalised shapes, which refinement's
 scale and translation do not change) and nothing is cached for them. The
-pipeline never reads ``GroundTruth/``.
+pipeline never reads ``GroundTruth/`` (``tests/test_groundtruth_wall.py``).
 
 Confinement: categories and stems come from the dataset (``Layout`` lines);
 every path built from them, read (``DIR/JPEGImages/<category>/<stem>.jpg``)
@@ -73,6 +76,7 @@ import numpy as np
 
 from geocorr.atomic import write_bytes_atomic
 from geocorr.atomic import write_json_atomic as _write_json
+from geocorr.data.images import read_mask, read_rgb
 from geocorr.data.pairs import require_dir
 from geocorr.data.paths import Confined, inside
 from geocorr.geometry.camera import Camera, load_camera, save_camera
@@ -84,6 +88,7 @@ from geocorr.reconstruct.canonical import (
     instance_symmetry,
     surface_points,
 )
+from geocorr.reconstruct.frame import check_frame
 from geocorr.reconstruct.orientation import OrientationEstimator
 from geocorr.reconstruct.reconstructor import Reconstructor
 from geocorr.reconstruct.refine import RefineSettings, refine_pose
@@ -164,18 +169,6 @@ def _load_ply(path: Path) -> tuple[np.ndarray, np.ndarray]:
 
     m = load_mesh(path)
     return np.asarray(m.vertices, dtype=np.float64), np.asarray(m.faces, dtype=np.int64)
-
-
-def _read_image(path: Path) -> np.ndarray:
-    from PIL import Image, UnidentifiedImageError
-
-    if not path.is_file():
-        raise FileNotFoundError(f"image not found: {path}")
-    try:
-        with Image.open(path) as im:
-            return np.asarray(im.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as exc:
-        raise ValueError(f"{path}: not a readable image ({exc})") from None
 
 
 # --------------------------------------------------------------- image lists
@@ -262,15 +255,12 @@ class CachedImage:
 
 def load_cached(cache: str | Path, category: str, stem: str) -> CachedImage:
     """Read a finished image (``record.json`` must exist); errors name the file."""
-    from PIL import Image
-
     d = inside(cache, category, stem, source=f"stage-1 cache {cache}", what="image folder")
     rec_p = d / "record.json"
     if not rec_p.is_file():
         raise FileNotFoundError(f"{rec_p}: image not reconstructed (run geocorr reconstruct)")
     v, f = _load_ply(d / "mesh.ply")
-    with Image.open(d / "mask.png") as im:
-        mask = np.asarray(im) > 0
+    mask = read_mask(d / "mask.png")
     return CachedImage(vertices=v, faces=f, camera=load_camera(d / "camera.json"), mask=mask,
                        record=json.loads(rec_p.read_text()))
 
@@ -283,7 +273,7 @@ def _phase_a(root: Path, out: Path, category: str, stem: str, segmenter: Segment
         return json.loads(refine_p.read_text())
     timings: dict[str, float] = {}
     t = time.perf_counter()
-    image = _read_image(root / "JPEGImages" / category / f"{stem}.jpg")
+    image = read_rgb(root / "JPEGImages" / category / f"{stem}.jpg")
     mask = segmenter.segment(image, category, stem, _bbox(root, category, stem))
     timings["segment"] = time.perf_counter() - t
     t = time.perf_counter()
@@ -296,7 +286,8 @@ def _phase_a(root: Path, out: Path, category: str, stem: str, segmenter: Segment
     save_camera(rec.camera, d / "predicted_camera.json")
     info = {"category": category, "stem": stem, "width": int(image.shape[1]),
             "height": int(image.shape[0]), "mask_source": segmenter.name,
-            "mesh_source": rec.source, "refine": res.to_dict(), "timings": timings}
+            "mesh_source": rec.source, "refine": res.to_dict(), "timings": timings,
+            "frame": check_frame(rec.camera).to_dict()}
     write_json_atomic(refine_p, info)
     return info
 
@@ -417,7 +408,7 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
             meshes.append((v @ G, f))  # v = refined @ G^T
         else:  # pool-only image: the raw reconstruction (normalisation makes refining moot)
             try:
-                image = _read_image(root / "JPEGImages" / category / f"{s}.jpg")
+                image = read_rgb(root / "JPEGImages" / category / f"{s}.jpg")
                 mask = segmenter.segment(image, category, s, _bbox(root, category, s))
                 r = reconstructor.reconstruct(image, mask, category, s)
             except (FileNotFoundError, ValueError) as exc:  # e.g. meshes only for the split
@@ -507,6 +498,7 @@ def _phase_b(out: Path, category: str, stem: str, info: dict,
            "rotation": [[float(x) for x in row] for row in G],
            "estimator": "none" if vote is None else getattr(estimator, "name", "external"),
            "failed": bool(info["refine"]["failed"]), "timings": timings,
+           "frame": info.get("frame"),
            "settings": {"refine": asdict(settings.refine), "vote": asdict(settings.vote),
                         "template": asdict(settings.template),
                         "canon": asdict(settings.canon),

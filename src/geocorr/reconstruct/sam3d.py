@@ -31,6 +31,7 @@ import numpy as np
 
 from geocorr.geometry.camera import Camera
 from geocorr.reconstruct.reconstructor import Reconstruction
+from geocorr.repo_module import load_module_file
 
 __all__ = ["GLB_FROM_RAW", "PYTORCH3D_TO_OPENCV", "quaternion_wxyz_to_matrix",
            "fit_intrinsics", "sam3d_to_geocorr", "Sam3DReconstructor"]
@@ -168,11 +169,10 @@ class Sam3DReconstructor:
         if not self.config.is_file():
             raise FileNotFoundError(f"{self.config}: pipeline config not found. {_SAM3D_INSTALL}")
         os.environ.setdefault("CONDA_PREFIX", sys.prefix)  # its import reads it
-        if str(notebook) not in sys.path:
-            sys.path.insert(0, str(notebook))
-        try:
-            from inference import Inference
-        except ImportError as exc:
+        try:  # under a private name: Orient Anything V2 also has a top-level `inference`
+            module = load_module_file(notebook / "inference.py", notebook, "sam3d_inference")
+            Inference = module.Inference
+        except (ImportError, AttributeError) as exc:
             raise ImportError(f"{_SAM3D_INSTALL} ({exc})") from exc
         self._inference = Inference(str(self.config), compile=False)
         return self._inference

@@ -60,20 +60,11 @@ class DatasetMasks:
 
     def segment(self, image: np.ndarray, category: str, stem: str,
                 bbox: tuple[float, float, float, float] | None = None) -> np.ndarray:
-        """Read the mask PNG; non-zero = object. Errors name the file."""
-        from PIL import Image, UnidentifiedImageError
+        """Read the mask PNG (rule: :func:`geocorr.data.images.read_mask`); errors name the file."""
+        from geocorr.data.images import read_mask
 
         p = self.path(category, stem)
-        if not p.is_file():
-            raise FileNotFoundError(f"mask not found: {p}")
-        try:
-            with Image.open(p) as im:
-                arr = np.asarray(im)
-        except (UnidentifiedImageError, OSError) as exc:
-            raise ValueError(f"{p}: not a readable image ({exc})") from None
-        if arr.ndim == 3:
-            arr = arr[..., :3].max(axis=2)
-        mask = arr != 0
+        mask = read_mask(p)
         H, W = np.asarray(image).shape[:2]
         if mask.shape != (H, W):
             raise ValueError(f"{p}: mask is {mask.shape[1]}x{mask.shape[0]} but the image is "

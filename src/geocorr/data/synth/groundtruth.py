@@ -2,7 +2,8 @@
 
 **EVALUATION ONLY.** The pipeline (reconstruction, matching, verification,
 training) must never read ``GroundTruth/`` or import this module to make a
-decision; only scoring code does. A run with ``GroundTruth/`` deleted works.
+decision; only scoring code does. A run with ``GroundTruth/`` deleted works
+(``tests/test_groundtruth_wall.py``: same outputs, no access below it).
 
 File: ``<root>/GroundTruth/<category>/<stem>.npz`` with
 

@@ -43,9 +43,10 @@ def _reconstruction_mask(root: Path, category: str, stem: str) -> np.ndarray | N
 
 def _thumbnail(root: Path, category: str, stem: str, cell: int) -> np.ndarray:
     import cv2
-    from PIL import Image
 
-    image = np.asarray(Image.open(root / "JPEGImages" / category / f"{stem}.jpg").convert("RGB"))
+    from geocorr.data.images import read_mask, read_rgb
+
+    image = read_rgb(root / "JPEGImages" / category / f"{stem}.jpg")
     ann = json.loads((root / "ImageAnnotation" / category / f"{stem}.json").read_text())
     H, W = image.shape[:2]
     scale = cell / max(H, W)
@@ -56,7 +57,7 @@ def _thumbnail(root: Path, category: str, stem: str, cell: int) -> np.ndarray:
         cv2.drawContours(thumb, _outline(rec, size), -1, (255, 40, 40), 1)
     seg_path = root / "Segmentation" / category / f"{stem}.png"
     if seg_path.is_file():
-        mask = np.asarray(Image.open(seg_path)) > 0
+        mask = read_mask(seg_path)
         cv2.drawContours(thumb, _outline(mask, size), -1, (255, 255, 255), 1)
     for kid, xy in ann["kps"].items():
         if xy is None:
