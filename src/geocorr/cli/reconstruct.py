@@ -14,7 +14,9 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="Cache folder (resumable: finished images, "
                                                     "those with record.json, are skipped)."),
         split: str = typer.Option("test", "--split", help="trn | val | test | all."),
-        masks: str = typer.Option("dataset", "--masks", help="dataset | sam3."),
+        masks: str = typer.Option(
+            "auto", "--masks", help="auto (predicted where the dataset has PredictedMasks/, "
+            "else dataset) | predicted (simulated SAM3 masks) | dataset (Segmentation/) | sam3."),
         meshes: str = typer.Option(
             "simulated", "--meshes",
             help="simulated | files:DIR | sam3d:REPO. files:DIR reads DIR/<cat>/<stem>.{ply,glb,"
@@ -95,13 +97,26 @@ def _warn_frames(records: list[dict]) -> None:
 
 
 def _segmenter(masks: str, dataset: Path, sam3_model: str, device: str):
-    from geocorr.reconstruct.segmenter import DatasetMasks, Sam3Segmenter, Sam3Settings
+    from geocorr.reconstruct.segmenter import (
+        DatasetMasks,
+        PredictedMasks,
+        Sam3Segmenter,
+        Sam3Settings,
+        default_segmenter,
+    )
 
+    if masks == "auto":
+        return default_segmenter(dataset)
+    if masks == "predicted":
+        if not (dataset / PredictedMasks.folder).is_dir():
+            raise ValueError(f"--masks predicted: {dataset / PredictedMasks.folder} not found "
+                             f"(only procedural datasets have it)")
+        return PredictedMasks(dataset)
     if masks == "dataset":
         return DatasetMasks(dataset)
     if masks == "sam3":
         return Sam3Segmenter(Sam3Settings(model=sam3_model), device=device)
-    raise ValueError(f"--masks must be dataset or sam3, got {masks!r}")
+    raise ValueError(f"--masks must be auto, predicted, dataset or sam3, got {masks!r}")
 
 
 def _reconstructor(meshes: str, dataset: Path):

@@ -226,16 +226,23 @@ def backbone_inputs(backbone: Backbone, mask: np.ndarray | None = None,
 
 
 def dataset_mask_for(root: str | os.PathLike[str]):
-    """``(image path, category) -> mask or None`` from an SPair-layout ``root/Segmentation/``.
+    """``(image path, category) -> mask or None`` from an SPair-layout dataset's masks.
 
     The mask source of context backbones when encoding, training and evaluating
-    on a dataset (all three must use the same masks). ``None`` where the PNG is
-    missing; a ``ValueError`` where ``category`` leads the path out of ``root``.
+    on a dataset (all three must use the same masks): the folder of
+    :func:`geocorr.reconstruct.segmenter.default_segmenter`, i.e.
+    ``root/PredictedMasks/`` on the procedural benchmark (simulated SAM 3
+    masks; the true ones are for scoring) and ``root/Segmentation/`` otherwise.
+    ``None`` where the PNG is missing; a ``ValueError`` where ``category``
+    leads the path out of ``root``.
     """
+    from geocorr.reconstruct.segmenter import default_segmenter
+
     root = Path(root)
+    folder = default_segmenter(root).folder
 
     def mask_for(path: str | os.PathLike[str], category: str) -> np.ndarray | None:
-        seg = inside(root, "Segmentation", category, f"{Path(path).stem}.png",
+        seg = inside(root, folder, category, f"{Path(path).stem}.png",
                      source=f"mask of {path}", what="segmentation")
         return read_mask(seg) if seg.is_file() else None
 
