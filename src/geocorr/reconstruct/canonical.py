@@ -109,7 +109,7 @@ class CanonSettings:
             made the frame worse (median 8.5 vs 1.9 degrees on the meshes
             whose quarter turn was right; confidence median 0.19), while
             with clean shapes and 10 degrees of injected yaw (confidence
-            median 0.42) it is what brings 9.0 down to ~3.6 degrees.
+            median 0.43) it brings 9.0 down to 3.8 degrees.
         seed: sampling seed (results are deterministic).
     """
 
