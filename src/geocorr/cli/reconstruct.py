@@ -6,6 +6,15 @@ from pathlib import Path
 
 import typer
 
+from geocorr.cli._engine import (
+    CHUNK_SIZE,
+    CPUS_PER_WORKER,
+    ENGINE,
+    GPUS_PER_WORKER,
+    NUM_WORKERS,
+    RAY_ADDRESS,
+)
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -41,14 +50,28 @@ def register(app: typer.Typer) -> None:
                                      help="Refinement working resolution (longest side)."),
         device: str = typer.Option("cpu", "--device", help="Torch device for models."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        engine: str = ENGINE,
+        ray_address: str | None = RAY_ADDRESS,
+        num_workers: int | None = NUM_WORKERS,
+        num_cpus_per_worker: float = CPUS_PER_WORKER,
+        num_gpus_per_worker: float = GPUS_PER_WORKER,
+        chunk_size: int | None = CHUNK_SIZE,
     ) -> None:
         """Canonicalized reconstruction of every image of a split into a cache."""
+        from rich.text import Text
+
         from geocorr.cli._common import check_device, console, user_errors
         from geocorr.reconstruct.pipeline import Stage1Settings, dataset_images, run_stage1
         from geocorr.reconstruct.refine import RefineSettings
 
         with user_errors():
-            check_device(device)
+            from geocorr.cli._engine import engine_settings
+            from geocorr.engine import make_engine
+
+            eng = engine_settings(engine, ray_address, num_workers, num_cpus_per_worker,
+                                  num_gpus_per_worker, chunk_size)
+            if eng.engine == "local":  # on Ray the workers' devices count, not the driver's
+                check_device(device)
             images = dataset_images(dataset, split, categories)
             if not images:
                 raise ValueError(f"no images in split {split!r} of {dataset}")
@@ -68,13 +91,23 @@ def register(app: typer.Typer) -> None:
             settings = Stage1Settings(refine=RefineSettings(max_side=max_side), estimator=kind,
                                       skip_yaw=skip_yaw, reference_pool=reference_pool,
                                       reference_max=reference_max)
-            records = run_stage1(dataset, images, segmenter, reconstructor, out, settings,
-                                 estimator=est, progress=not quiet)
-        n_fail = sum(r["failed"] for r in records)
-        before = sorted(r["refine"]["iou_before"] for r in records)
-        after = sorted(r["refine"]["iou_after"] for r in records)
+            runner = make_engine(eng)
+            try:
+                records = run_stage1(dataset, images, segmenter, reconstructor, out, settings,
+                                     estimator=est, progress=not quiet, engine=runner)
+            finally:
+                runner.close()
+        errors = [r for r in records if "error" in r]
+        for r in errors[:5]:
+            console.print(Text(f"warning: {r['category']}/{r['stem']} failed (no record.json; a "
+                               f"rerun retries it): {r['error']}", style="yellow"))
+        ok = [r for r in records if "error" not in r]
+        n_fail = sum(r["failed"] for r in ok)
+        before = sorted(r["refine"]["iou_before"] for r in ok) or [float("nan")]
+        after = sorted(r["refine"]["iou_after"] for r in ok) or [float("nan")]
         console.print(f"{len(records)} images -> {out}: median IoU {before[len(before) // 2]:.3f}"
-                      f" -> {after[len(after) // 2]:.3f}, {n_fail} flagged as failed")
+                      f" -> {after[len(after) // 2]:.3f}, {n_fail} flagged as failed"
+                      + (f", {len(errors)} with bad input" if errors else ""))
         _warn_frames(records)
 
 
