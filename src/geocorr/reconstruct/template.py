@@ -171,18 +171,7 @@ def normalized_points(vertices: np.ndarray, faces: np.ndarray, n: int, seed: int
         ``(n, 3)`` float64 points.
     """
     v = np.asarray(vertices, dtype=np.float64)
-    f = np.asarray(faces, dtype=np.int64)
-    if len(v) == 0 or len(f) == 0:
-        raise ValueError("mesh has no vertices or no faces")
-    tri = v[f]
-    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
-    rng = np.random.default_rng(seed)
-    p = area / area.sum() if area.sum() > 0 else None
-    idx = rng.choice(len(f), size=n, p=p)
-    r1, r2 = rng.random(n), rng.random(n)
-    s = np.sqrt(r1)
-    w = np.stack([1 - s, s * (1 - r2), s * r2], axis=1)
-    pts = np.einsum("nk,nkd->nd", w, tri[idx])
+    pts = surface_points(v, faces, n, seed)
     lo, hi = v.min(0), v.max(0)
     return (pts - 0.5 * (lo + hi)) / max(float(np.linalg.norm(hi - lo)), 1e-12)
 
