@@ -6,14 +6,17 @@ with a flat cost profile or a large residual, or an instance that is
 symmetric under quarter turns each make "this pixel shows the front-left
 wheel" less certain. :func:`stage1_confidence` turns what stage 1 measured
 into one number, the product of one factor per signal (each in ``[0, 1]``,
-non-decreasing in how good the signal is, 1 when it is good enough):
+non-decreasing in how good the signal is, 1 when it is good enough). Each
+factor reads as "the chance that this part of stage 1 put the descriptor's
+parts where they are", which is why a tied vote is not 0:
 
 * **fit** -- the final mask IoU of the mesh rendered with the stage-1 camera
   (computed from the mesh, camera and mask, so user meshes get it too):
-  ``clip((IoU - iou_min) / (iou_ok - iou_min), 0, 1)``; 0 when refinement
-  reported a failure.
+  ``clip((IoU - iou_min) / (iou_ok - iou_min), 0, 1)``. A refinement that
+  stage 1 flags as failed is one whose IoU stayed low; the IoU says by how much.
 * **yaw** -- the 8-view vote's margin as a fraction of its votes (record
-  ``margin`` / sum of ``yaw.tally``): ``clip(fraction / margin_ok, 0, 1)``.
+  ``margin`` / sum of ``yaw.tally``): ``(1 + clip(fraction / margin_ok, 0, 1)) / 2``,
+  i.e. 1/2 for a tie (a coin flip between two turns) and 1 for a clear vote.
 * **canonical** -- the continuous alignment's confidence (record
   ``canonical.confidence``: 0 = flat Chamfer profile, ~0.3 = a clear
   minimum): ``clip(confidence / canonical_ok, 0, 1)``.
@@ -49,8 +52,9 @@ class ConfidenceSettings:
     """Where each factor of :func:`stage1_confidence` starts and stops trusting.
 
     Attributes:
-        iou_min: mask IoU at or below which the fit factor is 0 (0.5: half the
-            union wrong; stage-1 refinement flags a failure below 0.6).
+        iou_min: mask IoU at or below which the fit factor is 0 (0.3; stage-1
+            refinement flags a failure below 0.6, but at IoU 0.5-0.6 the
+            rendered descriptor still names the right part for some pixels).
         iou_ok: mask IoU from which the fit factor is 1 (0.85: refined
             simulated meshes reach 0.85-0.95 even when placed ideally, because
             the simulator re-meshes thin parts, ``benchmarks/RESULTS.md``).
@@ -65,7 +69,7 @@ class ConfidenceSettings:
         symmetry: apply the ``1 / order`` symmetry factor.
     """
 
-    iou_min: float = 0.5
+    iou_min: float = 0.3
     iou_ok: float = 0.85
     margin_ok: float = 0.5
     canonical_ok: float = 0.3
@@ -167,15 +171,14 @@ def stage1_confidence(iou: float, record: Mapping[str, Any] | None = None,
     if not np.isfinite(iou) or not 0.0 <= iou <= 1.0:
         raise ValueError(f"iou must be in [0, 1], got {iou}")
     rec = record or {}
-    failed = bool(rec.get("failed")) or bool((rec.get("refine") or {}).get("failed"))
-    fit = 0.0 if failed else _ramp(iou, s.iou_min, s.iou_ok)
+    fit = _ramp(iou, s.iou_min, s.iou_ok)
     yaw = 1.0
     margin = _number(rec, "margin")
     tally = (rec.get("yaw") or {}).get("tally") if isinstance(rec.get("yaw"), Mapping) else None
     if margin is not None and tally:
         total = float(np.sum(np.asarray(tally, dtype=np.float64)))
         if total > 0:
-            yaw = _ramp(margin / total, 0.0, s.margin_ok)
+            yaw = 0.5 * (1.0 + _ramp(margin / total, 0.0, s.margin_ok))
     conf = _number(rec, "canonical", "confidence")
     canonical = 1.0 if conf is None else _ramp(conf, 0.0, s.canonical_ok)
     res = _number(rec, "canonical", "residual")

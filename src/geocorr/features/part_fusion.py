@@ -8,10 +8,13 @@ calls :func:`fuse_part` (or :func:`fuse_cached` for a stage-1 cache entry):
    :class:`~geocorr.features.geometric.GeometricDescriptor` unless another is
    given) is rendered onto the 2D map's grid with the stage-1 camera and mask
    (:func:`geocorr.features.render.render_descriptors`);
-2. the image's part share is ``s = part_weight * c``, with ``c`` the stage-1
-   confidence (:func:`geocorr.features.part_confidence.stage1_confidence`:
-   final mask IoU, vote margin, canonical alignment confidence and residual,
-   symmetry order) -- or ``c = 1`` with ``confidence=None`` (a constant weight);
+2. the image's part share ``s`` follows its stage-1 confidence ``c``
+   (:func:`geocorr.features.part_confidence.stage1_confidence`: final mask
+   IoU, vote margin, canonical alignment confidence and residual, symmetry
+   order): the confidence scales the part's *odds* against the 2D source,
+   ``s / (1 - s) = c * gamma / (1 - gamma)``, so ``s = gamma`` at ``c = 1``,
+   ``s = 0`` at ``c = 0``, and a half-trusted mesh keeps most of a high
+   ``gamma`` (0.9 -> 0.82) instead of half of it. ``confidence=None``: ``s = gamma``;
 3. both maps are L2-normalised per cell and concatenated as
    ``[sqrt(1 - s) * 2D, sqrt(s) * part]`` (:mod:`geocorr.features.fusion`: a
    weight is a share of the similarity). Between two images ``a`` and ``b``
@@ -101,9 +104,16 @@ class PartFusion:
 
 
 def part_share(confidence: Stage1Confidence | None, settings: PartFusionSettings) -> float:
-    """``part_weight * confidence.value`` (``part_weight`` when ``confidence`` is ``None``)."""
-    c = 1.0 if confidence is None else confidence.value
-    return float(settings.part_weight * np.clip(c, 0.0, 1.0))
+    """The part's share ``s``: odds ``s / (1 - s) = c * gamma / (1 - gamma)`` (module doc).
+
+    ``gamma`` (= ``settings.part_weight``) when ``confidence`` is ``None`` or its
+    value is 1; 0 when the value is 0; increasing in the value between.
+    """
+    g = settings.part_weight
+    c = 1.0 if confidence is None else float(np.clip(confidence.value, 0.0, 1.0))
+    if g in (0.0, 1.0) or c == 1.0:
+        return float(g) if c > 0 else 0.0
+    return float(c * g / (c * g + 1.0 - g))
 
 
 def _concat(features: FeatureMap, part: FeatureMap, share: float) -> FeatureMap:
