@@ -83,5 +83,7 @@ def test_demo_refuses_non_empty_output(tmp_path):
 def test_demo_settings_checked():
     with pytest.raises(ValueError, match="xfeat"):
         DemoSettings(labels=LabelSettings(backbone="classical"))
+    from geocorr.features.part_fusion import PartFusionSettings
+
     with pytest.raises(ValueError, match="part_weight"):
-        DemoSettings(part_weight=1.0)
+        DemoSettings(fusion=PartFusionSettings(part_weight=0.0))
