@@ -12,7 +12,8 @@ protocol: per-image PCK@0.1 and the twin-swap rate) for
   every command runs;
 * ``fused, constant gamma``: the same weight without the confidence;
 * ``fused, equal shares (before)``: the old commands' fusion (part weight 0.5,
-  an equal share of the similarity; the demo's table row).
+  an equal share of the similarity; the demo's table row);
+* ``fused, gamma G`` (``--gammas``): the confidence rule with another part weight.
 
 The check printed per level: fused PCK@0.1 >= max(2D, 3D only) - 2 points and
 fused swap rate <= the 2D swap rate. Only scoring reads ``GroundTruth/``.
@@ -48,7 +49,8 @@ from geocorr.reconstruct.pipeline import load_cached
 ALPHA = 0.1
 
 
-def _rows(data: Path, stage1: Path, feature_cache: Path) -> tuple[dict, dict, list[float]]:
+def _rows(data: Path, stage1: Path, feature_cache: Path, gammas: list[float]
+          ) -> tuple[dict, dict, list[float]]:
     backbone = make_backbone("xfeat")
     cache = FeatureCache(feature_cache)
     descriptor = GeometricDescriptor()
@@ -59,7 +61,8 @@ def _rows(data: Path, stage1: Path, feature_cache: Path) -> tuple[dict, dict, li
                 "fused, constant gamma": PartFusionSettings(part_weight=default.part_weight,
                                                             confidence=None),
                 "fused, equal shares (before)": PartFusionSettings(part_weight=0.5,
-                                                                   confidence=None)}
+                                                                   confidence=None),
+                **{f"fused, gamma {g:g}": PartFusionSettings(part_weight=g) for g in gammas}}
     maps: dict[Path, dict] = {}
     shares: list[float] = []
     for p in pairs:
@@ -98,6 +101,8 @@ def main() -> None:
     ap.add_argument("--level", action="append", required=True,
                     help="NAME=DATA,STAGE1 (repeat per level, in table order)")
     ap.add_argument("--feature-cache", type=Path, default=Path("/tmp/geocorr_fusion_fc"))
+    ap.add_argument("--gammas", default="", help="other part weights to score with the "
+                                                 "confidence rule, comma-separated")
     ap.add_argument("--out", type=Path, default=None, help="markdown file to write")
     args = ap.parse_args()
     lines = ["# Fusion at every error level (must-show: fusion that never hurts)", "",
@@ -110,7 +115,8 @@ def main() -> None:
         name, _, paths = spec.partition("=")
         data, stage1 = (Path(x) for x in paths.split(","))
         t = time.perf_counter()
-        pck, swap, shares = _rows(data, stage1, args.feature_cache)
+        gammas = [float(g) for g in args.gammas.split(",") if g]
+        pck, swap, shares = _rows(data, stage1, args.feature_cache, gammas)
         cats = [c for c in pck["2D (XFeat)"] if c != "overall"]
         best = max(pck["2D (XFeat)"]["overall"], pck["3D only"]["overall"])
         ok_pck = pck["fused"]["overall"] >= best - 2

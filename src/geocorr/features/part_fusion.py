@@ -26,7 +26,7 @@ calls :func:`fuse_part` (or :func:`fuse_cached` for a stage-1 cache entry):
 
 Why ``gamma`` is high (:attr:`PartFusionSettings.part_weight`): on the
 procedural benchmark XFeat's in-object cosines are noisy at the scale that
-separates neighbouring parts (its NN is right for 19-31 % of keypoints), while
+separates neighbouring parts (its NN is right for 17-31 % of keypoints), while
 the part descriptor of a well-canonicalized mesh is right for ~90 %; at an
 equal share XFeat's noise moves the nearest neighbour off the part (the demo's
 fused row 79.6 vs 88.8 for 3D only). A high share at full confidence keeps the
@@ -65,8 +65,8 @@ class PartFusionSettings:
     Attributes:
         part_weight: ``gamma``, the part descriptor's share of the fused
             similarity at full stage-1 confidence (the 2D map gets
-            ``1 - gamma``); 0 = 2D only, 1 = the part descriptor alone where
-            the mesh is fully trusted. This is the one default of the part
+            ``1 - gamma``); 0 = 2D only, 1 = the part descriptor alone for
+            every image whose confidence is above 0 (infinite odds). This is the one default of the part
             weight in geocorr: 0.9, the smallest share of the sweep
             {0.5, 0.75, 0.9, 1} whose fused row stayed within 2 points of
             the best single source at every simulated error level with XFeat
