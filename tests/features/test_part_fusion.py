@@ -58,8 +58,8 @@ def test_confidence_is_monotone_in_each_signal(signal, values, increasing):
 
 def test_confidence_factors_by_hand():
     s = ConfidenceSettings()
-    c = stage1_confidence(0.575, _record(margin=2.0, conf=0.15, residual=0.375, order=2), s)
-    # fit (0.575-0.3)/(0.85-0.3) = 0.5; yaw (1 + (2/8)/0.5)/2 = 0.75; canonical 0.15/0.3 = 0.5;
+    c = stage1_confidence(0.7, _record(margin=2.0, conf=0.15, residual=0.375, order=2), s)
+    # fit (0.7-0.5)/(0.9-0.5) = 0.5; yaw (1 + (2/8)/0.5)/2 = 0.75; canonical 0.15/0.3 = 0.5;
     # residual 1 - (0.375-0.15)/(0.6-0.15) = 0.5; symmetry 1/2
     assert (c.fit, c.yaw, c.canonical, c.residual, c.symmetry) == pytest.approx(
         (0.5, 0.75, 0.5, 0.5, 0.5))

@@ -52,12 +52,14 @@ class ConfidenceSettings:
     """Where each factor of :func:`stage1_confidence` starts and stops trusting.
 
     Attributes:
-        iou_min: mask IoU at or below which the fit factor is 0 (0.3; stage-1
-            refinement flags a failure below 0.6, but at IoU 0.5-0.6 the
-            rendered descriptor still names the right part for some pixels).
-        iou_ok: mask IoU from which the fit factor is 1 (0.85: refined
-            simulated meshes reach 0.85-0.95 even when placed ideally, because
-            the simulator re-meshes thin parts, ``benchmarks/RESULTS.md``).
+        iou_min: mask IoU at or below which the fit factor is 0 (0.5; stage-1
+            refinement flags a failure below 0.6).
+        iou_ok: mask IoU from which the fit factor is 1 (0.9: refined meshes
+            at the simulator's ``oracle`` level reach a median of 0.93). With
+            0.3 / 0.85 instead, images refined to IoU 0.6-0.7 at twice the
+            realistic errors kept a part share near 0.8 although their 3D-only
+            PCK@0.1 was 4-17 %, and the fused row fell 7.6 points below 2D
+            (``benchmarks/RESULTS.md``, "Fusion").
         margin_ok: vote margin (fraction of the votes) from which the yaw
             factor is 1 (0.5: e.g. 6 of 8 views against 2).
         canonical_ok: alignment confidence from which the canonical factor is 1
@@ -69,8 +71,8 @@ class ConfidenceSettings:
         symmetry: apply the ``1 / order`` symmetry factor.
     """
 
-    iou_min: float = 0.3
-    iou_ok: float = 0.85
+    iou_min: float = 0.5
+    iou_ok: float = 0.9
     margin_ok: float = 0.5
     canonical_ok: float = 0.3
     residual_ok: float = 0.15
