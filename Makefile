@@ -13,21 +13,21 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -e ".[dev,models]"
+	$(PY) -m pip install -q -e ".[dev,models,ray]"
 	touch $@
 
 demo: install
-	rm -rf $(OUT) && OMP_NUM_THREADS=1 $(VENV)/bin/geocorr demo --out $(OUT)
+	rm -rf $(OUT) && $(VENV)/bin/geocorr demo --out $(OUT)
 
 test: install
 	$(PY) -m ruff check src tests benchmarks
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q
+	$(PY) -m pytest -q
 
 test-slow: install
-	OMP_NUM_THREADS=1 $(PY) -m pytest -q -m slow
+	$(PY) -m pytest -q -m slow
 
 bench: install
-	OMP_NUM_THREADS=1 $(PY) benchmarks/geometry.py
+	$(PY) benchmarks/geometry.py
 
 clean:
 	rm -rf $(VENV) $(OUT) .pytest_cache

@@ -1,7 +1,8 @@
 """Geometry core speed figures on this machine: each fast path next to a naive reference.
 
-Run: ``.venv/bin/python benchmarks/geometry.py`` (or ``make bench``). Prints one
-table; the rows come from ``geometry_raster.run()`` and ``geometry_rays.run()``.
+Run: ``.venv/bin/python benchmarks/geometry.py`` (or ``make bench``; one thread per
+library). Prints one table; the rows come from ``geometry_raster.run()`` and
+``geometry_rays.run()``.
 """
 
 from __future__ import annotations
@@ -18,8 +19,11 @@ import geometry_rays  # noqa: E402
 
 
 def main() -> None:
-    # One torch thread: on 2 cores two threads contend with numba and each other (the
+    # One thread per library: on 2 cores two threads contend with numba and each other (the
     # soft silhouette ran 10x slower with 2 threads on a loaded machine).
+    from geocorr.threads import set_threads
+
+    set_threads(1)
     rows = geometry_raster.run(threads=1) + geometry_rays.run()
     print(f"# geometry benchmarks — {platform.processor() or platform.machine()}, "
           f"{os.cpu_count()} cores")

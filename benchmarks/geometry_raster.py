@@ -153,11 +153,15 @@ def _bench_soft(repeats: int) -> dict:
     fast_fn = step(soft_silhouette, st)
     fast = _median_ms(fast_fn, repeats)
     culled = _median_ms(step(soft_silhouette, SoftRasterSettings(cull_backfaces=True)), repeats)
+    torch_fn = step(soft_silhouette, SoftRasterSettings(engine="torch"))
+    torch_engine = _median_ms(torch_fn, repeats)
     dense = _median_ms(step(soft_silhouette_dense, st), 1, warmup=0)
     return dict(name=f"soft silhouette fwd+bwd 128^2, {len(m.faces)} faces", fast_ms=fast,
                 reference_ms=dense, ratio=dense / fast, target_ms=50.0,
-                note=f"culled vs unculled dense (all pairs, recomputed in backward); sigma "
-                     f"{st.sigma} px^2; with cull_backfaces {culled:.1f} ms; "
+                note=f"culled (engine {st.engine}: numba on CPU) vs unculled dense (all pairs, "
+                     f"recomputed in backward); sigma {st.sigma} px^2; torch engine "
+                     f"{torch_engine:.1f} ms ({_CPU_MS[id(torch_fn)]:.1f} ms CPU); "
+                     f"with cull_backfaces {culled:.1f} ms; "
                      f"{_cpu_note(fast_fn)}")
 
 

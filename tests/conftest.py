@@ -1,4 +1,10 @@
-"""Shared fixtures: API stand-ins of the foundation models (see tests/fakes/README.md)."""
+"""Shared fixtures: API stand-ins of the foundation models (see tests/fakes/README.md).
+
+Suite-wide setup: the thread counts geocorr's CLI would choose
+(``geocorr.threads``). Without it, tests calling the library directly would run
+torch, numba and BLAS with one thread per core, as a bare ``python`` does; the
+CLI and the tests see the same setting, whatever the Makefile or shell exports.
+"""
 
 from __future__ import annotations
 
@@ -9,6 +15,12 @@ from pathlib import Path
 import pytest
 
 FAKES = Path(__file__).resolve().parent / "fakes"
+
+
+def pytest_configure(config) -> None:
+    from geocorr.threads import set_threads
+
+    set_threads()
 
 
 @pytest.fixture()

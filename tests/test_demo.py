@@ -11,9 +11,12 @@ from geocorr.matching.pairs import PairSamplingSettings
 
 def test_demo_end_to_end_small(tmp_path):
     out = tmp_path / "demo"
+    # oracle reconstructions: at 4 label pairs the realistic level's geodesic filter keeps no
+    # pair with 2 labels (no geodesic adapter to check); this test is about the machinery
     settings = DemoSettings(categories=("car",), images_per_category=7, test_pairs=4, figures=1,
                             labels=LabelSettings(pairs=PairSamplingSettings(4)),
-                            train=TrainSettings(steps=4, out_dim=16), adapter_context=True)
+                            train=TrainSettings(steps=4, out_dim=16), adapter_context=True,
+                            sim_errors="oracle")
     res = run_demo(out, settings, progress=False, log=lambda _: None)
     saved = json.loads((out / "results.json").read_text())
     assert [r["name"] for r in saved["rows"]] == [r["name"] for r in res["rows"]]
@@ -85,6 +88,9 @@ def test_demo_refuses_non_empty_output(tmp_path):
 
 
 def test_demo_settings_checked():
+    assert DemoSettings().sim_errors == "realistic"
+    with pytest.raises(ValueError, match="error level"):
+        DemoSettings(sim_errors="perfect")
     with pytest.raises(ValueError, match="xfeat"):
         DemoSettings(labels=LabelSettings(backbone="classical"))
     from geocorr.features.part_fusion import PartFusionSettings

@@ -2,6 +2,12 @@
 
 Every writer in geocorr outside ``geometry/`` (which imports nothing else from
 the package and keeps its own copy in ``save_camera``) goes through here.
+
+Temporary files get the permissions a plain ``open(path, "w")`` would give
+(``0o666`` less the umask; ``tempfile.mkstemp`` alone makes them ``0600``),
+and carry the writer's pid in their name, so that a folder's leftovers from a
+killed writer can be told from a live writer's files
+(:func:`remove_stale_temp_files`).
 """
 
 from __future__ import annotations
@@ -14,7 +20,81 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
 
-__all__ = ["atomic_file", "write_bytes_atomic", "write_text_atomic", "write_json_atomic"]
+__all__ = ["atomic_file", "write_bytes_atomic", "write_text_atomic", "write_json_atomic",
+           "create_temp_file", "remove_stale_temp_files", "current_umask"]
+
+
+def current_umask() -> int:
+    """The process umask, read without changing it where the OS allows.
+
+    ``/proc/self/status`` has it on Linux; elsewhere it is set and restored at
+    once (``os.umask`` has no read-only form).
+    """
+    try:
+        with open("/proc/self/status", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except (OSError, ValueError, IndexError):
+        pass
+    mask = os.umask(0o022)
+    os.umask(mask)
+    return mask
+
+
+def create_temp_file(folder: str | os.PathLike, prefix: str, suffix: str) -> tuple[int, str]:
+    """A new temporary file ``<folder>/<prefix><pid>-<random><suffix>``, mode ``0o666 & ~umask``.
+
+    Returns:
+        ``(fd, path)`` as :func:`tempfile.mkstemp` (the caller closes ``fd``).
+    """
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=f"{prefix}{os.getpid()}-", suffix=suffix)
+    try:
+        os.fchmod(fd, 0o666 & ~current_umask())
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    return fd, tmp
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # someone else's live process
+        return True
+    return True
+
+
+def remove_stale_temp_files(folder: str | os.PathLike, prefix: str, suffix: str) -> list[Path]:
+    """Delete ``<prefix>*<suffix>`` files in ``folder`` left by writers that are gone.
+
+    A file named by :func:`create_temp_file` is kept while the process whose
+    pid it carries is alive (it may be writing it); files without a pid in
+    their name come from older versions and are removed.
+
+    Returns:
+        The removed paths, sorted.
+    """
+    folder = Path(folder)
+    removed = []
+    if not folder.is_dir():
+        return removed
+    for path in sorted(folder.glob(f"{prefix}*{suffix}")):
+        middle = path.name[len(prefix):len(path.name) - len(suffix)]
+        head, sep, _ = middle.partition("-")
+        if sep and head.isdigit() and _pid_alive(int(head)):
+            continue
+        try:
+            path.unlink()
+        except FileNotFoundError:
+            continue
+        removed.append(path)
+    return removed
 
 
 def _naming(exc: OSError, path: Path, tmp: str | None = None) -> OSError:
@@ -44,8 +124,8 @@ def atomic_file(path: str | os.PathLike, prefix: str | None = None,
     path = Path(path)
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, suffix=suffix,
-                                   prefix=f".{path.name}." if prefix is None else prefix)
+        fd, tmp = create_temp_file(path.parent, f".{path.name}." if prefix is None else prefix,
+                                   suffix)
     except OSError as exc:
         raise _naming(exc, path) from exc
     try:

@@ -77,6 +77,9 @@ class DemoSettings:
             lower (``benchmarks/RESULTS.md``).
         adapter_fused_rows: also score each adapter fused with the rendered
             part descriptor (``fusion``).
+        sim_errors: error level of the simulated SAM3D meshes and SAM3 masks
+            (``oracle`` | ``realistic`` | ``hard``, docs/synth.md).
+        sim_scale: factor on that level's magnitudes.
     """
 
     seed: int = 0
@@ -90,6 +93,8 @@ class DemoSettings:
     train: TrainSettings = field(default_factory=default_train_settings)
     adapter_fused_rows: bool = True
     adapter_context: bool = False
+    sim_errors: str = "realistic"
+    sim_scale: float = 1.0
 
     def __post_init__(self) -> None:
         if self.labels.backbone != "xfeat":
@@ -98,6 +103,9 @@ class DemoSettings:
         if self.fusion.part_weight == 0:
             raise ValueError("DemoSettings.fusion.part_weight must be > 0: the demo compares "
                              "2D with 2D+3D rows")
+        from geocorr.data.synth.errors import error_preset
+
+        error_preset(self.sim_errors, self.sim_scale)  # names the bad level or scale
 
 
 @dataclass(frozen=True)
@@ -146,7 +154,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
 
     from geocorr.adapter.checkpoint import apply_adapter, from_pretrained
     from geocorr.data.spair import SPairDataset
-    from geocorr.data.synth.generate import SynthSettings, generate_dataset
+    from geocorr.data.synth.generate import SynthSettings, generate_dataset, with_error_level
     from geocorr.evaluation.filter_study import FilterStudySettings, run_filter_study
     from geocorr.evaluation.label_quality import quality_table
     from geocorr.evaluation.predict import PredictSettings, predict_keypoints
@@ -157,7 +165,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     from geocorr.features.registry import make_backbone
     from geocorr.reconstruct.pipeline import dataset_images, load_cached, run_stage1
     from geocorr.reconstruct.reconstructor import simulated_reconstructor
-    from geocorr.reconstruct.segmenter import DatasetMasks
+    from geocorr.reconstruct.segmenter import default_segmenter
 
     s = settings or DemoSettings()
     out = Path(out)
@@ -171,10 +179,10 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     t = time.perf_counter()
     data = out / "data"
     log(f"[1/5] generating the procedural benchmark in {data}")
-    generate_dataset(data, SynthSettings(seed=s.seed, categories=tuple(s.categories),
-                                         images_per_category=s.images_per_category,
-                                         pairs_per_split=(_ALL_PAIRS, 0, s.test_pairs),
-                                         preview=True),
+    synth = SynthSettings(seed=s.seed, categories=tuple(s.categories),
+                          images_per_category=s.images_per_category,
+                          pairs_per_split=(_ALL_PAIRS, 0, s.test_pairs), preview=True)
+    generate_dataset(data, with_error_level(synth, s.sim_errors, s.sim_scale),
                      progress=progress)
     timings["synth"] = time.perf_counter() - t
 
@@ -183,7 +191,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     stage1 = out / "stage1"
     images = sorted(set(dataset_images(data, "test")) | set(dataset_images(data, "trn")))
     log(f"[2/5] stage 1 (refine + yaw vote) on {len(images)} images (test + trn)")
-    records = run_stage1(data, images, DatasetMasks(data), simulated_reconstructor(data),
+    records = run_stage1(data, images, default_segmenter(data), simulated_reconstructor(data),
                          stage1, progress=progress)
     timings["stage1"] = time.perf_counter() - t
 

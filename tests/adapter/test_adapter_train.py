@@ -1,3 +1,8 @@
+import os
+import signal
+import subprocess
+import sys
+
 import numpy as np
 import pytest
 import torch
@@ -169,3 +174,33 @@ def test_provider_splits_channel_groups(tmp_path):
     whole = cache_feature_provider(FeatureCache(tmp_path / "c"), [_GroupedBackbone()],
                                    split_groups=False)(tmp_path / "x.png", "cat")
     assert whole["sdfake"].shape == (5, 4, 4)
+
+
+_KILLED_WRITER = """
+import sys, time
+from geocorr.atomic import create_temp_file
+fd, tmp = create_temp_file(sys.argv[1], ".tmp-", ".pt")
+print(tmp, flush=True)
+time.sleep(120)
+"""
+
+
+def test_training_start_removes_a_killed_save_temp(tmp_path):
+    run = tmp_path / "run"
+    run.mkdir()
+    # a checkpoint writer killed between creating its temporary file and the rename
+    proc = subprocess.Popen([sys.executable, "-c", _KILLED_WRITER, str(run)],
+                            stdout=subprocess.PIPE, text=True)
+    try:
+        dead = proc.stdout.readline().strip()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+        proc.stdout.close()
+    assert os.path.basename(dead).startswith(f".tmp-{proc.pid}-") and os.path.isfile(dead)
+    pairs, provider, _, _ = toy_problem(num_images=3)
+    train_adapter(pairs, provider, run, TrainSettings(**SMALL), progress=False,
+                  max_steps_this_call=1)
+    assert not os.path.exists(dead)
+    assert not [p.name for p in run.iterdir() if p.name.startswith(".")]
+    assert (run / "last.pt").is_file()

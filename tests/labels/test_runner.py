@@ -137,3 +137,17 @@ def test_resume_with_other_settings_refused(tiny, tmp_path):
     res = subprocess.run(_cli(data, cache, out, ["--filter", "nonsense"]), env=env,
                          capture_output=True, text=True)
     assert res.returncode == 2 and "filter" in (res.stdout + res.stderr)
+
+
+def test_second_pseudolabel_run_on_a_held_store_exits_2_at_once(tiny, tmp_path):
+    data, cache = tiny
+    out = tmp_path / "s.sqlite"
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "COLUMNS": "1000"}
+    with LabelStore(out, {"held": "by this test"}):
+        res = subprocess.run(_cli(data, cache, out), env=env, capture_output=True, text=True)
+    assert res.returncode == 2, res.stderr
+    text = " ".join((res.stdout + res.stderr).split())
+    assert f"another geocorr pseudolabel run holds {out} (pid {os.getpid()})" in text
+    assert "Traceback" not in text
+    with LabelStore(out) as st:
+        assert st.pairs() == []

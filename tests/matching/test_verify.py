@@ -141,3 +141,73 @@ def test_bad_inputs():
     idx = build_mesh_index(v, f, v)
     with pytest.raises(ValueError, match="differ"):
         verify_geodesic(idx, idx, _camera(), _camera(), np.zeros((3, 2)), np.zeros((2, 2)))
+
+
+def _precision_recall(kept, correct):
+    return (kept & correct).sum() / max(kept.sum(), 1), (kept & correct).sum() / correct.sum()
+
+
+def test_fragmented_copy_keeps_recall_at_equal_precision():
+    """The same sphere cut into 300 pieces: on the same lifted vertices, the filter's
+    recall stays within 2x of the uncut sphere's at equal precision (the spanning
+    tree alone loses it). The lifts are the uncut run's, read on the first copy of
+    each vertex, so the geodesic distance is the only difference."""
+    from geocorr.data.synth.fragment import fragment_mesh
+    from geocorr.geometry.geodesic import FragmentSettings
+
+    v, f = _sphere()
+    cut = fragment_mesh(v, f, pieces=300, gap=0.3, seed=0)
+    first = np.full(len(v), -1)
+    first[cut.origin[::-1]] = np.arange(len(cut.origin))[::-1]
+    cam = _camera(size=128)
+    rng = np.random.default_rng(7)
+    uv_s = rng.uniform(34, 94, size=(400, 2))
+    uv_t = uv_s + rng.uniform(-20, 20, size=(400, 2))
+    s = VerifySettings(delta=0.05, cross_map="descriptor")
+    uncut = build_mesh_index(v, f, v)   # descriptor = position: v_hat = the other lift
+    ref = verify_geodesic(uncut, uncut, cam, cam, uv_s, uv_t, s)
+    a, b = ref.v_s[ref.hit], ref.v_t[ref.hit]
+    # truth: great circle between the lifted vertices, in bbox diagonals
+    cos = np.sum(v[a] * v[b], 1) / (np.linalg.norm(v[a], axis=1) * np.linalg.norm(v[b], axis=1))
+    correct = np.arccos(np.clip(cos, -1, 1)) / uncut.diagonal < s.delta
+    assert 80 < correct.sum() < 320                         # both kinds of candidates
+    p_ref, r_ref = _precision_recall(ref.kept[ref.hit], correct)
+    assert p_ref > 0.95 and r_ref > 0.9
+
+    def recall_at_precision(index):
+        e = index.geodesic_pairs(first[a], first[b]) / index.diagonal
+        best = 0.0
+        for delta in np.linspace(0.01, 0.1, 37):
+            prec, rec = _precision_recall(e < delta, correct)
+            if (e < delta).any() and prec >= p_ref - 1e-9:
+                best = max(best, rec)
+        return best
+
+    desc = v[cut.origin]              # the uncut sphere's descriptors, carried over
+    fixed = build_mesh_index(cut.vertices, cut.faces, desc, s)
+    tree = build_mesh_index(cut.vertices, cut.faces, desc,
+                            VerifySettings(delta=0.05, cross_map="descriptor",
+                                           fragments=FragmentSettings(max_main_share=0.0)))
+    assert recall_at_precision(fixed) >= 0.5 * r_ref
+    assert recall_at_precision(tree) < 0.5 * r_ref         # what the fragment rule fixes
+
+
+def test_fragmented_copy_through_vertex_clustering():
+    """Above max_geodesic_vertices the contracted fragment graph keeps the
+    clustered distances close to the uncut ones (clustering alone cuts holes)."""
+    from geocorr.data.synth.fragment import fragment_mesh
+
+    s_ = trimesh.creation.icosphere(subdivisions=4)
+    v, f = np.asarray(s_.vertices), np.asarray(s_.faces)
+    cut = fragment_mesh(v, f, pieces=400, gap=0.3, seed=1)
+    settings = VerifySettings(max_geodesic_vertices=800)
+    index = build_mesh_index(cut.vertices, cut.faces, v[cut.origin], settings)
+    assert index.geodesic.shape[0] <= 800 and np.isfinite(index.geodesic).all()
+    rng = np.random.default_rng(2)
+    a, b = rng.integers(0, len(cut.vertices), 400), rng.integers(0, len(cut.vertices), 400)
+    p, q = v[cut.origin[a]], v[cut.origin[b]]
+    great = np.arccos(np.clip(np.sum(p * q, 1) / (np.linalg.norm(p, axis=1)
+                                                  * np.linalg.norm(q, axis=1)), -1, 1))
+    far = great > 0.5
+    ratio = index.geodesic_pairs(a, b)[far] / great[far]
+    assert 0.95 < np.median(ratio) < 1.1 and np.percentile(ratio, 95) < 1.25

@@ -5,7 +5,9 @@ A checkpoint is a ``torch.save`` d dict of plain types and tensors only:
 ``state_dict``, and for training checkpoints also the train settings, step,
 optimizer state and history. It is written to a temporary file in the same
 folder and renamed (``os.replace``), so a crash never leaves a half-written
-file, and read with ``torch.load(weights_only=True)``.
+file, and read with ``torch.load(weights_only=True)``. A writer killed between
+the two leaves its ``.tmp-<pid>-*.pt`` behind; :func:`remove_stale_checkpoint_temps`
+(called when training starts) deletes those of writers that are gone.
 """
 
 from __future__ import annotations
@@ -18,15 +20,17 @@ import numpy as np
 import torch
 
 from geocorr.adapter.network import Adapter, AdapterSettings
-from geocorr.atomic import atomic_file
+from geocorr.atomic import atomic_file, remove_stale_temp_files
 from geocorr.features.base import FeatureMap
 
 __all__ = ["CHECKPOINT_FORMAT", "save_checkpoint", "load_checkpoint", "adapter_from_checkpoint",
-           "from_pretrained", "apply_adapter", "BEST_NAME", "LAST_NAME"]
+           "from_pretrained", "apply_adapter", "BEST_NAME", "LAST_NAME",
+           "remove_stale_checkpoint_temps"]
 
 CHECKPOINT_FORMAT = "geocorr-adapter-v1"
 BEST_NAME = "best.pt"
 LAST_NAME = "last.pt"
+_TMP_PREFIX, _TMP_SUFFIX = ".tmp-", ".pt"
 
 
 def save_checkpoint(path: str | os.PathLike[str], adapter: Adapter, **extra: Any) -> Path:
@@ -44,9 +48,20 @@ def save_checkpoint(path: str | os.PathLike[str], adapter: Adapter, **extra: Any
     payload = {"format": CHECKPOINT_FORMAT, "adapter_settings": adapter.settings.to_dict(),
                "state_dict": {k: v.detach().cpu().clone() for k, v in
                               adapter.state_dict().items()}, **extra}
-    with atomic_file(path, prefix=".tmp-", suffix=".pt") as f:
+    with atomic_file(path, prefix=_TMP_PREFIX, suffix=_TMP_SUFFIX) as f:
         torch.save(payload, f)
     return path
+
+
+def remove_stale_checkpoint_temps(folder: str | os.PathLike[str]) -> list[Path]:
+    """Delete the temporary files that killed :func:`save_checkpoint` calls left in ``folder``.
+
+    Files of a writer that is still running are kept.
+
+    Returns:
+        The removed paths.
+    """
+    return remove_stale_temp_files(folder, _TMP_PREFIX, _TMP_SUFFIX)
 
 
 def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:

@@ -22,7 +22,13 @@ from pathlib import Path
 
 import torch
 
-from geocorr.adapter.checkpoint import BEST_NAME, LAST_NAME, load_checkpoint, save_checkpoint
+from geocorr.adapter.checkpoint import (
+    BEST_NAME,
+    LAST_NAME,
+    load_checkpoint,
+    remove_stale_checkpoint_temps,
+    save_checkpoint,
+)
 from geocorr.adapter.dataset import (
     FeatureProvider,
     LabeledPair,
@@ -31,10 +37,13 @@ from geocorr.adapter.dataset import (
 )
 from geocorr.adapter.losses import LossSettings, adapter_loss
 from geocorr.adapter.network import Adapter, AdapterSettings
-from geocorr.atomic import write_json_atomic
+from geocorr.atomic import remove_stale_temp_files, write_json_atomic
 
 __all__ = ["TrainSettings", "TrainResult", "one_cycle_lr", "split_pairs", "train_adapter",
-           "validation_loss", "LOCAL_BACKBONES", "context_defaults"]
+           "validation_loss", "LOCAL_BACKBONES", "context_defaults", "remove_stale_run_temps",
+           "HISTORY_NAME"]
+
+HISTORY_NAME = "history.json"
 
 LOCAL_BACKBONES = frozenset({"xfeat", "classical"})
 """Backbones whose cells see only a small neighbourhood (no image-wide tokens)."""
@@ -215,6 +224,16 @@ def validation_loss(adapter: Adapter, data: TrainingPairs, settings: TrainSettin
     return total / max(1, len(data))
 
 
+def remove_stale_run_temps(out: str | os.PathLike) -> list[Path]:
+    """Delete the temporary files that killed checkpoint / history writes left in ``out``.
+
+    Writers still running keep theirs (their pid is in the file name).
+    """
+    return sorted(remove_stale_checkpoint_temps(out)
+                  + remove_stale_temp_files(out, f".{HISTORY_NAME}.", ".tmp")
+                  + remove_stale_temp_files(out, ".tmp-", ".json"))  # history, before 2026-12
+
+
 def train_adapter(pairs: Sequence[LabeledPair], provider: FeatureProvider, out: str | os.PathLike,
                   settings: TrainSettings | None = None, *, sources: Sequence[str] | None = None,
                   device: str | torch.device = "cpu", progress: bool = True,
@@ -241,6 +260,7 @@ def train_adapter(pairs: Sequence[LabeledPair], provider: FeatureProvider, out: 
     s = settings or TrainSettings()
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    remove_stale_run_temps(out)
     device = torch.device(device)
     if s.label_budget is not None:
         pairs = subsample_labels(pairs, s.label_budget, s.seed)
@@ -318,7 +338,7 @@ def train_adapter(pairs: Sequence[LabeledPair], provider: FeatureProvider, out: 
                     best = val
                     save_checkpoint(best_path, adapter, step=step, val_loss=val,
                                     train_settings=s.to_dict())
-                write_json_atomic(out / "history.json", history)
+                write_json_atomic(out / HISTORY_NAME, history)
             if validate or step == stop:
                 save_checkpoint(last_path, adapter, train_settings=s.to_dict(), step=step,
                                 optimizer=opt.state_dict(), best_val_loss=best,

@@ -31,8 +31,17 @@ app = typer.Typer(
 
 
 @app.callback()
-def _root() -> None:
+def _root(
+    threads: int | None = typer.Option(
+        None, "--threads", min=1,
+        help="Threads for torch, numba, BLAS and OpenCV (before the command: geocorr --threads "
+             "2 demo). Default: $OMP_NUM_THREADS if set, else 1, measured fastest on a shared "
+             "2-core machine (benchmarks/RESULTS.md)."),
+) -> None:
     """3D-aware semantic correspondence: reconstruct, match, verify, train, evaluate."""
+    from geocorr.threads import set_threads
+
+    set_threads(threads)
 
 
 def _register_commands() -> None:

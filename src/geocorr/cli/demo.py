@@ -28,6 +28,12 @@ def register(app: typer.Typer) -> None:
         adapter_context: bool = typer.Option(
             False, "--adapter-context",
             help="adapters over XFeat + image-wide context (adds that zero-shot row)"),
+        sim_errors: str = typer.Option(
+            "realistic", "--sim-errors",
+            help="error level of the simulated SAM3D meshes and SAM3 masks: oracle | realistic "
+                 "| hard (docs/synth.md)"),
+        sim_scale: float = typer.Option(1.0, "--sim-scale",
+                                        help="factor on the error level's magnitudes"),
     ) -> None:
         """Benchmark -> stage 1 -> 2D vs 2D+3D -> pseudo-labels per filter -> adapters -> PCK."""
         from dataclasses import replace
@@ -43,5 +49,6 @@ def register(app: typer.Typer) -> None:
                 fusion=part_fusion_settings(part_weight, part_confidence),
                 labels=replace(base.labels, pairs=replace(base.labels.pairs,
                                                           pairs_per_category=label_pairs)),
-                train=replace(base.train, steps=train_steps), adapter_context=adapter_context)
+                train=replace(base.train, steps=train_steps), adapter_context=adapter_context,
+                sim_errors=sim_errors, sim_scale=sim_scale)
             run_demo(out, settings)

@@ -7,6 +7,14 @@ from pathlib import Path
 import typer
 
 from geocorr.cli._common import PART_CONFIDENCE_HELP, PART_WEIGHT_HELP
+from geocorr.cli._engine import (
+    CHUNK_SIZE,
+    CPUS_PER_WORKER,
+    ENGINE,
+    GPUS_PER_WORKER,
+    NUM_WORKERS,
+    RAY_ADDRESS,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -46,6 +54,12 @@ def register(app: typer.Typer) -> None:
                                              help=PART_CONFIDENCE_HELP),
         device: str = typer.Option("cpu", "--device"),
         json_out: Path | None = typer.Option(None, "--json", help="Write all numbers here."),
+        engine: str = ENGINE,
+        ray_address: str | None = RAY_ADDRESS,
+        num_workers: int | None = NUM_WORKERS,
+        num_cpus_per_worker: float = CPUS_PER_WORKER,
+        num_gpus_per_worker: float = GPUS_PER_WORKER,
+        chunk_size: int | None = CHUNK_SIZE,
     ) -> None:
         """Predict target keypoints with (fused) backbone features or an adapter; score with PCK."""
         from rich.console import Console
@@ -64,6 +78,11 @@ def register(app: typer.Typer) -> None:
         from geocorr.features.registry import make_backbones, parse_weights
 
         with user_errors():
+            from geocorr.cli._engine import engine_settings
+            from geocorr.engine import make_engine
+
+            eng = engine_settings(engine, ray_address, num_workers, num_cpus_per_worker,
+                                  num_gpus_per_worker, chunk_size)
             check_device(device)
             check_output_file(json_out, "--json")
             fusion = part_fusion_settings(part_weight, part_confidence)
@@ -110,8 +129,12 @@ def register(app: typer.Typer) -> None:
 
                 source = part_fused_source(source, stage1, fusion)
             predictor = zero_shot_predictor(source, PredictSettings(method=predict))
-            result = evaluate_pairs(pairs, predictor, ds, alpha or None, size=size or None,
-                                    split=split, progress=True)
+            runner = make_engine(eng)
+            try:
+                result = evaluate_pairs(pairs, predictor, ds, alpha or None, size=size or None,
+                                        split=split, progress=True, engine=runner)
+            finally:
+                runner.close()
             out = Console(width=120)
             what = "zero-shot" if adapter is None else f"adapter {model}"
             if stage1 is not None:

@@ -6,6 +6,15 @@ from pathlib import Path
 
 import typer
 
+from geocorr.cli._engine import (
+    CHUNK_SIZE,
+    CPUS_PER_WORKER,
+    ENGINE,
+    GPUS_PER_WORKER,
+    NUM_WORKERS,
+    RAY_ADDRESS,
+)
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -36,26 +45,57 @@ def register(app: typer.Typer) -> None:
             True, "--masks/--no-masks", help="Use Segmentation/ masks for the context."),
         device: str = typer.Option("cpu", "--device", help="torch device."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        engine: str = ENGINE,
+        ray_address: str | None = RAY_ADDRESS,
+        num_workers: int | None = NUM_WORKERS,
+        num_cpus_per_worker: float = CPUS_PER_WORKER,
+        num_gpus_per_worker: float = GPUS_PER_WORKER,
+        chunk_size: int | None = CHUNK_SIZE,
     ) -> None:
         """Encode every image of the given splits once; later runs read the cache."""
         from geocorr.cli._common import check_device, user_errors
 
         with user_errors():
-            check_device(device)
-            from geocorr.features.cache import FeatureCache, encode_dataset
-            from geocorr.features.registry import make_backbones
+            from functools import partial
 
-            try:
-                bb = make_backbones([backbone], device=device,
-                                    weights=None if model is None else {backbone: model},
-                                    context=context or None, image_size=image_size,
-                                    prompt=prompt, layer=layer, timestep=timestep,
-                                    grid_size=grid_size)[backbone]
-            except ValueError as exc:
-                raise ValueError(f"--backbone {backbone}: {exc}") from None
+            from geocorr.cli._engine import engine_settings, report_failures
+            from geocorr.engine import make_engine
+
+            eng = engine_settings(engine, ray_address, num_workers, num_cpus_per_worker,
+                                  num_gpus_per_worker, chunk_size)
+            if eng.engine == "local":  # on Ray the workers' devices count, not the driver's
+                check_device(device)
+            from geocorr.features.cache import FeatureCache, encode_dataset
+
+            build = partial(_build_backbone, backbone, device, model, context, image_size,
+                            prompt, layer, timestep, grid_size)
+            # local: built here; Ray: each worker builds it once, on its own device (its
+            # errors come back here as the same one-line ValueError)
+            bb = build() if eng.engine == "local" else build
             splits = [s.strip() for item in split for s in item.split(",") if s.strip()]
-            summary = encode_dataset(dataset, splits, bb, FeatureCache(cache, float16=float16),
-                                     use_masks=masks, progress=not quiet)
+            runner = make_engine(eng)
+            try:
+                summary = encode_dataset(dataset, splits, bb,
+                                         FeatureCache(cache, float16=float16),
+                                         use_masks=masks, progress=not quiet, engine=runner)
+            finally:
+                runner.close()
+            report_failures(summary.failures, "images", label=lambda it: str(it[0]))
         typer.echo(f"{backbone}: {summary.num_images} images, {summary.computed} computed "
                    f"({summary.seconds_per_computed:.3f} s each), {summary.cached} from cache, "
                    f"{summary.masked} with masks -> {cache}")
+
+
+def _build_backbone(backbone: str, device: str, model: str | None, context: bool,
+                    image_size: int | None, prompt: str | None, layer: int | None,
+                    timestep: int | None, grid_size: int | None):
+    """The backbone the flags describe (module level: Ray workers call it by reference)."""
+    from geocorr.features.registry import make_backbones
+
+    try:
+        return make_backbones([backbone], device=device,
+                              weights=None if model is None else {backbone: model},
+                              context=context or None, image_size=image_size, prompt=prompt,
+                              layer=layer, timestep=timestep, grid_size=grid_size)[backbone]
+    except ValueError as exc:
+        raise ValueError(f"--backbone {backbone}: {exc}") from None

@@ -7,6 +7,14 @@ from pathlib import Path
 import typer
 
 from geocorr.cli._common import PART_CONFIDENCE_HELP, PART_WEIGHT_HELP
+from geocorr.cli._engine import (
+    CHUNK_SIZE,
+    CPUS_PER_WORKER,
+    ENGINE,
+    GPUS_PER_WORKER,
+    NUM_WORKERS,
+    RAY_ADDRESS,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -31,12 +39,24 @@ def register(app: typer.Typer) -> None:
                                              help=PART_CONFIDENCE_HELP),
         device: str = typer.Option("cpu", "--device", help="Torch device of the backbone."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        engine: str = ENGINE,
+        ray_address: str | None = RAY_ADDRESS,
+        num_workers: int | None = NUM_WORKERS,
+        num_cpus_per_worker: float = CPUS_PER_WORKER,
+        num_gpus_per_worker: float = GPUS_PER_WORKER,
+        chunk_size: int | None = CHUNK_SIZE,
     ) -> None:
         """Verified pseudo-labels for pairs chained by estimated azimuth (resumable)."""
         from geocorr.cli._common import check_device, part_fusion_settings, user_errors
 
         with user_errors():
-            check_device(device)
+            from geocorr.cli._engine import engine_settings, report_failures
+            from geocorr.engine import make_engine
+
+            eng = engine_settings(engine, ray_address, num_workers, num_cpus_per_worker,
+                                  num_gpus_per_worker, chunk_size)
+            if eng.engine == "local":  # on Ray the workers' devices count, not the driver's
+                check_device(device)
             from geocorr.labels.runner import LabelSettings, run_pseudolabels
             from geocorr.matching.pair import MatchSettings
             from geocorr.matching.pairs import PairSamplingSettings
@@ -50,7 +70,12 @@ def register(app: typer.Typer) -> None:
                 fusion=part_fusion_settings(part_weight, part_confidence),
                 match=MatchSettings(stride=stride), verify=verify, sphere=sphere,
                 pairs=PairSamplingSettings(pairs_per_category=pairs_per_category, seed=seed))
-            summary = run_pseudolabels(dataset, cache, out, settings, feature_cache,
-                                       progress=not quiet, device=device)
+            runner = make_engine(eng)
+            try:
+                summary = run_pseudolabels(dataset, cache, out, settings, feature_cache,
+                                           progress=not quiet, device=device, engine=runner)
+            finally:
+                runner.close()
+            report_failures(summary.failures, "pairs", label=lambda p: p.pair_id)
             typer.echo(f"{summary.labelled} pairs labelled ({summary.labels} labels), "
                        f"{summary.skipped} already done, {summary.pairs} sampled -> {out}")

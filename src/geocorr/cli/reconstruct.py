@@ -6,6 +6,15 @@ from pathlib import Path
 
 import typer
 
+from geocorr.cli._engine import (
+    CHUNK_SIZE,
+    CPUS_PER_WORKER,
+    ENGINE,
+    GPUS_PER_WORKER,
+    NUM_WORKERS,
+    RAY_ADDRESS,
+)
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -14,7 +23,9 @@ def register(app: typer.Typer) -> None:
         out: Path = typer.Option(..., "--out", help="Cache folder (resumable: finished images, "
                                                     "those with record.json, are skipped)."),
         split: str = typer.Option("test", "--split", help="trn | val | test | all."),
-        masks: str = typer.Option("dataset", "--masks", help="dataset | sam3."),
+        masks: str = typer.Option(
+            "auto", "--masks", help="auto (predicted where the dataset has PredictedMasks/, "
+            "else dataset) | predicted (simulated SAM3 masks) | dataset (Segmentation/) | sam3."),
         meshes: str = typer.Option(
             "simulated", "--meshes",
             help="simulated | files:DIR | sam3d:REPO. files:DIR reads DIR/<cat>/<stem>.{ply,glb,"
@@ -39,14 +50,28 @@ def register(app: typer.Typer) -> None:
                                      help="Refinement working resolution (longest side)."),
         device: str = typer.Option("cpu", "--device", help="Torch device for models."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
+        engine: str = ENGINE,
+        ray_address: str | None = RAY_ADDRESS,
+        num_workers: int | None = NUM_WORKERS,
+        num_cpus_per_worker: float = CPUS_PER_WORKER,
+        num_gpus_per_worker: float = GPUS_PER_WORKER,
+        chunk_size: int | None = CHUNK_SIZE,
     ) -> None:
         """Canonicalized reconstruction of every image of a split into a cache."""
+        from rich.text import Text
+
         from geocorr.cli._common import check_device, console, user_errors
         from geocorr.reconstruct.pipeline import Stage1Settings, dataset_images, run_stage1
         from geocorr.reconstruct.refine import RefineSettings
 
         with user_errors():
-            check_device(device)
+            from geocorr.cli._engine import engine_settings
+            from geocorr.engine import make_engine
+
+            eng = engine_settings(engine, ray_address, num_workers, num_cpus_per_worker,
+                                  num_gpus_per_worker, chunk_size)
+            if eng.engine == "local":  # on Ray the workers' devices count, not the driver's
+                check_device(device)
             images = dataset_images(dataset, split, categories)
             if not images:
                 raise ValueError(f"no images in split {split!r} of {dataset}")
@@ -66,13 +91,23 @@ def register(app: typer.Typer) -> None:
             settings = Stage1Settings(refine=RefineSettings(max_side=max_side), estimator=kind,
                                       skip_yaw=skip_yaw, reference_pool=reference_pool,
                                       reference_max=reference_max)
-            records = run_stage1(dataset, images, segmenter, reconstructor, out, settings,
-                                 estimator=est, progress=not quiet)
-        n_fail = sum(r["failed"] for r in records)
-        before = sorted(r["refine"]["iou_before"] for r in records)
-        after = sorted(r["refine"]["iou_after"] for r in records)
+            runner = make_engine(eng)
+            try:
+                records = run_stage1(dataset, images, segmenter, reconstructor, out, settings,
+                                     estimator=est, progress=not quiet, engine=runner)
+            finally:
+                runner.close()
+        errors = [r for r in records if "error" in r]
+        for r in errors[:5]:
+            console.print(Text(f"warning: {r['category']}/{r['stem']} failed (no record.json; a "
+                               f"rerun retries it): {r['error']}", style="yellow"))
+        ok = [r for r in records if "error" not in r]
+        n_fail = sum(r["failed"] for r in ok)
+        before = sorted(r["refine"]["iou_before"] for r in ok) or [float("nan")]
+        after = sorted(r["refine"]["iou_after"] for r in ok) or [float("nan")]
         console.print(f"{len(records)} images -> {out}: median IoU {before[len(before) // 2]:.3f}"
-                      f" -> {after[len(after) // 2]:.3f}, {n_fail} flagged as failed")
+                      f" -> {after[len(after) // 2]:.3f}, {n_fail} flagged as failed"
+                      + (f", {len(errors)} with bad input" if errors else ""))
         _warn_frames(records)
 
 
@@ -95,13 +130,26 @@ def _warn_frames(records: list[dict]) -> None:
 
 
 def _segmenter(masks: str, dataset: Path, sam3_model: str, device: str):
-    from geocorr.reconstruct.segmenter import DatasetMasks, Sam3Segmenter, Sam3Settings
+    from geocorr.reconstruct.segmenter import (
+        DatasetMasks,
+        PredictedMasks,
+        Sam3Segmenter,
+        Sam3Settings,
+        default_segmenter,
+    )
 
+    if masks == "auto":
+        return default_segmenter(dataset)
+    if masks == "predicted":
+        if not (dataset / PredictedMasks.folder).is_dir():
+            raise ValueError(f"--masks predicted: {dataset / PredictedMasks.folder} not found "
+                             f"(only procedural datasets have it)")
+        return PredictedMasks(dataset)
     if masks == "dataset":
         return DatasetMasks(dataset)
     if masks == "sam3":
         return Sam3Segmenter(Sam3Settings(model=sam3_model), device=device)
-    raise ValueError(f"--masks must be dataset or sam3, got {masks!r}")
+    raise ValueError(f"--masks must be auto, predicted, dataset or sam3, got {masks!r}")
 
 
 def _reconstructor(meshes: str, dataset: Path):

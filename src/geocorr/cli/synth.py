@@ -21,6 +21,34 @@ def _parse_pairs(text: str) -> tuple[int, int, int]:
     return values[0], values[1], values[2]
 
 
+def _override(settings, flip: float | None, flip_elongated: float | None,
+              scale_sigma: float | None, translation: float | None):
+    """Apply the explicit ``--sim-*`` overrides on top of the error level's values."""
+    from dataclasses import replace
+
+    from geocorr.data.synth.shapes import category_info
+
+    sim = settings.simulator
+    if scale_sigma is not None:
+        sim = replace(sim, scale_sigma=scale_sigma)
+    if translation is not None:
+        sim = replace(sim, translation=translation)
+    if flip is not None or flip_elongated is not None:
+        if sim.errors is None:
+            sim = replace(sim, flip_prob=sim.flip_prob if flip is None else flip,
+                          flip_prob_elongated=(sim.flip_prob_elongated if flip_elongated is None
+                                               else flip_elongated))
+        else:
+            table = []
+            for cat in settings.resolved_categories():
+                long = category_info(cat).elongated
+                given = flip_elongated if long else flip
+                table.append((cat, sim.errors.flip_probability(cat) if given is None
+                              else given))
+            sim = replace(sim, errors=replace(sim.errors, flip_prob=tuple(table)))
+    return replace(settings, simulator=sim)
+
+
 def register(app: typer.Typer) -> None:
     @app.command()
     def synth(
@@ -34,14 +62,23 @@ def register(app: typer.Typer) -> None:
             "TRN,VAL,TEST (capped by what the split allows)."),
         size: int = typer.Option(384, "--size", help="Long image side in pixels."),
         views_per_instance: int = typer.Option(1, "--views-per-instance"),
+        sim_errors: str = typer.Option(
+            "realistic", "--sim-errors", help="Error level of the simulated SAM3D meshes and SAM3 "
+            "masks: oracle (exact rotation, intrinsics, shape and mask: the upper bound) | "
+            "realistic | hard (2x realistic). docs/synth.md lists every term."),
+        sim_scale: float = typer.Option(
+            None, "--sim-scale", help="Multiply the level's magnitudes (e.g. 0.5 or 2 for a "
+            "sweep; default 1)."),
         sim_flip_prob: float = typer.Option(
-            0.3, "--sim-flip-prob", help="Yaw mis-canonicalisation probability."),
+            None, "--sim-flip-prob", help="Override the level's yaw mis-canonicalisation "
+            "probability (every non-elongated category)."),
         sim_flip_prob_elongated: float = typer.Option(
-            0.6, "--sim-flip-prob-elongated", help="Same, for elongated categories."),
+            None, "--sim-flip-prob-elongated", help="Same, for elongated categories."),
         sim_scale_sigma: float = typer.Option(
-            0.3, "--sim-scale-sigma", help="Std of the log scale error."),
+            None, "--sim-scale-sigma", help="Override the std of the log scale error."),
         sim_translation: float = typer.Option(
-            0.15, "--sim-translation", help="Translation error, fraction of object size."),
+            None, "--sim-translation", help="Override the translation error (fraction of "
+            "object size)."),
         occluder_prob: float = typer.Option(
             0.1, "--occluder-prob", help="Probability of a flat occluder per image."),
         preview: bool = typer.Option(False, "--preview", help="Also write preview.png."),
@@ -53,9 +90,12 @@ def register(app: typer.Typer) -> None:
         from geocorr.cli._common import user_errors
 
         with user_errors():
-            from geocorr.data.synth.generate import SynthSettings, generate_dataset
+            from geocorr.data.synth.generate import (
+                SynthSettings,
+                generate_dataset,
+                with_error_level,
+            )
             from geocorr.data.synth.scene import SceneSettings
-            from geocorr.data.synth.simulator import SimulatorSettings
 
             cats = None
             if categories:
@@ -66,11 +106,12 @@ def register(app: typer.Typer) -> None:
                 views_per_instance=views_per_instance,
                 pairs_per_split=_parse_pairs(pairs_per_split),
                 scene=SceneSettings(size=size, occluder_prob=occluder_prob),
-                simulator=SimulatorSettings(
-                    flip_prob=sim_flip_prob, flip_prob_elongated=sim_flip_prob_elongated,
-                    scale_sigma=sim_scale_sigma, translation=sim_translation),
                 preview=preview,
             )
+            settings = with_error_level(settings, sim_errors,
+                                        1.0 if sim_scale is None else sim_scale)
+            settings = _override(settings, sim_flip_prob, sim_flip_prob_elongated,
+                                 sim_scale_sigma, sim_translation)
             summary = generate_dataset(out, settings, progress=not quiet, workers=workers,
                                        overwrite=overwrite)
         pairs = ", ".join(f"{k} {v}" for k, v in summary.num_pairs.items())

@@ -338,7 +338,7 @@ def pair_aliases(pairs: Sequence[KeypointPair]) -> dict[str, str]:
 def evaluate_pairs(pairs: Sequence[KeypointPair], predict_fn: Callable[[KeypointPair], Any],
                    dataset: PairDataset | str, alphas: Sequence[float] | None = None, *,
                    size: int | None = 840, split: str | None = None,
-                   progress: bool = False) -> EvalResult:
+                   progress: bool = False, engine=None) -> EvalResult:
     """Predict every pair with ``predict_fn`` and score it.
 
     Args:
@@ -349,29 +349,60 @@ def evaluate_pairs(pairs: Sequence[KeypointPair], predict_fn: Callable[[Keypoint
         size: canvas side ``S``; ``None`` scores in original pixels.
         split: recorded in the result.
         progress: show a rich progress bar.
+        engine: a :class:`~geocorr.engine.Engine` that runs ``predict_fn`` (Ray:
+            tasks over chunks of one category's pairs, ``predict_fn`` shipped once
+            per worker); scoring happens here, in pair order, so the result is
+            the local one. Default: local.
 
     Returns:
         An :class:`EvalResult`.
+
+    Raises:
+        The first error ``predict_fn`` raised on a pair (as a local run would).
     """
+    from functools import partial
+
+    from geocorr.engine import ItemFailure
+    from geocorr.engine.local import LocalEngine
+
     name = _name(dataset)
     rule = _rule_for(dataset)
     groups = _groups_for(dataset)
     alphas = tuple(float(a) for a in (alphas or DEFAULT_ALPHAS.get(name, (0.05, 0.1))))
     if any(not 0 < a for a in alphas):
         raise ValueError(f"alphas must be positive, got {alphas}")
-    it: Sequence[KeypointPair] = pairs
+    engine = engine or LocalEngine()
+    pairs = list(pairs)
+    preds: dict[int, Any] = {}
+    results = engine.map_items(partial(_predict_index, pairs), range(len(pairs)),
+                               setup=partial(_same, predict_fn),
+                               group=lambda i: pairs[i].category,
+                               label=lambda i: f"pair {pairs[i].pair_id}")
     if progress:
         from rich.progress import track
 
-        it = track(pairs, description=f"scoring {name}")
-    scores = tuple(score_pair(p, predict_fn(p), rule=rule, size=size, groups=groups(p.category))
-                   for p in it)
+        results = track(results, total=len(pairs), description=f"scoring {name}")
+    for i, pred in results:
+        if isinstance(pred, ItemFailure):
+            raise pred.error
+        preds[i] = pred
+    scores = tuple(score_pair(p, preds[i], rule=rule, size=size, groups=groups(p.category))
+                   for i, p in enumerate(pairs))
     source = _group_source_for(dataset)
     keypoint_groups = {c: {"source": source(c), "num_groups": len(groups(c))}
                        for c in sorted({p.category for p in pairs})}
     return EvalResult(dataset=name, split=split, threshold_rule=rule, alphas=alphas, size=size,
                       report=pck_report(scores, alphas), scores=scores,
                       keypoint_groups=keypoint_groups)
+
+
+def _same(x):
+    return x
+
+
+def _predict_index(pairs: Sequence[KeypointPair], predict_fn: Callable[[KeypointPair], Any],
+                   i: int) -> Any:
+    return predict_fn(pairs[i])
 
 
 def score_file(dataset: PairDataset, split: str, predictions_path: str | Path,

@@ -17,6 +17,7 @@ import hashlib
 import os
 import time
 import zipfile
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -226,16 +227,23 @@ def backbone_inputs(backbone: Backbone, mask: np.ndarray | None = None,
 
 
 def dataset_mask_for(root: str | os.PathLike[str]):
-    """``(image path, category) -> mask or None`` from an SPair-layout ``root/Segmentation/``.
+    """``(image path, category) -> mask or None`` from an SPair-layout dataset's masks.
 
     The mask source of context backbones when encoding, training and evaluating
-    on a dataset (all three must use the same masks). ``None`` where the PNG is
-    missing; a ``ValueError`` where ``category`` leads the path out of ``root``.
+    on a dataset (all three must use the same masks): the folder of
+    :func:`geocorr.reconstruct.segmenter.default_segmenter`, i.e.
+    ``root/PredictedMasks/`` on the procedural benchmark (simulated SAM 3
+    masks; the true ones are for scoring) and ``root/Segmentation/`` otherwise.
+    ``None`` where the PNG is missing; a ``ValueError`` where ``category``
+    leads the path out of ``root``.
     """
+    from geocorr.reconstruct.segmenter import default_segmenter
+
     root = Path(root)
+    folder = default_segmenter(root).folder
 
     def mask_for(path: str | os.PathLike[str], category: str) -> np.ndarray | None:
-        seg = inside(root, "Segmentation", category, f"{Path(path).stem}.png",
+        seg = inside(root, folder, category, f"{Path(path).stem}.png",
                      source=f"mask of {path}", what="segmentation")
         return read_mask(seg) if seg.is_file() else None
 
@@ -253,6 +261,8 @@ class EncodeSummary:
         masked: images encoded with their object mask (context backbones only).
         seconds: wall time.
         seconds_per_computed: mean time of one computed image (0 if none).
+        failures: images with bad input (unreadable image or mask, a mask of
+            another size), not encoded, as :class:`~geocorr.engine.ItemFailure` s.
     """
 
     num_images: int
@@ -261,60 +271,105 @@ class EncodeSummary:
     masked: int
     seconds: float
     seconds_per_computed: float
+    failures: tuple = ()
 
 
-def encode_dataset(root: str | os.PathLike[str], splits: list[str], backbone: Backbone,
+def encode_dataset(root: str | os.PathLike[str], splits: list[str],
+                   backbone: Backbone | Callable[[], Backbone],
                    cache: FeatureCache, *, use_masks: bool = True, progress: bool = True,
-                   key_extra: str = "") -> EncodeSummary:
+                   key_extra: str = "", engine=None) -> EncodeSummary:
     """Encode every image of an SPair-layout dataset's splits into the cache, once each.
+
+    Images are encoded by ``engine`` (on Ray: actors that build the backbone once
+    each, on their own GPU with ``num_gpus_per_worker``) and every entry is
+    written atomically by the worker that computes it; the entries are the same
+    whatever the engine. An image with bad input is recorded in ``failures``
+    and the others go on.
 
     Args:
         root: dataset root (SPair-71k or the procedural benchmark).
         splits: split names (``trn``, ``val``, ``test``).
-        backbone: the backbone to run.
+        backbone: the backbone to run, or a zero-argument factory that builds it
+            (what a Ray worker should do, rather than receive a model built here).
         cache: where the features go.
         use_masks: read ``Segmentation/<cat>/<stem>.png`` for context backbones
             (the pair JSON's box is used when a mask is missing).
         progress: show a rich progress bar.
         key_extra: passed to the cache.
+        engine: a :class:`~geocorr.engine.Engine` (default: local).
 
     Returns:
         :class:`EncodeSummary`.
     """
-    from geocorr.data.spair import SPairDataset
+    from functools import partial
 
+    from geocorr.data.spair import SPairDataset
+    from geocorr.engine import ItemFailure
+    from geocorr.engine.local import LocalEngine
+
+    engine = engine or LocalEngine()
     ds = SPairDataset(root)
     items: dict[Path, tuple[str, np.ndarray | None]] = {}
     for split in splits:
         for pair in ds.pairs(split):
             items.setdefault(pair.src_image, (pair.category, pair.src_bbox))
             items.setdefault(pair.trg_image, (pair.category, pair.trg_bbox))
-    hits0, misses0 = cache.hits, cache.misses
-    masked = 0
+    todo = [(path, cat, bbox) for path, (cat, bbox) in sorted(items.items(),
+                                                             key=lambda kv: kv[0])]
+    setup = partial(_encoder_state, backbone, cache)
+    if engine.settings.engine == "local":  # build once here; the cache counts hits/misses
+        setup = partial(_same, setup())
+    fn = partial(_encode_item, ds, use_masks, key_extra)
+    computed = cached = masked = 0
     compute_time = 0.0
+    failures: list = []
     start = time.perf_counter()
     from rich.progress import Progress
 
     with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task(f"encoding with {backbone.name}", total=len(items))
-        for path, (category, bbox) in sorted(items.items()):
-            image = read_rgb(path)
-            mask = None
-            seg = ds.segmentation_path(category, path.name)
-            if use_masks and seg.is_file():
-                mask = read_mask(seg)
-                if mask.shape != image.shape[:2]:
-                    raise ValueError(f"mask {seg} is {mask.shape[::-1]}, image {path} is "
-                                     f"{image.shape[1::-1]}")
-            kwargs = backbone_inputs(backbone, mask=mask, bbox=bbox, category=category)
-            masked += int("mask" in kwargs)
-            t0 = time.perf_counter()
-            before = cache.misses
-            cache.get_or_compute(image, backbone, key_extra, **kwargs)
-            if cache.misses > before:
-                compute_time += time.perf_counter() - t0
+        task = bar.add_task("encoding", total=len(todo))
+        for _item, res in engine.map_items(fn, todo, setup=setup, stateful=True,
+                                           label=lambda it: str(it[0])):
+            if isinstance(res, ItemFailure):
+                failures.append(res)
+            else:
+                hit, used_mask, seconds = res
+                computed += int(not hit)
+                cached += int(hit)
+                masked += int(used_mask)
+                compute_time += seconds
             bar.advance(task)
-    computed = cache.misses - misses0
-    return EncodeSummary(num_images=len(items), computed=computed, cached=cache.hits - hits0,
+    return EncodeSummary(num_images=len(items), computed=computed, cached=cached,
                          masked=masked, seconds=time.perf_counter() - start,
-                         seconds_per_computed=compute_time / computed if computed else 0.0)
+                         seconds_per_computed=compute_time / computed if computed else 0.0,
+                         failures=tuple(failures))
+
+
+def _same(x):
+    return x
+
+
+def _encoder_state(backbone, cache: FeatureCache) -> tuple[Backbone, FeatureCache]:
+    """``(backbone, cache)`` on a worker, building the backbone when given a factory."""
+    return (backbone if hasattr(backbone, "extract") else backbone()), cache
+
+
+def _encode_item(ds, use_masks: bool, key_extra: str, state: tuple,
+                 item: tuple) -> tuple[bool, bool, float]:
+    """Encode one image; ``(from the cache?, with its mask?, seconds computing)``."""
+    backbone, cache = state
+    path, category, bbox = item
+    image = read_rgb(path)
+    mask = None
+    seg = ds.segmentation_path(category, path.name)
+    if use_masks and seg.is_file():
+        mask = read_mask(seg)
+        if mask.shape != image.shape[:2]:
+            raise ValueError(f"mask {seg} is {mask.shape[::-1]}, image {path} is "
+                             f"{image.shape[1::-1]}")
+    kwargs = backbone_inputs(backbone, mask=mask, bbox=bbox, category=category)
+    t0 = time.perf_counter()
+    before = cache.misses
+    cache.get_or_compute(image, backbone, key_extra, **kwargs)
+    hit = cache.misses == before
+    return hit, "mask" in kwargs, 0.0 if hit else time.perf_counter() - t0

@@ -66,10 +66,11 @@ class PartFusionSettings:
         part_weight: ``gamma``, the part descriptor's share of the fused
             similarity at full stage-1 confidence (the 2D map gets
             ``1 - gamma``); 0 = 2D only, 1 = the part descriptor alone for
-            every image whose confidence is above 0 (infinite odds). This is the one default of the part
-            weight in geocorr: 0.9, the smallest share of the sweep
-            {0.5, 0.75, 0.9, 1} whose fused row stayed within 2 points of
-            the best single source at every simulated error level with XFeat
+            every image whose confidence is above 0 (infinite odds). This is
+            the one default of the part weight in geocorr: 0.9, the only one
+            of {0.5, 0.75, 0.9, 1} (with the confidence rule, XFeat) whose
+            fused row stayed within 2 points of 3D only at ``oracle`` without
+            falling far below 2D at twice the realistic errors
             (``benchmarks/RESULTS.md``, "Fusion").
         confidence: confidence rule (:mod:`geocorr.features.part_confidence`);
             ``None`` = a constant share ``part_weight`` for every image.

@@ -278,6 +278,9 @@ def save_camera(camera: Camera, path: str | os.PathLike) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        mask = os.umask(0o022)   # mkstemp makes 0600; give what open() would: 0666 & ~umask
+        os.umask(mask)
+        os.fchmod(fd, 0o666 & ~mask)
         with os.fdopen(fd, "w") as f:
             json.dump(camera.to_dict(), f, indent=2)
         os.replace(tmp, path)

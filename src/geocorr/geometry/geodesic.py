@@ -57,6 +57,16 @@ unique tree path ``A = C_0, C_1, ..., C_k = B``::
 where ``d_C`` is the geodesic distance inside component ``C``. A vertex used
 by no (non-degenerate) face hangs off its nearest surface vertex ``w``:
 ``d(u, x) = |u - w| + d(w, x)``. Distances are therefore always finite.
+
+Fragmented meshes (the fragment rule, :mod:`geocorr.geometry.fragments`): a
+mesh with at least ``FragmentSettings.min_components`` (8) components none of
+which holds ``max_main_share`` (90 %) of the area gets, with either engine,
+shortest-path distances in a graph of its mesh edges, chords shorter than
+``r = 2 median edge lengths`` (capped at 0.1 bbox diagonal) and the tree
+bridges, because one bridge per piece sends paths between neighbouring
+pieces around the object. A mesh in one piece never reaches this rule.
+:meth:`GeodesicSolver.contracted_all_pairs` gives the same graph contracted
+onto a vertex clustering.
 """
 
 from __future__ import annotations
@@ -69,6 +79,13 @@ from scipy.sparse import csr_matrix
 from scipy.sparse.csgraph import minimum_spanning_tree
 from scipy.spatial import cKDTree
 
+from geocorr.geometry.fragments import (
+    FragmentSettings,
+    bridge_radius,
+    bridged_graph,
+    is_fragmented,
+    mesh_edges,
+)
 from geocorr.geometry.intrinsic import intrinsic_delaunay, planar_layout
 from geocorr.geometry.mesh import (
     AREA_EPS,
@@ -78,7 +95,7 @@ from geocorr.geometry.mesh import (
     weld_map,
 )
 
-__all__ = ["GeodesicSolver", "HeatSettings", "geodesic_distances", "Engine"]
+__all__ = ["GeodesicSolver", "HeatSettings", "FragmentSettings", "geodesic_distances", "Engine"]
 
 Engine = Literal["heat", "exact"]
 
@@ -299,6 +316,8 @@ class GeodesicSolver:
             ``None`` (= ``"heat"``).
         heat: options of the heat engine (ignored by ``"exact"``); ``None`` =
             ``HeatSettings()``.
+        fragments: when the fragment rule replaces both engines
+            (:mod:`geocorr.geometry.fragments`); ``None`` = ``FragmentSettings()``.
 
     Raises:
         ValueError: bad shapes, non-finite vertices, out-of-range faces, or no
@@ -306,7 +325,8 @@ class GeodesicSolver:
     """
 
     def __init__(self, vertices: np.ndarray, faces: np.ndarray,
-                 engine: Engine | None = None, heat: HeatSettings | None = None) -> None:
+                 engine: Engine | None = None, heat: HeatSettings | None = None,
+                 fragments: FragmentSettings | None = None) -> None:
         engine = "heat" if engine is None else engine
         if engine not in ("heat", "exact"):
             raise ValueError(f"GeodesicSolver: engine must be 'heat', 'exact' or None, "
@@ -314,7 +334,11 @@ class GeodesicSolver:
         if heat is not None and not isinstance(heat, HeatSettings):
             raise ValueError(f"GeodesicSolver: heat must be a HeatSettings or None, "
                              f"got {type(heat).__name__}")
+        if fragments is not None and not isinstance(fragments, FragmentSettings):
+            raise ValueError(f"GeodesicSolver: fragments must be a FragmentSettings or None, "
+                             f"got {type(fragments).__name__}")
         self.heat: HeatSettings = heat or HeatSettings()
+        self.fragment_settings: FragmentSettings = fragments or FragmentSettings()
         v = np.asarray(vertices, dtype=np.float64)
         f = np.asarray(faces)
         if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0:
@@ -376,12 +400,87 @@ class GeodesicSolver:
             self._adjacent[br.b].append(_Bridge(br.b, br.a, br.pb, br.pa, br.length))
         self._row_cache: dict[int, np.ndarray] = {}
         self._all_pairs: np.ndarray | None = None
+        area = np.bincount(face_comp, weights=face_areas(v, f), minlength=len(self._components))
+        self._on_surface = on_surface
+        #: whether the fragment rule (graph distances) replaces the engine on this mesh.
+        self.fragmented: bool = is_fragmented(area, self.fragment_settings)
+        #: ``(V, V)`` CSR graph of the fragment rule, built on first use.
+        self._graph_cache = None
 
     # ------------------------------------------------------------ public API
     @property
     def n_components(self) -> int:
         """Number of surface components joined by the bridge rule."""
         return len(self._components)
+
+    @property
+    def bridge_radius(self) -> float:
+        """Chord radius ``r`` of the fragment rule on this mesh (0 when it does not apply)."""
+        if not self.fragmented:
+            return 0.0
+        return bridge_radius(self.vertices, mesh_edges(self.faces), self.fragment_settings)
+
+    def _graph(self):
+        """The fragment rule's graph over the vertices (built once)."""
+        if self._graph_cache is None:
+            edges = np.concatenate([mesh_edges(self.faces),
+                                    np.array([(p, q) for p, q, _ in self.bridges],
+                                             dtype=np.int64).reshape(-1, 2)])
+            self._graph_cache = bridged_graph(self.vertices, edges, self.bridge_radius,
+                                              np.flatnonzero(self._on_surface))
+        return self._graph_cache
+
+    def contracted_all_pairs(self, labels: np.ndarray, points: np.ndarray) -> np.ndarray:
+        """Fragment-rule distances between groups of vertices (e.g. a vertex clustering).
+
+        The graph of the fragment rule contracted onto the groups: one node per
+        group at ``points[g]``, an edge between two groups wherever a mesh edge
+        or a spanning-tree bridge joins their vertices, chords between nodes
+        closer than ``r`` (from the contracted edges' median length), every
+        length the 3D distance between the nodes. A clustering of a fragmented
+        mesh drops the triangles it collapses, which cuts holes into the
+        clustered mesh; the contracted graph keeps every connection.
+
+        Args:
+            labels: ``(V,)`` group of each vertex, ``0 .. M-1``.
+            points: ``(M, 3)`` position of each group.
+
+        Returns:
+            ``(M, M)`` float32, symmetric, zero diagonal, finite.
+
+        Raises:
+            ValueError: the mesh is not fragmented, or shapes disagree.
+        """
+        from scipy.sparse.csgraph import dijkstra
+
+        if not self.fragmented:
+            raise ValueError("contracted_all_pairs: the fragment rule does not apply to "
+                             "this mesh (use all_pairs on the clustered mesh)")
+        labels = np.asarray(labels, dtype=np.int64)
+        points = np.asarray(points, dtype=np.float64)
+        if labels.shape != (self.n_vertices,) or points.ndim != 2 or points.shape[1] != 3 or (
+                len(labels) and (labels.min() < 0 or labels.max() >= len(points))):
+            raise ValueError(f"contracted_all_pairs: labels must be (V={self.n_vertices},) in "
+                             f"[0, M) and points (M, 3), got {labels.shape} and {points.shape}")
+        edges = np.concatenate([mesh_edges(self.faces),
+                                np.array([(p, q) for p, q, _ in self.bridges],
+                                         dtype=np.int64).reshape(-1, 2)])
+        # isolated vertices hang off their anchor, as in the vertex-level rule
+        iso = np.flatnonzero(self.component < 0)
+        edges = np.concatenate([edges, np.stack([iso, self._anchor[iso]], axis=1)])
+        g_edges = labels[edges]
+        g_edges = g_edges[g_edges[:, 0] != g_edges[:, 1]]
+        r = bridge_radius(points, g_edges, self.fragment_settings)
+        graph = bridged_graph(points, g_edges, r)
+        out = np.empty((len(points), len(points)), dtype=np.float32)
+        for lo in range(0, len(points), BLOCK):
+            idx = np.arange(lo, min(lo + BLOCK, len(points)))
+            out[idx] = dijkstra(graph, directed=False, indices=idx)
+        out = np.minimum(out, out.T)
+        np.fill_diagonal(out, 0.0)
+        if not np.isfinite(out).all():      # groups no vertex belongs to
+            raise ValueError("contracted_all_pairs: some group holds no vertex")
+        return out
 
     @property
     def bridges(self) -> list[tuple[int, int, float]]:
@@ -499,14 +598,31 @@ class GeodesicSolver:
     def _rows(self, sources: np.ndarray) -> np.ndarray:
         """Full distance rows ``(S, V)`` from vertices (bridge rule applied)."""
         anchors = self._anchor[sources]
-        out = np.empty((len(sources), self.n_vertices))
+        if self.fragmented:
+            from scipy.sparse.csgraph import dijkstra
+
+            out = dijkstra(self._graph(), directed=False, indices=anchors).reshape(
+                len(sources), self.n_vertices)
+        else:
+            out = self._tree_rows(anchors)
+        iso = np.flatnonzero(self.component < 0)
+        if len(iso):
+            out[:, iso] = out[:, self._anchor[iso]] + self._anchor_len[iso]
+        out += self._anchor_len[sources][:, None]
+        out[np.arange(len(sources)), sources] = 0.0
+        return out
+
+    def _tree_rows(self, anchors: np.ndarray) -> np.ndarray:
+        """Rows ``(S, V)`` from surface vertices by the engine + spanning-tree rule
+        (isolated-vertex columns left for :meth:`_rows`)."""
+        out = np.empty((len(anchors), self.n_vertices))
         anchor_comp = self.component[anchors]
         for start, comp in enumerate(self._components):
             sel = np.flatnonzero(anchor_comp == start)
             if len(sel) == 0:
                 continue
             first = comp.rows(self._local[anchors[sel]])                 # (k, n_start)
-            if len(self._components) == 1 and len(sel) == len(sources):
+            if len(self._components) == 1 and len(sel) == len(anchors):
                 out[:, comp.ids] = first
                 continue
             out[np.ix_(sel, comp.ids)] = first
@@ -525,11 +641,6 @@ class GeodesicSolver:
                     out[np.ix_(sel, self._components[br.b].ids)] = (
                         dist_next[:, None] + self._bridge_row(br.pb)[None, :])
                     stack.append((br.b, cur, br.pb, dist_next))
-        iso = np.flatnonzero(self.component < 0)
-        if len(iso):
-            out[:, iso] = out[:, self._anchor[iso]] + self._anchor_len[iso]
-        out += self._anchor_len[sources][:, None]
-        out[np.arange(len(sources)), sources] = 0.0
         return out
 
     def _spanning_tree(self) -> list[_Bridge]:

@@ -212,12 +212,16 @@ class RunSummary:
         skipped: pairs already in the store (resumed).
         labelled: pairs labelled now.
         labels: labels written now.
+        failures: pairs whose inputs were bad (``ValueError`` / missing file:
+            a malformed mesh, a mask of the wrong size), not written (a rerun
+            retries them), as :class:`~geocorr.engine.ItemFailure` s.
     """
 
     pairs: int
     skipped: int
     labelled: int
     labels: int
+    failures: tuple = ()
 
 
 def settings_record(settings: LabelSettings, backbone_key: str, descriptor_key: str) -> dict:
@@ -225,11 +229,71 @@ def settings_record(settings: LabelSettings, backbone_key: str, descriptor_key: 
     return {"settings": asdict(settings), "backbone": backbone_key, "descriptor": descriptor_key}
 
 
+class PairLabeller:
+    """Per-worker state of a run: the backbone, descriptor and a per-category image memo.
+
+    Built once per worker (:func:`run_pseudolabels` passes it as the engine's
+    ``setup``); :meth:`label` is the per-pair function, the same on every engine.
+    Pairs come grouped by category, so the memo of prepared images is cleared
+    when the category changes (a worker keeps one category's images at most).
+
+    Args:
+        dataset: SPair-layout dataset root.
+        cache: stage-1 cache root.
+        settings: run settings.
+        feature_cache: optional feature cache folder.
+        device: torch device of the backbone.
+    """
+
+    def __init__(self, dataset: str | os.PathLike[str], cache: str | os.PathLike[str],
+                 settings: LabelSettings, feature_cache: str | os.PathLike[str] | None = None,
+                 device: str = "cpu") -> None:
+        from geocorr.features.cache import FeatureCache
+        from geocorr.features.geometric import GeometricDescriptor, GeometricSettings
+        from geocorr.features.registry import make_backbone
+
+        self.dataset, self.cache, self.settings = dataset, cache, settings
+        self.backbone = make_backbone(settings.backbone, device=device)
+        self.descriptor = GeometricDescriptor(GeometricSettings(hks_weight=settings.hks_weight))
+        self.feature_cache = FeatureCache(feature_cache) if feature_cache is not None else None
+        self._memo: dict[str, ImageInputs] = {}
+        self._memo_cat: str | None = None
+
+    def inputs(self, category: str, stem: str) -> ImageInputs:
+        """The memoised :func:`prepare_image` of one image."""
+        if category != self._memo_cat:
+            self._memo.clear()
+            self._memo_cat = category
+        if stem not in self._memo:
+            self._memo[stem] = prepare_image(self.dataset, self.cache, category, stem,
+                                             self.backbone, self.descriptor, self.settings,
+                                             self.feature_cache)
+        return self._memo[stem]
+
+    def label(self, pair: ImagePair) -> PairLabels:
+        """:func:`label_pair` of one pair with its images' memoised inputs."""
+        return label_pair(pair, PairInputs(self.inputs(pair.category, pair.source),
+                                           self.inputs(pair.category, pair.target)),
+                          self.settings)
+
+
+def _label(labeller: PairLabeller, pair: ImagePair) -> PairLabels:
+    return labeller.label(pair)
+
+
+def _same(x):
+    return x
+
+
 def run_pseudolabels(dataset: str | os.PathLike[str], cache: str | os.PathLike[str],
                      out: str | os.PathLike[str], settings: LabelSettings | None = None,
                      feature_cache: str | os.PathLike[str] | None = None,
-                     progress: bool = True, device: str = "cpu") -> RunSummary:
+                     progress: bool = True, device: str = "cpu", engine=None) -> RunSummary:
     """Label every sampled pair into the store at ``out``, resuming a previous run.
+
+    The pairs are labelled by ``engine`` (in chunks of one category on Ray) and
+    written here, by the only writer of the store, as they complete: the store's
+    rows, settings and provenance are those of a local run whatever the engine.
 
     Args:
         dataset: SPair-layout dataset root.
@@ -239,21 +303,28 @@ def run_pseudolabels(dataset: str | os.PathLike[str], cache: str | os.PathLike[s
         feature_cache: optional feature cache folder for the 2D backbone.
         progress: show a rich progress bar.
         device: torch device of the backbone.
+        engine: a :class:`~geocorr.engine.Engine` (default: local).
 
     Raises:
         StoreError: ``out`` holds labels made with other settings.
     """
-    from geocorr.features.cache import FeatureCache
-    from geocorr.features.geometric import GeometricDescriptor, GeometricSettings
-    from geocorr.features.registry import make_backbone
+    from functools import partial
+
+    from geocorr.engine import ItemFailure
+    from geocorr.engine.local import LocalEngine
     from geocorr.matching.pairs import sample_pairs
 
     s = settings or LabelSettings()
-    backbone = make_backbone(s.backbone, device=device)
-    descriptor = GeometricDescriptor(GeometricSettings(hks_weight=s.hks_weight))
-    fc = FeatureCache(feature_cache) if feature_cache is not None else None
+    engine = engine or LocalEngine()
+    if engine.settings.engine == "local":
+        keys = PairLabeller(dataset, cache, s, feature_cache, device)
+        setup = partial(_same, keys)  # the driver's labeller does the work
+    else:  # workers build their own (on their device); the driver's only gives the keys
+        keys = PairLabeller(dataset, cache, s, None, "cpu")
+        setup = partial(PairLabeller, dataset, cache, s, feature_cache, device)
     pairs = sample_pairs(list_images(dataset, cache, s.split), s.pairs)
-    store = LabelStore(out, settings_record(s, backbone.cache_key(), descriptor.cache_key()))
+    store = LabelStore(out, settings_record(s, keys.backbone.cache_key(),
+                                            keys.descriptor.cache_key()))
     try:
         from geocorr import __version__
 
@@ -263,29 +334,23 @@ def run_pseudolabels(dataset: str | os.PathLike[str], cache: str | os.PathLike[s
                                       "geocorr": __version__})
         done = store.done()
         todo = [p for p in pairs if p.pair_id not in done]
-        memo: dict[str, ImageInputs] = {}
-        memo_cat = None
         n_labels = 0
-
-        def inputs(p: ImagePair, stem: str) -> ImageInputs:
-            if stem not in memo:
-                memo[stem] = prepare_image(dataset, cache, p.category, stem, backbone,
-                                           descriptor, s, fc)
-            return memo[stem]
-
+        failures: list[ItemFailure] = []
         from rich.progress import Progress
 
         with Progress(disable=not progress, transient=True) as bar:
             task = bar.add_task("pseudo-labels", total=len(todo))
-            for p in todo:
-                if p.category != memo_cat:   # pairs come grouped by category
-                    memo.clear()
-                    memo_cat = p.category
-                lab = label_pair(p, PairInputs(inputs(p, p.source), inputs(p, p.target)), s)
-                store.write(lab)
-                n_labels += len(lab.src_uv)
+            for _pair, lab in engine.map_items(_label, todo, setup=setup, locality=True,
+                                               group=lambda p: p.category,
+                                               label=lambda p: p.pair_id):
+                if isinstance(lab, ItemFailure):
+                    failures.append(lab)
+                else:
+                    store.write(lab)
+                    n_labels += len(lab.src_uv)
                 bar.advance(task)
     finally:
         store.close()
-    return RunSummary(pairs=len(pairs), skipped=len(pairs) - len(todo), labelled=len(todo),
-                      labels=n_labels)
+    return RunSummary(pairs=len(pairs), skipped=len(pairs) - len(todo),
+                      labelled=len(todo) - len(failures), labels=n_labels,
+                      failures=tuple(failures))

@@ -27,8 +27,12 @@ reused by every pair the image is in: the ray caster, the normalised
 descriptors and a symmetric all-pairs geodesic matrix (heat method). Meshes
 with more than ``max_geodesic_vertices`` vertices get the matrix on a
 vertex-clustered copy and each full-resolution vertex reads the row of its
-cluster (error about one cluster size, ~``diag / sqrt(max_geodesic_vertices)``);
-after that, a pair's verification is a few gathers and two matrix products.
+cluster (error about one cluster size, ~``diag / sqrt(max_geodesic_vertices)``).
+A mesh in many pieces (the fragment rule of :mod:`geocorr.geometry.fragments`,
+decided on the full-resolution mesh) gets graph distances instead, contracted
+onto the clusters (:meth:`GeodesicSolver.contracted_all_pairs`), because the
+clustering collapses triangles across the cracks and leaves holes. After
+that, a pair's verification is a few gathers and two matrix products.
 """
 
 from __future__ import annotations
@@ -40,7 +44,7 @@ import numpy as np
 from scipy.spatial import cKDTree
 
 from geocorr.geometry.camera import Camera
-from geocorr.geometry.geodesic import GeodesicSolver
+from geocorr.geometry.geodesic import FragmentSettings, GeodesicSolver
 from geocorr.geometry.mesh import bbox_diagonal
 from geocorr.geometry.raycast import RayCaster, dominant_vertex
 
@@ -109,6 +113,10 @@ class VerifySettings:
             ~5 points *less* precise by the template rule at equal recall and
             costs ~0.25 s per pair, so it is not the default.
         registration: settings of the ``"registration"`` map.
+        fragments: when a mesh in many pieces gets bridged graph distances
+            instead of per-piece geodesics joined by a spanning tree
+            (:mod:`geocorr.geometry.fragments`; meshes in one piece are not
+            affected).
     """
 
     delta: float = 0.03
@@ -116,6 +124,7 @@ class VerifySettings:
     nn_block: int = 4096
     cross_map: Literal["descriptor", "registration"] = "descriptor"
     registration: RegistrationSettings = field(default_factory=RegistrationSettings)
+    fragments: FragmentSettings = field(default_factory=FragmentSettings)
 
     def __post_init__(self) -> None:
         if not self.delta > 0:
@@ -222,14 +231,20 @@ def build_mesh_index(vertices: np.ndarray, faces: np.ndarray, descriptors: np.nd
         raise ValueError(f"build_mesh_index: descriptors must be (V={len(v)}, D), "
                          f"got {desc.shape}")
     caster = RayCaster(v, f)
+    solver = GeodesicSolver(v, f, fragments=s.fragments)    # preprocessing; nothing solved yet
     if len(v) > s.max_geodesic_vertices:
         from geocorr.features.geometric import cluster_vertices
 
         cv, cf, node = cluster_vertices(v, f, s.max_geodesic_vertices)
-        geo = GeodesicSolver(cv, cf).all_pairs()
+        if solver.fragmented:
+            # the clustering collapses triangles across the cracks; the contracted
+            # fragment graph keeps every connection (geometry/fragments.py)
+            geo = solver.contracted_all_pairs(node, cv)
+        else:
+            geo = GeodesicSolver(cv, cf, fragments=s.fragments).all_pairs()
     else:
         node = np.arange(len(v))
-        geo = GeodesicSolver(v, f).all_pairs()
+        geo = solver.all_pairs()
     lo, hi = v.min(axis=0), v.max(axis=0)
     return MeshIndex(vertices=v, faces=f, descriptors=_normalise(desc),
                      diagonal=bbox_diagonal(v) or 1.0, caster=caster, geodesic=geo,

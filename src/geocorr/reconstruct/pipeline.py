@@ -276,8 +276,18 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
                segmenter: Segmenter, reconstructor: Reconstructor, out: str | Path,
                settings: Stage1Settings | None = None,
                estimator: OrientationEstimator | None = None, progress: bool = True,
-               on_record: Callable[[dict], None] | None = None) -> list[dict]:
+               on_record: Callable[[dict], None] | None = None, engine=None) -> list[dict]:
     """Run stage 1 on ``images`` and fill the cache (see the module docstring).
+
+    Per-image work runs on ``engine``: phase A (segment, reconstruct, refine) on
+    workers that keep the segmenter and reconstructor (Ray actors: a model is
+    loaded once per worker), phase B (the yaw vote against the category's
+    reference, chosen here between the two phases) as tasks. Every file is
+    written atomically by the worker that makes it, as in a local run; the files
+    are the same whatever the engine. An image whose input is bad (a malformed
+    mesh or mask, a missing file: ``ValueError`` / ``FileNotFoundError``) is
+    recorded as failed -- its record has ``"error"`` and no ``refine`` -- and
+    gets no ``record.json``, so a rerun retries it; the others go on.
 
     Args:
         dataset_root: SPair-layout dataset (``JPEGImages/``, optional
@@ -289,14 +299,22 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
         settings: :class:`Stage1Settings`.
         estimator: orientation estimator when ``settings.estimator == "external"``.
         progress: show rich progress bars.
-        on_record: called with each new ``record.json`` dict.
+        on_record: called with each new ``record.json`` dict (in completion order).
+        engine: a :class:`~geocorr.engine.Engine` (default: local).
 
     Returns:
-        The ``record.json`` dicts of all ``images`` (new and resumed).
+        The ``record.json`` dicts of all ``images`` (new and resumed), in order;
+        a failed image's is ``{"category", "stem", "failed": True, "error"}``.
     """
+    from functools import partial
+
     from rich.progress import Progress
 
+    from geocorr.engine import ItemFailure
+    from geocorr.engine.local import LocalEngine
+
     settings = settings or Stage1Settings()
+    engine = engine or LocalEngine()
     if settings.estimator not in ("template", "external"):
         raise ValueError(f"Stage1Settings.estimator must be template|external, got "
                          f"{settings.estimator!r}")
@@ -321,28 +339,58 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
     for cat, stem in images:
         by_cat.setdefault(cat, []).append(stem)
     infos: dict[tuple[str, str], dict] = {}
+    failed: dict[tuple[str, str], str] = {}
+    name = "/".join
     with Progress(disable=not progress, transient=False) as bar:
         task = bar.add_task("refine", total=len(todo))
-        for cat, stem in todo:
-            infos[(cat, stem)] = _phase_a(root, out, cat, stem, segmenter, reconstructor,
-                                          settings)
+        for item, info in engine.map_items(partial(_phase_a_item, root, out, settings), todo,
+                                           setup=partial(_same, (segmenter, reconstructor)),
+                                           stateful=True, label=name):
+            if isinstance(info, ItemFailure):
+                failed[item] = info.message
+            else:
+                infos[item] = info
             bar.advance(task)
-        cats = sorted({c for c, _ in todo})
-        task = bar.add_task("yaw", total=len(todo))
-        for cat in cats:
-            pending = [s for s in by_cat[cat] if (cat, s) not in done]
+        cats = sorted({c for c, _ in infos})
+        jobs: dict[str, tuple] = {}
+        for cat in cats:  # the category references need every refined mesh: between phases
             est, direct, ref = estimator, {}, None
             if not settings.skip_yaw and settings.estimator == "template":
                 pool = _reference_pool(root, cat, by_cat[cat], settings)
                 est, direct, ref = _category_reference(root, out, cat, by_cat[cat], pool, tmpl,
                                                        segmenter, reconstructor)
-            for stem in pending:
-                rec = _phase_b(out, cat, stem, infos[(cat, stem)], est, direct.get(stem),
-                               settings, ref)
-                if on_record is not None:
-                    on_record(rec)
-                bar.advance(task)
-    return [json.loads((out / c / s / "record.json").read_text()) for c, s in images]
+            jobs[cat] = (est, direct, ref)
+        pending = [(c, s) for c, s in todo if (c, s) in infos]
+        task = bar.add_task("yaw", total=len(pending))
+        phase_b = partial(_phase_b_item, out, settings, jobs, infos)
+        for item, rec in engine.map_items(phase_b, pending, label=name,
+                                          group=lambda x: x[0]):
+            if isinstance(rec, ItemFailure):
+                failed[item] = rec.message
+            elif on_record is not None:
+                on_record(rec)
+            bar.advance(task)
+    return [{"category": c, "stem": s, "failed": True, "error": failed[(c, s)]}
+            if (c, s) in failed else json.loads((out / c / s / "record.json").read_text())
+            for c, s in images]
+
+
+def _same(x):
+    return x
+
+
+def _phase_a_item(root: Path, out: Path, settings: Stage1Settings, models: tuple,
+                  item: tuple[str, str]) -> dict:
+    """Phase A of one image on a worker holding ``models = (segmenter, reconstructor)``."""
+    return _phase_a(root, out, item[0], item[1], models[0], models[1], settings)
+
+
+def _phase_b_item(out: Path, settings: Stage1Settings, jobs: dict, infos: dict, _state,
+                  item: tuple[str, str]) -> dict:
+    """Phase B of one image; ``jobs[category] = (estimator, direct corrections, reference)``."""
+    cat, stem = item
+    est, direct, ref = jobs[cat]
+    return _phase_b(out, cat, stem, infos[item], est, direct.get(stem), settings, ref)
 
 
 def _reference_pool(root: Path, category: str, stems: Sequence[str],

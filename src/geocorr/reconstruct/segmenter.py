@@ -3,8 +3,13 @@
 The interface is :class:`Segmenter`. Implementations:
 
 * :class:`DatasetMasks` — the dataset's own masks, ``DIR/Segmentation/<cat>/<stem>.png``
-  (SPair-71k and the procedural benchmark): any non-zero pixel (grey level or
-  palette index) is object.
+  (SPair-71k's annotations; the procedural benchmark's true masks): any
+  non-zero pixel (grey level or palette index) is object.
+* :class:`PredictedMasks` — the procedural benchmark's simulated SAM 3 masks,
+  ``DIR/PredictedMasks/<cat>/<stem>.png`` (errors like SAM 3's, written
+  beside the true masks, which are for scoring only).
+* :func:`default_segmenter` — :class:`PredictedMasks` where the dataset has
+  them (the procedural benchmark), else :class:`DatasetMasks` (SPair-71k).
 * :class:`Sam3Segmenter` — SAM3 through transformers (``Sam3Model`` /
   ``Sam3Processor``) prompted with the category name; one instance is chosen
   per image by :func:`select_instance` (highest score, or best overlap with a
@@ -21,8 +26,8 @@ import numpy as np
 
 from geocorr.data.paths import inside
 
-__all__ = ["Segmenter", "DatasetMasks", "Sam3Settings", "Sam3Segmenter", "select_instance",
-           "box_iou"]
+__all__ = ["Segmenter", "DatasetMasks", "PredictedMasks", "default_segmenter", "Sam3Settings",
+           "Sam3Segmenter", "select_instance", "box_iou"]
 
 
 @runtime_checkable
@@ -48,14 +53,15 @@ class DatasetMasks:
     """
 
     name = "dataset"
+    folder = "Segmentation"
 
     def __init__(self, dataset_root: str | Path) -> None:
         self.dataset_root = Path(dataset_root)
-        self.root = self.dataset_root / "Segmentation"
+        self.root = self.dataset_root / self.folder
 
     def path(self, category: str, stem: str) -> Path:
-        """``<root>/Segmentation/<category>/<stem>.png``; a ``ValueError`` if it leads outside."""
-        return inside(self.dataset_root, "Segmentation", category, f"{stem}.png",
+        """``<root>/<folder>/<category>/<stem>.png``; a ``ValueError`` if it leads outside."""
+        return inside(self.dataset_root, self.folder, category, f"{stem}.png",
                       source=f"image {category}/{stem}", what="mask")
 
     def segment(self, image: np.ndarray, category: str, stem: str,
@@ -70,6 +76,30 @@ class DatasetMasks:
             raise ValueError(f"{p}: mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
                              f"{W}x{H}")
         return mask
+
+
+class PredictedMasks(DatasetMasks):
+    """The procedural benchmark's simulated SAM 3 masks: ``<root>/PredictedMasks/<cat>/<stem>.png``.
+
+    Args:
+        dataset_root: the dataset folder (holding ``PredictedMasks/``).
+    """
+
+    name = "predicted"
+    folder = "PredictedMasks"
+
+
+def default_segmenter(dataset_root: str | Path) -> DatasetMasks:
+    """The pipeline's default mask source for a dataset folder.
+
+    :class:`PredictedMasks` when ``dataset_root/PredictedMasks/`` exists (the
+    procedural benchmark: masks with SAM 3-like errors; its true masks in
+    ``Segmentation/`` are for scoring), otherwise :class:`DatasetMasks`
+    (SPair-71k's own masks).
+    """
+    if (Path(dataset_root) / PredictedMasks.folder).is_dir():
+        return PredictedMasks(dataset_root)
+    return DatasetMasks(dataset_root)
 
 
 def box_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:

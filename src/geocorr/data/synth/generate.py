@@ -8,18 +8,23 @@ half-written)::
     ImageAnnotation/<cat>/<stem>.json
     PairAnnotation/{trn,val,test}/<id>-<src>-<trg>:<cat>.json
     Layout/large/{trn,val,test}.txt
-    Segmentation/<cat>/<stem>.png                 0/255 object mask
+    Segmentation/<cat>/<stem>.png                 0/255 true visible mask (scoring)
+    PredictedMasks/<cat>/<stem>.png               0/255 simulated SAM3 mask (the pipeline's)
     Meta/categories.json                          keypoint names + groups, parts, materials
     Meta/settings.json                            the settings that produced the folder
     Reconstructions/<cat>/<stem>.ply + .json      simulated SAM3D mesh + predicted camera
     GroundTruth/<cat>/<stem>.npz                  EVALUATION ONLY (see groundtruth.py)
+    GroundTruth/<cat>/<stem>.errors.json          EVALUATION ONLY: every error term's true value
     preview.png                                   with ``preview=True``
 
 Images are ``<cat>_<NNNN>`` with ``NNNN`` the image index; image ``i`` shows
 instance ``i // views_per_instance``. Instances are split contiguously into
 trn/val/test by ``split_fractions`` (no instance in two splits). Each image
 draws everything from its own generator seeded by ``(seed, crc32(category),
-index)``, so the bytes do not depend on the order or the number of workers.
+index)``, so the bytes do not depend on the order or the number of workers;
+the error terms of :mod:`geocorr.data.synth.errors` draw from a second
+generator seeded by ``(seed, crc32(category), index, 2)``, so the images,
+annotations and ground truth are the same at every error level.
 """
 
 from __future__ import annotations
@@ -35,12 +40,13 @@ from pathlib import Path
 
 import numpy as np
 
+from geocorr.data.synth.errors import MaskErrors, error_preset
 from geocorr.data.synth.scene import SceneSettings
 from geocorr.data.synth.simulator import SimulatorSettings
 from geocorr.data.synth.writer import SPLITS, ImageRecord
 
-__all__ = ["SynthSettings", "SynthSummary", "generate_dataset", "image_rng", "split_instances",
-           "render_image"]
+__all__ = ["SynthSettings", "SynthSummary", "generate_dataset", "image_rng", "error_rng",
+           "split_instances", "render_image", "with_error_level", "read_error_level"]
 
 
 @dataclass
@@ -62,6 +68,16 @@ class SynthSettings:
         simulator: SAM3D error model.
         visibility_tolerance: keypoint depth tolerance, fraction of the bbox diagonal.
         preview: also write ``preview.png``.
+        masks: SAM3 mask error model of ``PredictedMasks/``; ``None`` = the
+            true mask (oracle).
+        error_level: the label of the error level these settings hold
+            (``oracle``, ``realistic``, ``hard``; see :func:`with_error_level`).
+        error_scale: the factor on that level's magnitudes.
+
+    ``Meta/settings.json`` holds ``asdict`` of these settings, except that
+    the fields added with the error levels (``masks``, ``simulator.errors``,
+    ``error_level``, ``error_scale``) are left out at the oracle level: an
+    oracle folder reads exactly like one written before they existed.
     """
 
     seed: int = 0
@@ -75,6 +91,9 @@ class SynthSettings:
     simulator: SimulatorSettings = field(default_factory=SimulatorSettings)
     visibility_tolerance: float = 0.02
     preview: bool = False
+    masks: MaskErrors | None = None
+    error_level: str = "oracle"
+    error_scale: float = 1.0
 
     def resolved_categories(self) -> tuple[str, ...]:
         """The categories to generate, checked against the registry."""
@@ -111,6 +130,36 @@ class SynthSettings:
         self.scene.validate()
         self.simulator.validate()
         self.resolved_categories()
+        error_preset(self.error_level, self.error_scale)
+
+
+def with_error_level(settings: SynthSettings, level: str, scale: float = 1.0) -> SynthSettings:
+    """``settings`` with the simulator and mask errors of ``level`` x ``scale``.
+
+    The level sets the simulator's scale/translation/surface errors and its
+    :class:`~geocorr.data.synth.errors.ReconstructionErrors`, and the mask
+    errors; other simulator fields (grid, vertex counts) are kept.
+    """
+    from dataclasses import replace
+
+    lv = error_preset(level, scale)
+    sim = replace(settings.simulator, scale_sigma=lv.scale_sigma, translation=lv.translation,
+                  surface_noise=lv.surface_noise, errors=lv.reconstruction)
+    return replace(settings, simulator=sim, masks=lv.masks, error_level=level,
+                   error_scale=float(scale))
+
+
+def read_error_level(root: str | os.PathLike) -> tuple[str, float]:
+    """``(level, scale)`` a procedural dataset was generated at (``Meta/settings.json``).
+
+    Folders written before the error levels, and oracle folders, read ``("oracle", 1.0)``.
+    """
+    path = Path(root) / "Meta" / "settings.json"
+    try:
+        d = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise ValueError(f"{path}: cannot read the dataset's settings ({exc})") from None
+    return str(d.get("error_level", "oracle")), float(d.get("error_scale", 1.0))
 
 
 @dataclass(frozen=True)
@@ -135,6 +184,11 @@ class SynthSummary:
 def image_rng(seed: int, category: str, index: int) -> np.random.Generator:
     """The one generator of image ``index`` of ``category``: independent of order/workers."""
     return np.random.default_rng([int(seed), zlib.crc32(category.encode()), int(index)])
+
+
+def error_rng(seed: int, category: str, index: int) -> np.random.Generator:
+    """The generator of image ``index``'s error terms (reconstruction and mask errors)."""
+    return np.random.default_rng([int(seed), zlib.crc32(category.encode()), int(index), 2])
 
 
 def split_instances(num_instances: int, fractions: tuple[float, float, float]) -> list[str]:
@@ -175,11 +229,12 @@ def render_image(root: str, category: str, index: int, settings: SynthSettings) 
     Returns:
         The :class:`ImageRecord` the pair writer needs.
     """
-    from geocorr.data.synth.groundtruth import GroundTruth, groundtruth_path
+    from geocorr.data.synth.groundtruth import GroundTruth, groundtruth_path, sim_errors_path
+    from geocorr.data.synth.mask_errors import predict_mask
     from geocorr.data.synth.render import keypoint_visibility, occlude, render_shape
     from geocorr.data.synth.scene import pose_name, sample_occluder, sample_scene
     from geocorr.data.synth.shapes import category_info
-    from geocorr.data.synth.simulator import simulate_reconstruction
+    from geocorr.data.synth.simulator import rotation_error_deg, simulate_reconstruction
     from geocorr.data.synth.textures import instance_looks, random_background
     from geocorr.data.synth.writer import (
         encode_jpeg,
@@ -207,6 +262,7 @@ def render_image(root: str, category: str, index: int, settings: SynthSettings) 
     rendering = render_shape(shape, cam, looks, scene.light_dir, scene.ambient, background, rng)
     full_mask = rendering.mask
     occluded = 0
+    occluder = None
     if rng.random() < settings.scene.occluder_prob and full_mask.any():
         occ = sample_occluder(cam.height, cam.width, mask_bndbox(full_mask), rng,
                               settings.scene.occluder_cover)
@@ -214,6 +270,7 @@ def render_image(root: str, category: str, index: int, settings: SynthSettings) 
         texture = np.clip(np.rint(texture * 255 * rng.uniform(0.5, 1.0)), 0, 255)
         rendering = occlude(rendering, occ, texture.astype(np.uint8))
         occluded = int((occ & full_mask).sum() > 0.02 * full_mask.sum())
+        occluder = occ
 
     diag = float(np.linalg.norm(shape.vertices.max(0) - shape.vertices.min(0)))
     kv = np.asarray(shape.keypoint_vertices, dtype=np.int64)
@@ -228,8 +285,12 @@ def render_image(root: str, category: str, index: int, settings: SynthSettings) 
     mask = rendering.mask
     truncated = int(full_mask[0].any() or full_mask[-1].any() or full_mask[:, 0].any()
                     or full_mask[:, -1].any())
+    erng = error_rng(settings.seed, category, index)
     sim = simulate_reconstruction(shape.vertices, shape.faces, cam, info.elongated, rng,
-                                  settings.simulator)
+                                  settings.simulator, category=category,
+                                  vertex_part=shape.vertex_part,
+                                  part_names=tuple(shape.part_names), error_rng=erng)
+    predicted = predict_mask(mask, occluder, erng, settings.masks)
     record = ImageRecord(
         stem=stem, category=category, instance_id=instance_id, width=cam.width,
         height=cam.height, bndbox=mask_bndbox(mask), kps=kps, visible=visible,
@@ -241,6 +302,8 @@ def render_image(root: str, category: str, index: int, settings: SynthSettings) 
     write_bytes(root_p / "JPEGImages" / category / f"{stem}.jpg", encode_jpeg(rendering.image))
     write_bytes(root_p / "Segmentation" / category / f"{stem}.png",
                 encode_png(mask.astype(np.uint8) * 255))
+    write_bytes(root_p / "PredictedMasks" / category / f"{stem}.png",
+                encode_png(predicted.mask.astype(np.uint8) * 255))
     write_json(root_p / "ImageAnnotation" / category / f"{stem}.json", image_annotation(record))
     _write_reconstruction(root_p / "Reconstructions" / category, stem, sim)
     gt = GroundTruth(
@@ -255,6 +318,13 @@ def render_image(root: str, category: str, index: int, settings: SynthSettings) 
         sim_gt_offset=sim.gt_offset, face_template=shape.face_template,
     )
     save_npz(groundtruth_path(root_p, category, stem), gt.to_arrays())
+    errors = {"level": settings.error_level, "scale": settings.error_scale,
+              "yaw_error_k": int(sim.yaw_error_k),
+              "predicted_rotation_error_deg": rotation_error_deg(cam.R, sim.camera.R),
+              "gt_rotation": np.asarray(sim.gt_rotation).tolist()}
+    errors.update(sim.errors)
+    errors["mask"] = predicted.record()
+    write_json(sim_errors_path(root_p, category, stem), errors)
     return record
 
 
@@ -300,6 +370,12 @@ def _categories_meta(categories: tuple[str, ...]) -> dict:
 def _settings_dict(settings: SynthSettings, categories: tuple[str, ...]) -> dict:
     d = asdict(settings)
     d["categories"] = list(categories)
+    if d["simulator"]["errors"] is None:
+        del d["simulator"]["errors"]
+    if d["masks"] is None:
+        del d["masks"]
+    if settings.error_level == "oracle" and settings.error_scale == 1.0:
+        del d["error_level"], d["error_scale"]
     return json.loads(json.dumps(d))
 
 

@@ -52,7 +52,8 @@ from geocorr.data.paths import inside
 from geocorr.geometry.camera import Camera
 
 __all__ = ["GroundTruth", "CorrespondenceCheck", "ReconstructionScore", "load_groundtruth",
-           "groundtruth_path", "check_correspondences", "mirror_parts", "score_reconstruction",
+           "groundtruth_path", "sim_errors_path", "load_sim_errors", "check_correspondences",
+           "mirror_parts", "score_reconstruction",
            "VertexLabels", "label_vertices",
            "SWAP_NONE", "SWAP_LEFT_RIGHT", "SWAP_REPEATED", "DEFAULT_THRESHOLD"]
 
@@ -195,6 +196,34 @@ def groundtruth_path(root: str | Path, category: str, stem: str) -> Path:
     """
     return inside(root, "GroundTruth", category, f"{stem}.npz",
                   source=f"image {category}/{stem}", what="ground truth")
+
+
+def sim_errors_path(root: str | Path, category: str, stem: str) -> Path:
+    """``<root>/GroundTruth/<category>/<stem>.errors.json``: the simulator's error terms.
+
+    Raises:
+        ValueError: ``category``/``stem`` lead outside ``root``.
+    """
+    return inside(root, "GroundTruth", category, f"{stem}.errors.json",
+                  source=f"image {category}/{stem}", what="simulator error record")
+
+
+def load_sim_errors(root: str | Path, category: str, stem: str) -> dict:
+    """Every error term's true value for one image (EVALUATION ONLY; docs/synth.md).
+
+    Raises:
+        FileNotFoundError: no such file (folders written before the error levels).
+        ValueError: not JSON.
+    """
+    import json
+
+    path = sim_errors_path(root, category, stem)
+    if not path.is_file():
+        raise FileNotFoundError(f"{path}: simulator error record not found")
+    try:
+        return json.loads(path.read_text())
+    except ValueError as exc:
+        raise ValueError(f"{path}: not JSON ({exc})") from None
 
 
 def load_groundtruth(root: str | Path, category: str, stem: str) -> GroundTruth:

@@ -50,14 +50,16 @@ the same).
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
+from geocorr.data.synth.errors import ReconstructionErrors
 from geocorr.geometry.camera import Camera
 
 __all__ = ["SimulatorSettings", "SimulatedReconstruction", "simulate_reconstruction",
-           "yaw_rotation", "remesh", "apply_stage1_corrections"]
+           "yaw_rotation", "remesh", "apply_stage1_corrections", "rotation_error_deg",
+           "draw_yaw_flip", "count_components", "draw_camera_errors"]
 
 
 @dataclass
@@ -85,6 +87,13 @@ class SimulatorSettings:
             (8: removes the staircase, keeps the shape).
         surface_noise: standard deviation of the normal noise as a fraction
             of the bounding-box diagonal.
+        errors: the error terms beyond scale/translation/yaw flip
+            (:class:`geocorr.data.synth.errors.ReconstructionErrors`: rotation,
+            tilt, per-category flip rates, intrinsics, shape); ``None`` = the
+            oracle simulator (exact rotation and intrinsics, true shape up to
+            remeshing), whose output is byte-identical to the simulator before
+            these terms existed. With ``errors``, the flip rates come from
+            ``errors.flip_prob`` and ``flip_prob``/``flip_prob_elongated`` are unused.
     """
 
     flip_prob: float = 0.3
@@ -97,6 +106,7 @@ class SimulatorSettings:
     blur_voxels: float = 0.0
     smooth_iterations: int = 8
     surface_noise: float = 0.003
+    errors: ReconstructionErrors | None = None
 
     def validate(self) -> None:
         """Raise ``ValueError`` naming the bad field."""
@@ -134,6 +144,10 @@ class SimulatedReconstruction:
         normaliser: ``n``: ground-truth units per mesh unit.
         gt_scale: ``a``: after the true corrections, ``X_gt ~ a X'' + b``.
         gt_offset: ``(3,)`` ``b`` of that similarity.
+        gt_rotation: ``(3, 3)`` ``T^T``, the inverse of the mesh frame's tilt:
+            ``X_gt ~ a T^T X'' + b`` (identity without errors).
+        errors: JSON-ready true values of every error term (see
+            :func:`simulate_reconstruction`); ``{}`` for the oracle.
     """
 
     vertices: np.ndarray
@@ -147,12 +161,14 @@ class SimulatedReconstruction:
     normaliser: float
     gt_scale: float
     gt_offset: np.ndarray
+    gt_rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
+    errors: dict = field(default_factory=dict)
 
     def corrected_vertices(self) -> np.ndarray:
         """The mesh after the true corrections, mapped to the ground-truth frame, ``(V, 3)``."""
         v, _ = apply_stage1_corrections(self.vertices, self.camera, self.true_scale,
                                         self.true_translation, self.true_k)
-        return self.gt_scale * v + self.gt_offset
+        return self.gt_scale * v @ self.gt_rotation.T + self.gt_offset
 
 
 def yaw_rotation(k: int) -> np.ndarray:
@@ -185,7 +201,8 @@ def apply_stage1_corrections(vertices: np.ndarray, camera: Camera, scale: float,
 
 
 def remesh(vertices: np.ndarray, faces: np.ndarray, resolution: int,
-           blur_voxels: float = 0.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+           blur_voxels: float = 0.0, seed: int = 0, edit=None,
+           margin: int = 3) -> tuple[np.ndarray, np.ndarray]:
     """Occupancy-grid re-meshing of a watertight mesh (marching cubes).
 
     The occupancy is the grid points inside the mesh plus every voxel that a
@@ -199,6 +216,10 @@ def remesh(vertices: np.ndarray, faces: np.ndarray, resolution: int,
         blur_voxels: optional Gaussian blur of the occupancy, in voxels (rounder
             surfaces; above ~0.5 it erodes one-voxel-thin parts).
         seed: seed of the surface sample.
+        edit: optional ``edit(occupancy (X, Y, Z) bool, origin (3,), pitch) ->
+            occupancy`` applied before blurring (the shape errors of
+            :mod:`geocorr.data.synth.shape_errors`).
+        margin: empty voxels around the bounding box (room for ``edit``).
 
     Returns:
         ``(vertices (V', 3), faces (F', 3))`` outward-oriented; fragments with
@@ -212,8 +233,8 @@ def remesh(vertices: np.ndarray, faces: np.ndarray, resolution: int,
                            process=False)
     lo, hi = mesh.bounds
     pitch = float((hi - lo).max()) / int(resolution)
-    origin = lo - 3 * pitch
-    n = np.ceil((hi - lo) / pitch).astype(np.int64) + 7
+    origin = lo - margin * pitch
+    n = np.ceil((hi - lo) / pitch).astype(np.int64) + 2 * margin + 1
     axes = [origin[i] + pitch * np.arange(n[i]) for i in range(3)]
     grid = np.stack(np.meshgrid(*axes, indexing="ij"), -1).reshape(-1, 3)
     occ = mesh.contains(grid).reshape(tuple(n))
@@ -221,6 +242,8 @@ def remesh(vertices: np.ndarray, faces: np.ndarray, resolution: int,
     samples, _ = trimesh.sample.sample_surface(mesh, count, seed=int(seed))
     cells = np.clip(np.rint((samples - origin) / pitch).astype(np.int64), 0, n - 1)
     occ[cells[:, 0], cells[:, 1], cells[:, 2]] = True
+    if edit is not None:
+        occ = edit(occ, origin, pitch)
     occ = occ.astype(np.float32)
     if blur_voxels > 0:
         occ = ndimage.gaussian_filter(occ, blur_voxels)
@@ -251,30 +274,65 @@ def _taubin(vertices: np.ndarray, faces: np.ndarray, iterations: int) -> np.ndar
 
 def simulate_reconstruction(vertices: np.ndarray, faces: np.ndarray, camera: Camera,
                             elongated: bool, rng: np.random.Generator,
-                            settings: SimulatorSettings | None = None
+                            settings: SimulatorSettings | None = None, *,
+                            category: str = "", vertex_part: np.ndarray | None = None,
+                            part_names: tuple[str, ...] = (),
+                            error_rng: np.random.Generator | None = None
                             ) -> SimulatedReconstruction:
     """Simulate SAM3D's output for one image.
+
+    With ``settings.errors`` (see :class:`geocorr.data.synth.errors.ReconstructionErrors`)
+    the mesh's own frame is ``Y = A (X_r - c) / n`` with ``A = Q T`` (``T`` a
+    tilt about a horizontal axis, ``Q`` the yaw flip), the shape is edited
+    before meshing (:mod:`geocorr.data.synth.shape_errors`), and the
+    predicted camera is ``(K', E R A^T, (R c + t) / n)`` seen through the
+    scale/translation error, with ``E`` a camera-relative rotation error about
+    the object's centre and ``K'`` the intrinsics with a focal and
+    principal-point error. Those draws come from ``error_rng``; the draws of
+    the oracle terms still come from ``rng``, in the oracle's order.
 
     Args:
         vertices: ``(V, 3)`` ground-truth mesh, canonical frame, watertight.
         faces: ``(F, 3)`` its triangles.
         camera: ground-truth camera of the image.
-        elongated: whether the category is yaw-ambiguous (raises the flip rate).
+        elongated: whether the category is yaw-ambiguous (oracle flip rate).
         rng: the image's generator.
         settings: the error model; defaults to :class:`SimulatorSettings`.
+        category: category name (per-category flip rates, articulated parts).
+        vertex_part: ``(V,)`` part of each vertex (shape errors need it).
+        part_names: ``(P,)`` part names.
+        error_rng: generator of the error terms; required with ``settings.errors``.
 
     Returns:
-        A :class:`SimulatedReconstruction`.
+        A :class:`SimulatedReconstruction`; its ``errors`` holds every drawn
+        term's true value.
     """
+    from functools import partial
+
     from geocorr.data.synth.render import vertex_normals
 
     settings = settings or SimulatorSettings()
     settings.validate()
+    err = settings.errors
+    shape_err = None
+    edit, margin = None, 3
+    if err is not None:
+        from geocorr.data.synth.shape_errors import apply_shape_errors, draw_shape_errors
+
+        if error_rng is None or vertex_part is None or not part_names:
+            raise ValueError("simulate_reconstruction: settings.errors needs error_rng, "
+                             "vertex_part and part_names")
+        shape_err = draw_shape_errors(category, vertices, vertex_part, part_names,
+                                      camera.center, err, error_rng)
+        edit = partial(apply_shape_errors, errors=shape_err, vertices=vertices,
+                       vertex_part=vertex_part)
     lo_v, hi_v = settings.vertex_range
     res = int(rng.integers(settings.resolution_range[0], settings.resolution_range[1] + 1))
     sample_seed = int(rng.integers(2**31))
     for _ in range(4):
-        rv, rf = remesh(vertices, faces, res, settings.blur_voxels, sample_seed)
+        if edit is not None:
+            margin = 3 + int(math.ceil(0.15 * res))
+        rv, rf = remesh(vertices, faces, res, settings.blur_voxels, sample_seed, edit, margin)
         if lo_v <= len(rv) <= hi_v:
             break
         target = math.sqrt(lo_v * hi_v)
@@ -287,14 +345,22 @@ def simulate_reconstruction(vertices: np.ndarray, faces: np.ndarray, camera: Cam
     center = (lo + hi) / 2
     normaliser = float(np.linalg.norm(hi - lo))
 
-    p = settings.flip_prob_elongated if elongated else settings.flip_prob
-    flipped = rng.random() < p
-    k_choice = int(rng.choice([1, 2, 3], p=[0.25, 0.5, 0.25]))
-    k_err = k_choice if flipped else 0
+    if err is None:
+        p = settings.flip_prob_elongated if elongated else settings.flip_prob
+        weights = [0.25, 0.5, 0.25]
+    else:
+        p = err.flip_probability(category)
+        weights = list(np.asarray(err.flip_weights, np.float64) / sum(err.flip_weights))
+    k_err = draw_yaw_flip(rng, p, weights)
     Q = yaw_rotation(k_err)
-    Y = (rv - center) @ Q.T / normaliser
+    T, E, K = np.eye(3), np.eye(3), camera.K
+    record: dict = {}
+    if err is not None:
+        T, E, K, record = draw_camera_errors(err, camera, error_rng)
+    A = Q @ T
+    Y = (rv - center) @ A.T / normaliser
 
-    exact = Camera(camera.K, camera.R @ Q.T, (camera.R @ center + camera.t) / normaliser,
+    exact = Camera(K, E @ camera.R @ A.T, (camera.R @ center + camera.t) / normaliser,
                    camera.width, camera.height)
     lo_s, hi_s = settings.scale_clip
     sigma, tau = 1.0, np.zeros(3)
@@ -306,9 +372,102 @@ def simulate_reconstruction(vertices: np.ndarray, faces: np.ndarray, camera: Cam
             sigma, tau = s_try, t_try
             break
     predicted = exact.with_object_transform(sigma, tau)
+    if err is not None:
+        record.update({
+            "yaw_error_k": int(k_err), "frame_rotation": A.tolist(),
+            "center": center.tolist(), "normaliser": normaliser,
+            "scale_error": sigma, "translation_error": tau.tolist(),
+            "predicted_rotation_error_deg": rotation_error_deg(camera.R, predicted.R),
+            "shape": shape_err.record(tuple(part_names)),
+            "components": count_components(rf, len(Y)),
+        })
     return SimulatedReconstruction(
         vertices=Y, faces=rf, camera=predicted, yaw_error_k=k_err, true_k=(-k_err) % 4,
         true_scale=1.0 / sigma, true_translation=-tau / sigma, center=center,
         normaliser=normaliser, gt_scale=normaliser * sigma,
-        gt_offset=normaliser * (Q.T @ tau) + center,
+        gt_offset=normaliser * (T.T @ Q.T @ tau) + center, gt_rotation=T.T, errors=record,
     )
+
+
+def draw_yaw_flip(rng: np.random.Generator, prob: float, weights) -> int:
+    """``k_err``: 0 with probability ``1 - prob``, else 1, 2, 3 with ``weights``.
+
+    Draws a uniform and then a choice whatever the outcome (the oracle's order).
+    """
+    flipped = rng.random() < prob
+    k_choice = int(rng.choice([1, 2, 3], p=weights))
+    return k_choice if flipped else 0
+
+
+def count_components(faces: np.ndarray, num_vertices: int) -> int:
+    """Connected components of a triangle mesh (vertices used by no face not counted)."""
+    from scipy.sparse import coo_matrix
+    from scipy.sparse.csgraph import connected_components
+
+    f = np.asarray(faces, np.int64)
+    if len(f) == 0:
+        return 0
+    e = np.concatenate([f[:, [0, 1]], f[:, [1, 2]], f[:, [2, 0]]])
+    g = coo_matrix((np.ones(len(e)), (e[:, 0], e[:, 1])), shape=(num_vertices, num_vertices))
+    _, labels = connected_components(g, directed=False)
+    return len(np.unique(labels[np.unique(f)]))
+
+
+def rotation_error_deg(R_true: np.ndarray, R: np.ndarray, modulo_yaw: bool = True) -> float:
+    """Angle between two object-to-camera rotations, optionally modulo ``Rz(90 deg k)``.
+
+    Args:
+        R_true: ``(3, 3)`` the true rotation (canonical frame -> camera).
+        R: ``(3, 3)`` a predicted rotation (mesh frame -> camera).
+        modulo_yaw: take the smallest angle over ``R Rz(90 deg k)``, k = 0..3
+            (a mesh whose axes are the canonical ones up to a quarter-turn yaw
+            flip scores 0).
+
+    Returns:
+        Degrees in ``[0, 180]``.
+    """
+    best = 180.0
+    for k in range(4 if modulo_yaw else 1):
+        rel = np.asarray(R_true, np.float64).T @ np.asarray(R, np.float64) @ yaw_rotation(k)
+        c = float(np.clip((np.trace(rel) - 1.0) / 2.0, -1.0, 1.0))
+        best = min(best, math.degrees(math.acos(c)))
+    return best
+
+
+def _random_axis(rng: np.random.Generator) -> np.ndarray:
+    a = rng.normal(size=3)
+    return a / (np.linalg.norm(a) or 1.0)
+
+
+def draw_camera_errors(err: ReconstructionErrors, camera: Camera, rng: np.random.Generator
+                        ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
+    """Tilt ``T`` of the mesh frame, camera rotation error ``E``, intrinsics ``K'``."""
+    from geocorr.data.synth.shape_errors import rotation_matrix
+
+    phi = rng.uniform(0, 2 * np.pi)
+    tilt = np.array([math.cos(phi), math.sin(phi), 0.0]) * math.radians(
+        rng.normal(0.0, err.tilt_sigma_deg))
+    if rng.random() < err.rotation_outlier_prob:
+        lo, hi = err.rotation_outlier_deg
+        rot = _random_axis(rng) * math.radians(rng.uniform(lo, hi))
+    else:
+        rot = rng.normal(0.0, math.radians(err.rotation_sigma_deg), 3)
+    if rng.random() < err.focal_outlier_prob:
+        focal = 1.0 + err.focal_outlier * (1.0 if rng.random() < 0.5 else -1.0)
+    else:
+        focal = math.exp(rng.normal(0.0, err.focal_sigma))
+    pp = rng.normal(0.0, err.principal_point_sigma * max(camera.width, camera.height), 2)
+    K = np.array(camera.K, np.float64, copy=True)
+    K[0, 0] *= focal
+    K[1, 1] *= focal
+    K[0, 2] += pp[0]
+    K[1, 2] += pp[1]
+    record = {
+        "tilt_rotvec_deg": np.degrees(tilt).tolist(),
+        "tilt_deg": float(np.degrees(np.linalg.norm(tilt))),
+        "camera_rotation_error_rotvec_deg": np.degrees(rot).tolist(),
+        "camera_rotation_error_deg": float(np.degrees(np.linalg.norm(rot))),
+        "focal_factor": float(focal),
+        "principal_point_offset_px": pp.tolist(),
+    }
+    return rotation_matrix(tilt), rotation_matrix(rot), K, record
