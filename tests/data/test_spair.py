@@ -4,9 +4,9 @@ import numpy as np
 import pytest
 from spair_fixture import STANDARD_PREDICTIONS, spair_pair, standard_fixture, write_spair
 
+from geocorr.data.keypoint_groups import SPAIR_GROUPS
 from geocorr.data.pairs import DatasetFormatError, PairDataset
 from geocorr.data.spair import SPairDataset, load_category_meta
-from geocorr.evaluation.geometry_aware import SPAIR_GROUPS
 from geocorr.evaluation.pck import pck_report, score_pair
 
 

@@ -13,8 +13,11 @@ def ray_cluster():
     os.environ.setdefault("OMP_NUM_THREADS", "1")  # workers inherit it: same maths as local
     started = not ray.is_initialized()
     if started:
+        from geocorr.engine.ray_engine import local_temp_dir
+
+        tmp = local_temp_dir()  # a long TMPDIR would overflow Ray's socket paths
         ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False,
-                 configure_logging=False)
+                 configure_logging=False, **({"_temp_dir": tmp} if tmp else {}))
     yield ray
     if started:
         ray.shutdown()

@@ -86,3 +86,15 @@ def test_more_gpus_than_the_cluster_has_is_refused(ray_cluster):
     eng = make_engine(EngineSettings(engine="ray", num_gpus_per_worker=1))
     with pytest.raises(ValueError, match="--num-gpus-per-worker 1: the Ray cluster has 0 GPU"):
         list(eng.map_items(_fn, [1]))
+
+
+def test_local_ray_temp_dir_short_enough_for_unix_sockets(monkeypatch, tmp_path):
+    # Ray's sockets live ~70 characters below its temp dir and a socket path may not exceed
+    # 107 bytes: a long TMPDIR made `ray.init` fail ("AF_UNIX path length cannot exceed 107").
+    from geocorr.engine.ray_engine import local_temp_dir
+
+    monkeypatch.setattr("tempfile.gettempdir", lambda: "/tmp")
+    assert local_temp_dir() is None
+    monkeypatch.setattr("tempfile.gettempdir", lambda: "/tmp/" + "x" * 120)
+    short = local_temp_dir()
+    assert short is not None and len(short) + 75 <= 107

@@ -3,8 +3,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from geocorr.data.keypoint_groups import AP10K_GROUPS, SPAIR_GROUPS
 from geocorr.data.pairs import KeypointPair
-from geocorr.evaluation.geometry_aware import AP10K_GROUPS, SPAIR_GROUPS, geometry_aware_mask
+from geocorr.evaluation.geometry_aware import geometry_aware_mask
 from geocorr.evaluation.pck import pck, pck_report, score_pair, threshold_size
 
 

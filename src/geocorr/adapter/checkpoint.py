@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from geocorr.adapter.dataset import stack_sources
 from geocorr.adapter.network import Adapter, AdapterSettings
 from geocorr.atomic import atomic_file, remove_stale_temp_files
 from geocorr.features.base import FeatureMap
@@ -122,8 +123,6 @@ def apply_adapter(adapter: Adapter, fmaps: dict[str, FeatureMap],
         ``FeatureMap((out_dim, h, w) float32 unit vectors, first source's transform,
         name="adapter")``.
     """
-    from geocorr.adapter.dataset import stack_sources
-
     stacked, ref = stack_sources(fmaps, adapter.source_names)
     out = adapter({k: v[None].to(device) for k, v in stacked.items()})[0]
     return FeatureMap(out.cpu().numpy().astype(np.float32), ref.transform, "adapter")

@@ -22,6 +22,7 @@ import numpy as np
 import torch
 from torch.nn import functional as F
 
+from geocorr.data.images import read_rgb
 from geocorr.data.paths import inside
 from geocorr.features.base import Backbone, FeatureMap
 from geocorr.geometry.image_transform import ResizePad
@@ -143,8 +144,6 @@ def cache_feature_provider(cache: Any, backbones: Sequence[Backbone], *,
     Returns:
         A :data:`FeatureProvider`.
     """
-    from geocorr.data.images import read_rgb
-
     names = [b.name for b in backbones]
     if len(set(names)) != len(names):
         raise ValueError(f"backbone names must be distinct, got {names}")

@@ -19,8 +19,14 @@ def register(app: typer.Typer) -> None:
         max_side: int = typer.Option(64, "--max-side", help="Working resolution."),
         dt_steps: int = typer.Option(30, "--dt-steps", help="Distance-transform phase steps."),
         iou_steps: int = typer.Option(15, "--iou-steps", help="Soft-IoU phase steps."),
+        rotation: bool = typer.Option(
+            True, "--rotation/--no-rotation",
+            help="Also fit a small rotation about the mesh centre (kept only if it beats "
+                 "the scale/translation fit by a hard-IoU margin; docs/reconstruct.md)."),
+        fit_focal: bool = typer.Option(False, "--fit-focal",
+                                       help="Also fit a focal-length factor."),
     ) -> None:
-        """Fit scale and translation of MESH so that it renders onto MASK (camera fixed).
+        """Fit scale, translation and a small rotation of MESH so that it renders onto MASK.
 
         The refined camera in OUT renders the original mesh like the refined mesh.
         """
@@ -42,7 +48,8 @@ def register(app: typer.Typer) -> None:
                                  f"{camera} is {cam.width}x{cam.height}")
             res = refine_pose(np.asarray(m.vertices), np.asarray(m.faces), cam, target,
                               RefineSettings(max_side=max_side, dt_steps=dt_steps,
-                                             iou_steps=iou_steps))
+                                             iou_steps=iou_steps, rotation=rotation,
+                                             fit_focal=fit_focal))
             write_json_atomic(out, {"camera": res.camera.to_dict(), **res.to_dict()})
         console.print(f"IoU {res.iou_before:.3f} -> {res.iou_after:.3f}"
                       + (f" [red]FAILED: {res.reason}[/red]" if res.failed else "")

@@ -28,7 +28,7 @@ paths, no ``..`` or symbolic link leading out); anything else is a
 :class:`~geocorr.data.pairs.DatasetFormatError` naming the file and the value.
 
 PCK threshold: ``alpha * max(w, h)`` of the target bbox. Geometry-aware
-groups: :data:`geocorr.evaluation.geometry_aware.AP10K_GROUPS` for every species.
+groups: :data:`geocorr.data.keypoint_groups.AP10K_GROUPS` for every species.
 Pair ids: the pair file stem.
 """
 
@@ -42,6 +42,7 @@ from typing import Any
 
 import numpy as np
 
+from geocorr.data.keypoint_groups import AP10K_GROUPS, GROUPS_AP10K
 from geocorr.data.pairs import (
     DatasetFormatError,
     KeypointPair,
@@ -52,7 +53,6 @@ from geocorr.data.pairs import (
     require_field,
 )
 from geocorr.data.paths import inside
-from geocorr.evaluation.geometry_aware import AP10K_GROUPS, GROUPS_AP10K
 
 __all__ = ["AP10KDataset", "AP10KImage", "load_ap10k_image", "AP10K_NUM_KPS"]
 

@@ -51,6 +51,13 @@ from typing import Any
 
 import numpy as np
 
+from geocorr.data.keypoint_groups import (
+    GROUPS_FROM_META,
+    GROUPS_NONE,
+    GROUPS_SPAIR,
+    SPAIR_GROUPS,
+    normalize_groups,
+)
 from geocorr.data.pairs import (
     DatasetFormatError,
     KeypointPair,
@@ -63,13 +70,6 @@ from geocorr.data.pairs import (
     require_field,
 )
 from geocorr.data.paths import Confined
-from geocorr.evaluation.geometry_aware import (
-    GROUPS_FROM_META,
-    GROUPS_NONE,
-    GROUPS_SPAIR,
-    SPAIR_GROUPS,
-    normalize_groups,
-)
 
 __all__ = ["SPairDataset", "CategoryMeta", "load_category_meta", "SPAIR_FLAGS"]
 

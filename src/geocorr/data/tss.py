@@ -28,6 +28,7 @@ from typing import Literal
 import numpy as np
 
 from geocorr.data.flo import read_flo
+from geocorr.data.images import read_mask
 from geocorr.data.pairs import DatasetFormatError, image_size, require_dir
 from geocorr.data.paths import inside
 
@@ -108,8 +109,6 @@ class TSSDirection:
 
 def load_mask(path: Path) -> np.ndarray:
     """``(H, W)`` bool foreground of a mask image (:func:`geocorr.data.images.read_mask`'s rule)."""
-    from geocorr.data.images import read_mask
-
     if not path.is_file():
         raise FileNotFoundError(f"mask {path} does not exist")
     try:

@@ -20,6 +20,8 @@ naming the chunk's items. An item error (``errors``) is returned as an
 
 from __future__ import annotations
 
+import os
+import tempfile
 import uuid
 from collections import deque
 from collections.abc import Callable, Hashable, Iterator, Sequence
@@ -49,6 +51,25 @@ def import_ray():
         raise ImportError("the Ray engine needs Ray: pip install 'geocorr[ray]' (or "
                           "pip install 'ray>=2.40')", name="ray") from exc
     return ray
+
+
+# Ray puts Unix sockets under its temp dir (``<tmp>/ray/session_<date>_<pid>/sockets/
+# plasma_store``: ~70 characters below ``<tmp>``) and a socket path may not exceed 107
+# bytes, so a long ``TMPDIR`` makes a local start fail deep inside Ray.
+_RAY_SOCKET_SUFFIX = 75
+_AF_UNIX_MAX = 107
+
+
+def local_temp_dir() -> str | None:
+    """Temp dir for a local Ray start: ``None`` (Ray's default) unless ``TMPDIR`` is too long.
+
+    Returns ``/tmp/geocorr-ray-<uid>`` when Ray's default (``<tempdir>/ray``) would make its
+    socket paths longer than a Unix socket allows.
+    """
+    default = os.path.join(tempfile.gettempdir(), "ray")
+    if len(default) + _RAY_SOCKET_SUFFIX <= _AF_UNIX_MAX:
+        return None
+    return f"/tmp/geocorr-ray-{os.getuid()}"
 
 
 @dataclass(frozen=True)
@@ -117,8 +138,11 @@ class RayEngine:
         ray = import_ray()
         self._started = False
         if not ray.is_initialized():
+            kwargs = {}
+            if self.settings.address is None and (tmp := local_temp_dir()) is not None:
+                kwargs["_temp_dir"] = tmp
             ray.init(address=self.settings.address, include_dashboard=False,
-                     log_to_driver=False, configure_logging=False)
+                     log_to_driver=False, configure_logging=False, **kwargs)
             self._started = True
         self._ray = ray
 

@@ -29,10 +29,33 @@ from pathlib import Path
 
 import numpy as np
 
-from geocorr.adapter.train import TrainResult, TrainSettings
-from geocorr.evaluation.label_quality import FILTERS, FilteredCandidates, LabelQuality
-from geocorr.labels.runner import LabelSettings
-from geocorr.matching.pairs import ImagePair, PairSamplingSettings
+from geocorr.adapter.dataset import (
+    cache_feature_provider,
+    labeled_pairs_from_store,
+    spair_image_path,
+)
+from geocorr.adapter.train import TrainResult, TrainSettings, context_defaults, train_adapter
+from geocorr.data.synth.groundtruth import check_correspondences, load_groundtruth
+from geocorr.evaluation.label_quality import (
+    FILTERS,
+    FilteredCandidates,
+    LabelQuality,
+    filter_quality,
+    label_all_filters,
+    quality_table,
+)
+from geocorr.features.cache import FeatureCache, dataset_mask_for
+from geocorr.features.geometric import GeometricDescriptor, GeometricSettings
+from geocorr.features.registry import make_backbone
+from geocorr.labels.runner import (
+    LabelSettings,
+    PairInputs,
+    list_images,
+    prepare_image,
+    settings_record,
+)
+from geocorr.labels.store import LabelStore
+from geocorr.matching.pairs import ImagePair, PairSamplingSettings, sample_pairs
 
 __all__ = ["FilterStudySettings", "FilterStudy", "run_filter_study", "default_label_settings",
            "default_train_settings"]
@@ -57,8 +80,6 @@ def default_train_settings() -> TrainSettings:
     adapter over XFeat, ``geocorr train``'s default for them). 300 steps take
     20-40 s on one CPU core, so three filters train in one to two minutes.
     """
-    from geocorr.adapter.train import context_defaults
-
     return TrainSettings(steps=300, out_dim=128, **context_defaults(["xfeat"]))
 
 
@@ -157,25 +178,6 @@ def run_filter_study(dataset: str | Path, stage1: str | Path, out: str | Path,
     """
     from rich.progress import Progress
 
-    from geocorr.adapter.dataset import (
-        cache_feature_provider,
-        labeled_pairs_from_store,
-        spair_image_path,
-    )
-    from geocorr.adapter.train import train_adapter
-    from geocorr.data.synth.groundtruth import check_correspondences, load_groundtruth
-    from geocorr.evaluation.label_quality import (
-        filter_quality,
-        label_all_filters,
-        quality_table,
-    )
-    from geocorr.features.cache import FeatureCache
-    from geocorr.features.geometric import GeometricDescriptor, GeometricSettings
-    from geocorr.features.registry import make_backbone
-    from geocorr.labels.runner import PairInputs, list_images, prepare_image, settings_record
-    from geocorr.labels.store import LabelStore
-    from geocorr.matching.pairs import sample_pairs
-
     s = settings or FilterStudySettings()
     ls = s.labels
     out = Path(out)
@@ -240,8 +242,6 @@ def run_filter_study(dataset: str | Path, stage1: str | Path, out: str | Path,
 
     # one adapter per filter, same settings
     if s.adapter_context:
-        from geocorr.features.cache import dataset_mask_for
-
         provider = cache_feature_provider(
             fc, [make_backbone(ls.backbone, device=device, context=True)],
             mask_for=dataset_mask_for(dataset))

@@ -29,6 +29,8 @@ import numpy as np
 from geocorr.labels.runner import LabelSettings, PairInputs, label_pair
 from geocorr.labels.store import PairLabels
 from geocorr.matching.pairs import ImagePair
+from geocorr.matching.sphere import verify_sphere
+from geocorr.matching.verify import verify_geodesic
 
 __all__ = ["FILTERS", "FilteredCandidates", "LabelQuality", "label_all_filters",
            "label_quality", "filter_quality", "quality_table"]
@@ -86,9 +88,6 @@ def label_all_filters(pair: ImagePair, inputs: PairInputs, settings: LabelSettin
     Returns:
         :class:`FilteredCandidates`.
     """
-    from geocorr.matching.sphere import verify_sphere
-    from geocorr.matching.verify import verify_geodesic
-
     s = settings or LabelSettings()
     cand = label_pair(pair, inputs, replace(s, filter="cyclic"))
     n = len(cand.src_uv)

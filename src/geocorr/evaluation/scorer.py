@@ -27,14 +27,20 @@ from typing import Any, Literal
 import numpy as np
 
 from geocorr.atomic import write_text_atomic
-from geocorr.data.pairs import KeypointPair, PairDataset, ThresholdRule
-from geocorr.evaluation.geometry_aware import (
+from geocorr.data.ap10k import AP10KDataset
+from geocorr.data.keypoint_groups import (
     AP10K_GROUPS,
     GROUPS_AP10K,
     GROUPS_NONE,
     GROUPS_SPAIR,
     SPAIR_GROUPS,
 )
+from geocorr.data.pairs import KeypointPair, PairDataset, ThresholdRule
+from geocorr.data.pfpascal import PFPascalDataset
+from geocorr.data.pfwillow import PFWillowDataset
+from geocorr.data.spair import SPairDataset
+from geocorr.engine import ItemFailure
+from geocorr.engine.local import LocalEngine
 from geocorr.evaluation.pck import PairScore, PCKReport, pck_report, score_pair
 
 __all__ = [
@@ -70,20 +76,12 @@ def open_dataset(kind: str, root: str | Path, **kwargs: Any) -> PairDataset:
     ``kwargs`` go to the reader (e.g. ``layout="small"`` for SPair).
     """
     if kind == "spair":
-        from geocorr.data.spair import SPairDataset
-
         return SPairDataset(root, **kwargs)
     if kind == "pfpascal":
-        from geocorr.data.pfpascal import PFPascalDataset
-
         return PFPascalDataset(root, **kwargs)
     if kind == "pfwillow":
-        from geocorr.data.pfwillow import PFWillowDataset
-
         return PFWillowDataset(root, **kwargs)
     if kind == "ap10k":
-        from geocorr.data.ap10k import AP10KDataset
-
         return AP10KDataset(root, **kwargs)
     raise ValueError(f"unknown dataset {kind!r}; use one of spair, pfpascal, pfwillow, ap10k "
                      f"(TSS is scored from flow: geocorr.evaluation.flow_pck)")
@@ -361,9 +359,6 @@ def evaluate_pairs(pairs: Sequence[KeypointPair], predict_fn: Callable[[Keypoint
         The first error ``predict_fn`` raised on a pair (as a local run would).
     """
     from functools import partial
-
-    from geocorr.engine import ItemFailure
-    from geocorr.engine.local import LocalEngine
 
     name = _name(dataset)
     rule = _rule_for(dataset)

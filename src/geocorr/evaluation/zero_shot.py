@@ -16,6 +16,8 @@ from geocorr.data.images import read_rgb
 from geocorr.data.pairs import KeypointPair
 from geocorr.evaluation.predict import PredictSettings, predict_keypoints
 from geocorr.features.base import Backbone, FeatureMap
+from geocorr.features.cache import FeatureCache, backbone_inputs
+from geocorr.features.fusion import FusionSettings, fuse
 
 __all__ = ["fused_feature_source", "zero_shot_predictor"]
 
@@ -36,9 +38,6 @@ def fused_feature_source(backbones: Mapping[str, Backbone], weights: Mapping[str
     Returns:
         A memoised feature function.
     """
-    from geocorr.features.cache import FeatureCache
-    from geocorr.features.fusion import FusionSettings, fuse
-
     if not backbones:
         raise ValueError("at least one backbone is needed")
     names = list(backbones)
@@ -52,8 +51,6 @@ def fused_feature_source(backbones: Mapping[str, Backbone], weights: Mapping[str
     def features(path: Path, category: str) -> FeatureMap:
         path = Path(path)
         if path not in memo:
-            from geocorr.features.cache import backbone_inputs
-
             image = read_rgb(path)
             mask = mask_for(path, category) if mask_for is not None else None
             maps = {}

@@ -27,8 +27,12 @@ import numpy as np
 from geocorr.atomic import atomic_file
 from geocorr.data.images import read_mask, read_rgb
 from geocorr.data.paths import inside
+from geocorr.data.spair import SPairDataset
+from geocorr.engine import ItemFailure
+from geocorr.engine.local import LocalEngine
 from geocorr.features.base import Backbone, FeatureMap
 from geocorr.geometry.image_transform import ResizePad
+from geocorr.reconstruct.segmenter import default_segmenter
 
 __all__ = ["FeatureCache", "image_digest", "file_identity", "check_rgb_image", "backbone_inputs",
            "EncodeSummary", "encode_dataset", "read_mask"]
@@ -237,8 +241,6 @@ def dataset_mask_for(root: str | os.PathLike[str]):
     ``None`` where the PNG is missing; a ``ValueError`` where ``category``
     leads the path out of ``root``.
     """
-    from geocorr.reconstruct.segmenter import default_segmenter
-
     root = Path(root)
     folder = default_segmenter(root).folder
 
@@ -302,10 +304,6 @@ def encode_dataset(root: str | os.PathLike[str], splits: list[str],
         :class:`EncodeSummary`.
     """
     from functools import partial
-
-    from geocorr.data.spair import SPairDataset
-    from geocorr.engine import ItemFailure
-    from geocorr.engine.local import LocalEngine
 
     engine = engine or LocalEngine()
     ds = SPairDataset(root)

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from geocorr.features.base import Backbone
+from geocorr.features.context import ContextSettings
 
 __all__ = ["BackboneSpec", "BACKBONES", "make_backbone", "make_backbones", "parse_weights",
            "backbone_names"]
@@ -103,8 +104,6 @@ def make_backbone(name: str, device: str = "cpu", **settings: Any) -> Backbone:
                          f"known: {sorted(known)}")
     values = {**spec.defaults, **settings}
     if isinstance(values.get("context"), bool):
-        from geocorr.features.context import ContextSettings
-
         values["context"] = ContextSettings(enabled=values["context"])
     return getattr(module, spec.cls)(settings_cls(**values), device=device)
 

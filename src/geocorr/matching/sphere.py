@@ -22,6 +22,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geocorr.geometry.camera import Camera
+from geocorr.geometry.raycast import dominant_vertex
 from geocorr.matching.verify import MeshIndex, Verification
 
 __all__ = ["SphereSettings", "sphere_directions", "verify_sphere"]
@@ -96,8 +97,6 @@ def verify_sphere(source: MeshIndex, target: MeshIndex, camera_s: Camera, camera
         dt = sphere_directions(ht.points[idx], target.bbox_center, target.bbox_extent)
         errors[idx] = np.arccos(np.clip(np.sum(ds * dt, axis=1), -1.0, 1.0))
     kept = hit & (np.nan_to_num(errors, nan=np.inf) < s.theta)
-    from geocorr.geometry.raycast import dominant_vertex
-
     v_s = np.where(hit, dominant_vertex(source.faces, hs), -1)
     v_t = np.where(hit, dominant_vertex(target.faces, ht), -1)
     neg = np.full(n, -1, dtype=np.int64)

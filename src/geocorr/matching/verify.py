@@ -43,6 +43,7 @@ from typing import Literal
 import numpy as np
 from scipy.spatial import cKDTree
 
+from geocorr.features.geometric import cluster_vertices
 from geocorr.geometry.camera import Camera
 from geocorr.geometry.geodesic import FragmentSettings, GeodesicSolver
 from geocorr.geometry.mesh import bbox_diagonal
@@ -233,8 +234,6 @@ def build_mesh_index(vertices: np.ndarray, faces: np.ndarray, descriptors: np.nd
     caster = RayCaster(v, f)
     solver = GeodesicSolver(v, f, fragments=s.fragments)    # preprocessing; nothing solved yet
     if len(v) > s.max_geodesic_vertices:
-        from geocorr.features.geometric import cluster_vertices
-
         cv, cf, node = cluster_vertices(v, f, s.max_geodesic_vertices)
         if solver.fragmented:
             # the clustering collapses triangles across the cracks; the contracted

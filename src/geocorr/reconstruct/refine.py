@@ -1,4 +1,5 @@
-"""Render-and-compare refinement of a mesh's scale and translation (method.md step 3).
+"""Render-and-compare refinement of a mesh's scale, translation and a small rotation
+(method.md step 3; the rotation goes beyond the paper, which fits scale and translation).
 
 With the predicted camera fixed, find ``X' = s X + T`` so that the soft
 silhouette of the mesh matches the object mask: a distance-transform phase
@@ -17,6 +18,25 @@ three free parameters ``(sigma, a, b)`` are well conditioned (one unit of ``a``
 moves the mesh by its own radius). The result is reported as the usual
 ``(s, T)`` with ``X' = s X + T``, ``T = (1 - s) c + R^T r (a, b, 0)``, and as the
 camera that renders the *original* mesh exactly as the refined one.
+
+Rotation. A second pass of both soft phases, started from the scale/translation
+fit, frees an axis-angle ``w`` (camera frame, about ``c``; optionally a focal
+factor ``e^phi``): ``R X' + t = s E(w) R (X - c) + (R c + t) + r (a, b, 0)``.
+Silhouettes are ambiguous for some turns (about a symmetry axis, or the
+mirror turn of a shape symmetric about a plane through the viewing ray), and
+an imperfect mesh can match the mask better at a wrong rotation, so a turn is
+only kept if it pays for itself three times over:
+
+* **Regulariser** toward the reconstruction's own rotation:
+  ``rotation_weight * L_0 * (|w| / theta_p)^2`` (``L_0`` the phase's first
+  loss, so the pull is the same fraction of the data term in both phases);
+* **Cap**: ``|w|`` is projected onto ``max_rotation_deg`` after every step
+  and the polish never steps beyond it (quarter-turn yaw errors are the yaw
+  vote's business, not this pass's);
+* **Hard-IoU check**: both solutions are polished on the z-buffer IoU and the
+  rotated one is kept only if it beats the scale/translation-only one by
+  ``rotation_margin``; a turn the silhouette cannot see gains nothing and is
+  dropped (``RefineResult.rotation_status``).
 
 Robustness:
 
@@ -49,7 +69,7 @@ from geocorr.geometry.camera import Camera
 from geocorr.reconstruct.losses import distance_fields, dt_loss, mask_iou, soft_iou_loss
 
 __all__ = ["RefineSettings", "RefineResult", "refine_pose", "render_mask", "cluster_vertices",
-           "polish_hard_iou"]
+           "polish_hard_iou", "rotvec_matrix"]
 
 
 @dataclass
@@ -99,6 +119,33 @@ class RefineSettings:
             disables it. 256.
         polish_steps: step sizes (log-scale and object radii) of the polish's
             pattern search, coarse to fine. ``(0.02, 0.01, 0.005, 0.0025)``.
+            The rotation coordinates use the same sizes in radians (1.1 deg
+            down to 0.14 deg).
+        rotation: also fit a small rotation ``w`` of the mesh about its centre
+            (axis-angle in the camera frame), in a second pass of both soft
+            phases started from the scale/translation result. True.
+        rotation_prior_deg: ``theta_p`` of the regulariser toward the
+            reconstruction's own rotation: the loss gains
+            ``rotation_weight * L_0 * (|w| / theta_p)^2``, ``L_0`` the phase's
+            loss at its first step (so the pull is the same fraction of the
+            data term in the DT and soft-IoU phases). 10.
+        rotation_weight: see ``rotation_prior_deg``. 1.0.
+        max_rotation_deg: ``|w|`` is projected onto this ball after every
+            step (a cap: the reconstruction's rotation error is assumed small;
+            yaw quarter-turns are the yaw vote's business). 20.
+        rotation_margin: the rotated solution is kept only if its hard IoU at
+            the polish resolution beats the scale/translation-only solution's
+            by this much; otherwise ``w = 0`` is returned. 0.02.
+        rotation_side: working resolution of the rotation pass (as
+            ``max_side``; a rotation of a few degrees moves the outline by
+            about a pixel at 64). 128.
+        rotation_dt_steps: Adam steps of the rotation pass's DT phase. 30.
+        rotation_iou_steps: Adam steps of the rotation pass's soft-IoU phase. 15.
+        fit_focal: also fit a focal-length factor ``e^phi`` (principal point
+            kept) in the rotation pass; it is nearly degenerate with scale
+            except through perspective, and it changes the camera, which the
+            stage-1 cache keeps as predicted (``refined.ply`` carries only the
+            similarity and the rotation). False.
 
     The polish exists because the soft silhouette of a finely tessellated mesh
     is slightly *dilated* (``1 - prod(1 - D_j)`` accumulates the tails of many
@@ -124,16 +171,35 @@ class RefineSettings:
     engine: Literal["auto", "torch", "numba"] = "auto"
     polish_side: int = 256
     polish_steps: tuple[float, ...] = (0.02, 0.01, 0.005, 0.0025)
+    rotation: bool = True
+    rotation_prior_deg: float = 10.0
+    rotation_weight: float = 1.0
+    max_rotation_deg: float = 20.0
+    rotation_margin: float = 0.02
+    rotation_side: int = 128
+    rotation_dt_steps: int = 30
+    rotation_iou_steps: int = 15
+    fit_focal: bool = False
 
     def __post_init__(self) -> None:
         if self.init not in ("auto", "moments", "none"):
             raise ValueError(f"RefineSettings.init must be auto|moments|none, got {self.init!r}")
-        if self.max_side < 8:
-            raise ValueError(f"RefineSettings.max_side must be >= 8, got {self.max_side}")
+        if self.max_side < 8 or self.rotation_side < 8:
+            raise ValueError(f"RefineSettings.max_side and rotation_side must be >= 8, got "
+                             f"{self.max_side}, {self.rotation_side}")
         if self.engine not in ("auto", "torch", "numba"):
             raise ValueError(f"RefineSettings.engine must be auto|torch|numba, got {self.engine!r}")
-        if self.dt_steps < 0 or self.iou_steps < 0:
-            raise ValueError("RefineSettings.dt_steps and iou_steps must be >= 0")
+        if min(self.dt_steps, self.iou_steps, self.rotation_dt_steps,
+               self.rotation_iou_steps) < 0:
+            raise ValueError("RefineSettings.dt_steps, iou_steps, rotation_dt_steps and "
+                             "rotation_iou_steps must be >= 0")
+        if not self.rotation_prior_deg > 0 or not 0 < self.max_rotation_deg <= 90:
+            raise ValueError(f"RefineSettings.rotation_prior_deg must be > 0 and "
+                             f"max_rotation_deg in (0, 90], got {self.rotation_prior_deg}, "
+                             f"{self.max_rotation_deg}")
+        if self.rotation_weight < 0:
+            raise ValueError(f"RefineSettings.rotation_weight must be >= 0, got "
+                             f"{self.rotation_weight}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -141,10 +207,10 @@ class RefineResult:
     """Outcome of :func:`refine_pose`.
 
     Attributes:
-        scale: ``s`` in ``X' = s X + T``.
-        translation: ``(3,)`` ``T`` in ``X' = s X + T`` (object frame).
+        scale: ``s`` in ``X' = s Q X + T``.
+        translation: ``(3,)`` ``T`` in ``X' = s Q X + T`` (object frame).
         camera: camera that renders the *original* vertices exactly as the
-            refined mesh under the input camera (``camera.with_object_transform``).
+            refined mesh under the input camera (with the fitted focal factor).
         iou_before: hard IoU of the input pose at full resolution.
         iou_after: hard IoU of the returned pose at full resolution.
         init: which start the optimisation used: ``"none"`` or ``"moments"``.
@@ -152,6 +218,18 @@ class RefineResult:
         reason: why it failed (empty string otherwise).
         seconds: wall time.
         history: ``(steps,)`` loss per optimisation step.
+        rotation: ``(3, 3)`` ``Q`` in ``X' = s Q X + T``: the rotation change,
+            object frame (identity when no rotation was kept).
+        rotvec_deg: ``(3,)`` the same change as an axis-angle in the *input
+            camera's* frame, degrees (``Q = R^T E(w) R``).
+        focal_scale: factor applied to the focal lengths (1 unless
+            ``fit_focal``).
+        rotation_status: ``"off"``, ``"accepted"`` or ``"rejected"`` (the
+            rotated fit did not beat the fixed-rotation one by
+            ``rotation_margin`` hard IoU).
+        iou_fixed: hard IoU of the scale/translation-only solution at the
+            polish resolution (NaN when the rotation pass did not run).
+        iou_rotated: hard IoU of the rotated solution there (NaN likewise).
     """
 
     scale: float
@@ -164,13 +242,49 @@ class RefineResult:
     reason: str
     seconds: float
     history: np.ndarray = field(repr=False)
+    rotation: np.ndarray = field(default_factory=lambda: np.eye(3))
+    rotvec_deg: np.ndarray = field(default_factory=lambda: np.zeros(3))
+    focal_scale: float = 1.0
+    rotation_status: str = "off"
+    iou_fixed: float = float("nan")
+    iou_rotated: float = float("nan")
+
+    @property
+    def rotation_deg(self) -> float:
+        """Angle of the rotation change, degrees."""
+        return float(np.linalg.norm(self.rotvec_deg))
 
     def apply(self, vertices: np.ndarray) -> np.ndarray:
-        """``(V, 3)`` -> refined ``(V, 3)`` vertices ``s X + T``."""
-        return self.scale * np.asarray(vertices, dtype=np.float64) + self.translation
+        """``(V, 3)`` -> refined ``(V, 3)`` vertices ``s Q X + T``."""
+        return (self.scale * np.asarray(vertices, dtype=np.float64) @ self.rotation.T
+                + self.translation)
+
+    def in_own_frame(self, vertices: np.ndarray, camera: Camera) -> tuple[np.ndarray, Camera]:
+        """The refinement with the rotation kept in the camera, not in the mesh.
+
+        :meth:`apply` turns the mesh inside its own frame (``X' = s Q X + T``),
+        which tilts the axes a canonical frame is read from. This returns the
+        same image with the mesh only scaled and shifted: ``s X + Q^T T``
+        rendered by ``(K', E R, t)`` (``E R = camera.R`` of this result), since
+        ``E R (s X + Q^T T) + t = R (s Q X + T) + t``.
+
+        Args:
+            vertices: ``(V, 3)`` original vertices.
+            camera: the input camera of :func:`refine_pose`.
+
+        Returns:
+            ``(vertices (V, 3), camera)``.
+        """
+        v = self.scale * np.asarray(vertices, dtype=np.float64) + self.rotation.T @ self.translation
+        return v, Camera(self.camera.K, self.camera.R, camera.t, camera.width, camera.height)
 
     def to_dict(self) -> dict:
         return {"scale": self.scale, "translation": self.translation.tolist(),
+                "rotation": self.rotation.tolist(), "rotvec_deg": self.rotvec_deg.tolist(),
+                "rotation_deg": self.rotation_deg, "focal_scale": self.focal_scale,
+                "rotation_status": self.rotation_status,
+                "iou_fixed": None if math.isnan(self.iou_fixed) else self.iou_fixed,
+                "iou_rotated": None if math.isnan(self.iou_rotated) else self.iou_rotated,
                 "iou_before": self.iou_before, "iou_after": self.iou_after, "init": self.init,
                 "failed": self.failed, "reason": self.reason, "seconds": self.seconds}
 
@@ -240,8 +354,44 @@ def render_mask(vertices: np.ndarray, faces: np.ndarray, camera: Camera) -> np.n
     return rasterize(vertices, faces, camera).face_index >= 0
 
 
+def rotvec_matrix(w: np.ndarray) -> np.ndarray:
+    """``(3,)`` axis-angle (radians) -> ``(3, 3)`` rotation matrix (Rodrigues)."""
+    w = np.asarray(w, dtype=np.float64).reshape(3)
+    theta = float(np.linalg.norm(w))
+    if theta < 1e-12:
+        return np.eye(3)
+    k = w / theta
+    K = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
+    return np.eye(3) + math.sin(theta) * K + (1.0 - math.cos(theta)) * (K @ K)
+
+
+def _rotvec_matrix_torch(w: torch.Tensor) -> torch.Tensor:
+    """Differentiable Rodrigues, finite (with the right gradient) at ``w = 0``."""
+    theta2 = (w * w).sum()
+    theta = torch.sqrt(theta2 + 1e-12)
+    a = torch.sin(theta) / theta
+    b = (1.0 - torch.cos(theta)) / (theta2 + 1e-12)
+    z = torch.zeros((), dtype=w.dtype, device=w.device)
+    K = torch.stack([torch.stack([z, -w[2], w[1]]), torch.stack([w[2], z, -w[0]]),
+                     torch.stack([-w[1], w[0], z])])
+    return torch.eye(3, dtype=w.dtype, device=w.device) + a * K + b * (K @ K)
+
+
+#: parameter vector of the refinement: ``(sigma, a, b, wx, wy, wz, phi)``.
+N_PARAMS = 7
+_ST, _ROT, _FOCAL = (0, 1, 2), (3, 4, 5), (6,)
+
+
 class _Pose:
-    """``(sigma, a, b)`` -> camera-frame vertices, in numpy and torch."""
+    """Parameters -> object-frame vertices (and camera), in numpy and torch.
+
+    ``p = (sigma, a, b, wx, wy, wz, phi)``; a shorter ``p`` means zeros for the
+    rest. ``w`` is an axis-angle rotation *in the camera frame* about the
+    bounding-box centre ``c`` (radians), ``phi`` the log of a focal-length
+    factor::
+
+        R X' + t = s E(w) R (X - c) + (R c + t) + r (a, b, 0),   f' = e^phi f
+    """
 
     def __init__(self, vertices: np.ndarray, camera: Camera) -> None:
         self.v = vertices
@@ -251,14 +401,37 @@ class _Pose:
         self.R, self.t = camera.R, camera.t
         self.cc = self.R @ self.c + self.t  # camera-frame centre, fixed depth
 
+    @staticmethod
+    def full(p: np.ndarray) -> np.ndarray:
+        q = np.zeros(N_PARAMS)
+        q[:len(p)] = p
+        return q
+
+    def object_rotation(self, p: np.ndarray) -> np.ndarray:
+        """``(3, 3)`` ``R^T E(w) R``: the rotation of the object about ``c``, object frame."""
+        w = self.full(p)[3:6]
+        return self.R.T @ rotvec_matrix(w) @ self.R if w.any() else np.eye(3)
+
     def params_to_st(self, p: np.ndarray) -> tuple[float, np.ndarray]:
-        s = math.exp(float(p[0]))
-        shift = self.r * np.array([p[1], p[2], 0.0])
-        return s, (1.0 - s) * self.c + self.R.T @ shift
+        """``(s, T)`` of ``X' = s Q X + T`` with ``Q`` :meth:`object_rotation`."""
+        q = self.full(p)
+        s = math.exp(float(q[0]))
+        shift = self.r * np.array([q[1], q[2], 0.0])
+        return s, self.c - s * self.object_rotation(q) @ self.c + self.R.T @ shift
 
     def object_vertices(self, p: np.ndarray) -> np.ndarray:
         s, T = self.params_to_st(p)
-        return s * self.v + T
+        return s * self.v @ self.object_rotation(p).T + T
+
+    @staticmethod
+    def camera(p: np.ndarray, camera: Camera) -> Camera:
+        """``camera`` with its focal lengths times ``e^phi`` (principal point kept)."""
+        phi = float(_Pose.full(p)[6])
+        if phi == 0.0:
+            return camera
+        K = np.array(camera.K, dtype=np.float64, copy=True)
+        K[:2, :2] *= math.exp(phi)
+        return Camera(K, camera.R, camera.t, camera.width, camera.height)
 
 
 def _working_camera(camera: Camera, mask: np.ndarray, settings: RefineSettings
@@ -350,7 +523,6 @@ def refine_pose(vertices: np.ndarray, faces: np.ndarray, camera: Camera, mask: n
     Raises:
         ValueError: shapes disagree or the mesh is empty.
     """
-    from geocorr.geometry.soft_silhouette import SoftRasterSettings, soft_silhouette
 
     settings = settings or RefineSettings()
     t0 = time.perf_counter()
@@ -366,21 +538,34 @@ def refine_pose(vertices: np.ndarray, faces: np.ndarray, camera: Camera, mask: n
 
     iou_before = mask_iou(render_mask(v, f, camera), m)
     pose = _Pose(v, camera)
+    rot_info = {"rotation_status": "off", "iou_fixed": float("nan"),
+                "iou_rotated": float("nan")}
 
     def result(p, init, failed, reason, hist):
-        s, T = pose.params_to_st(p)
-        cam = camera.with_object_transform(s, T)
+        q = pose.full(p)
+        s, T = pose.params_to_st(q)
+        Q = pose.object_rotation(q)
+        cam0 = pose.camera(q, camera)
+        # R (s Q X + T) + t = s E R X + (R T + t): the camera (E R, (R T + t) / s)
+        cam = Camera(cam0.K, rotvec_matrix(q[3:6]) @ camera.R, (camera.R @ T + camera.t) / s,
+                     camera.width, camera.height)
         iou = mask_iou(render_mask(v, f, cam), m) if m.any() else 0.0
+        info = dict(rot_info)
         if iou < iou_before:  # never return something worse than the start
             s, T, cam, iou, init = 1.0, np.zeros(3), camera, iou_before, "none"
+            q, Q = np.zeros(N_PARAMS), np.eye(3)
+            if info["rotation_status"] == "accepted":
+                info["rotation_status"] = "rejected"
         failed = failed or iou < settings.fail_iou
         if failed and not reason:
             reason = f"final IoU {iou:.3f} < fail_iou {settings.fail_iou}"
         return RefineResult(scale=s, translation=T, camera=cam, iou_before=iou_before,
                             iou_after=iou, init=init, failed=failed, reason=reason,
-                            seconds=time.perf_counter() - t0, history=np.asarray(hist))
+                            seconds=time.perf_counter() - t0, history=np.asarray(hist),
+                            rotation=Q, rotvec_deg=np.degrees(q[3:6]),
+                            focal_scale=math.exp(float(q[6])), **info)
 
-    p = np.zeros(3)
+    p = np.zeros(N_PARAMS)
     if not m.any():
         return result(p, "none", True, "empty mask", [])
     if pose.cc[2] <= 0:
@@ -398,75 +583,159 @@ def refine_pose(vertices: np.ndarray, faces: np.ndarray, camera: Camera, mask: n
             if iou1 > iou0:
                 p, init = p_m, "moments"
 
-    dtype = torch.float32
-    fields = distance_fields(m_w, settings.dilation_px)
-    phi_out, phi_in = fields.tensors(device, dtype)
-    target = torch.as_tensor(m_w, device=device, dtype=dtype)
     if settings.simplify_cells > 0:
         v_s, f_s = cluster_vertices(v, f, settings.simplify_cells)
     else:
         v_s, f_s = v, f
-    vc = torch.as_tensor(v_s - pose.c, device=device, dtype=dtype)
-    c_t = torch.as_tensor(pose.c, device=device, dtype=dtype)
-    Rt = torch.as_tensor(pose.R.T, device=device, dtype=dtype)
-    f_t = torch.as_tensor(f_s, device=device)
-    soft = SoftRasterSettings(sigma=settings.sigma, cull_backfaces=settings.cull_backfaces,
-                              engine=settings.engine)
-    param = torch.tensor(p, device=device, dtype=dtype, requires_grad=True)
-    zero = torch.zeros((), device=device, dtype=dtype)
-
-    def silhouette(q: torch.Tensor) -> torch.Tensor:
-        shift = pose.r * torch.stack([q[1], q[2], zero])
-        verts = c_t + torch.exp(q[0]) * vc + shift @ Rt.T
-        return soft_silhouette(verts, f_t, cam_w, soft)
-
+    soft = _SoftFit(pose, v_s, f_s, cam_w, m_w, settings, device)
+    soft_rot = soft
+    if settings.rotation_side != settings.max_side:
+        cam_r, m_r = _working_camera(camera, m, replace(settings, max_side=settings.rotation_side))
+        soft_rot = _SoftFit(pose, v_s, f_s, cam_r, m_r, settings, device)
     hist: list[float] = []
-    best_p, best_iou = p.copy(), -1.0
-    for phase, steps, lr in (("dt", settings.dt_steps, settings.lr_dt),
-                             ("iou", settings.iou_steps, settings.lr_iou)):
-        opt = _Adam(param, lr)
-        for _ in range(steps):
-            param.grad = None
-            sil = silhouette(param)
-            siou = soft_iou_loss(sil, target)
-            loss = dt_loss(sil, phi_out, phi_in, settings.coverage_weight) if phase == "dt" \
-                else siou
-            hist.append(float(loss.detach()))
-            cur = 1.0 - float(siou.detach())
-            if phase == "iou" and cur > best_iou:
-                best_iou, best_p = cur, param.detach().cpu().numpy().astype(np.float64)
-            loss.backward()
-            if not torch.isfinite(param.grad).all():
-                break
-            opt.step()
-    final = param.detach().cpu().numpy().astype(np.float64)
-    with torch.no_grad():
-        last_iou = 1.0 - float(soft_iou_loss(silhouette(param), target))
-    if last_iou >= best_iou or settings.iou_steps == 0:
-        best_p = final
-    if not np.all(np.isfinite(best_p)):
-        return result(np.zeros(3), "none", True, "optimisation diverged", hist)
-    if settings.polish_side > 0 and settings.polish_steps:
+    best_p = soft.run(p, _ST, settings.dt_steps, settings.iou_steps, hist)
+    if best_p is None:
+        return result(np.zeros(N_PARAMS), "none", True, "optimisation diverged", hist)
+    polish = settings.polish_side > 0 and bool(settings.polish_steps)
+    if polish:
         cam_p, m_p = _working_camera(camera, m, replace(settings, max_side=settings.polish_side))
-        best_p = polish_hard_iou(pose, f, cam_p, m_p, best_p, settings.polish_steps)
+    else:
+        cam_p, m_p = cam_w, m_w
+    if polish:
+        best_p = polish_hard_iou(pose, f, cam_p, m_p, best_p, settings.polish_steps, _ST)
+    free = _ST + (_ROT if settings.rotation else ()) + (_FOCAL if settings.fit_focal else ())
+    if len(free) > len(_ST):
+        rot_p = soft_rot.run(best_p, free, settings.rotation_dt_steps, settings.rotation_iou_steps,
+                         hist)
+        if rot_p is not None:
+            if polish:
+                rot_p = polish_hard_iou(pose, f, cam_p, m_p, rot_p, settings.polish_steps, free,
+                                        max_rotation=math.radians(settings.max_rotation_deg))
+            iou_fixed = _hard_iou(pose, f, cam_p, m_p, best_p)
+            iou_rot = _hard_iou(pose, f, cam_p, m_p, rot_p)
+            ok = iou_rot >= iou_fixed + settings.rotation_margin
+            rot_info = {"rotation_status": "accepted" if ok else "rejected",
+                        "iou_fixed": iou_fixed, "iou_rotated": iou_rot}
+            if ok:
+                best_p = rot_p
+        else:
+            rot_info = {"rotation_status": "rejected", "iou_fixed": float("nan"),
+                        "iou_rotated": float("nan")}
     return result(best_p, init, False, "", hist)
 
 
+def _hard_iou(pose: _Pose, faces: np.ndarray, camera: Camera, mask: np.ndarray,
+              p: np.ndarray) -> float:
+    return mask_iou(render_mask(pose.object_vertices(p), faces, pose.camera(p, camera)), mask)
+
+
+class _SoftFit:
+    """The two soft phases (DT, then soft IoU) on a subset of the parameters."""
+
+    def __init__(self, pose: _Pose, v_s: np.ndarray, f_s: np.ndarray, cam_w: Camera,
+                 m_w: np.ndarray, settings: RefineSettings, device) -> None:
+        from geocorr.geometry.soft_silhouette import SoftRasterSettings
+
+        dtype = torch.float32
+        self.settings, self.device, self.dtype, self.cam_w = settings, device, dtype, cam_w
+        fields = distance_fields(m_w, settings.dilation_px)
+        self.phi_out, self.phi_in = fields.tensors(device, dtype)
+        self.target = torch.as_tensor(m_w, device=device, dtype=dtype)
+        self.pose = pose
+        self.vc = torch.as_tensor(v_s - pose.c, device=device, dtype=dtype)
+        self.c_t = torch.as_tensor(pose.c, device=device, dtype=dtype)
+        self.R_t = torch.as_tensor(pose.R, device=device, dtype=dtype)
+        self.t_t = torch.as_tensor(pose.t, device=device, dtype=dtype)
+        self.f_t = torch.as_tensor(f_s, device=device)
+        self.soft = SoftRasterSettings(sigma=settings.sigma,
+                                       cull_backfaces=settings.cull_backfaces,
+                                       engine=settings.engine)
+
+    def silhouette(self, q: torch.Tensor) -> torch.Tensor:
+        """``(7,)`` parameters -> ``(h, w)`` soft silhouette at the working resolution."""
+        from geocorr.geometry.soft_silhouette import soft_silhouette
+
+        zero = torch.zeros((), device=self.device, dtype=self.dtype)
+        shift = self.pose.r * torch.stack([q[1], q[2], zero])
+        E = _rotvec_matrix_torch(q[3:6])
+        # object frame: X' = c + s R^T E R (X - c) + R^T shift  (row vectors)
+        rot = self.R_t.T @ E @ self.R_t
+        verts = self.c_t + torch.exp(q[0]) * (self.vc @ rot.T) + shift @ self.R_t
+        if self.settings.fit_focal:
+            # focal factor e^phi == camera-frame x, y scaled by e^phi about the optical axis
+            pc = verts @ self.R_t.T + self.t_t
+            scale = torch.stack([torch.exp(q[6]), torch.exp(q[6]), torch.ones_like(q[6])])
+            verts = (pc * scale - self.t_t) @ self.R_t
+        return soft_silhouette(verts, self.f_t, self.cam_w, self.soft)
+
+    def run(self, p: np.ndarray, free: tuple[int, ...], dt_steps: int, iou_steps: int,
+            hist: list[float]) -> np.ndarray | None:
+        """Adam on the ``free`` coordinates from ``p``; the best soft-IoU point, or
+        ``None`` when the optimisation diverged."""
+        st = self.settings
+        param = torch.tensor(_Pose.full(p), device=self.device, dtype=self.dtype,
+                             requires_grad=True)
+        keep = torch.zeros(N_PARAMS, device=self.device, dtype=self.dtype)
+        keep[list(free)] = 1.0
+        rotating = 3 in free
+        prior = math.radians(st.rotation_prior_deg)
+        cap = math.radians(st.max_rotation_deg)
+        best_p, best_iou = _Pose.full(p), -1.0
+        for phase, steps, lr in (("dt", dt_steps, st.lr_dt), ("iou", iou_steps, st.lr_iou)):
+            opt = _Adam(param, lr)
+            ref = None
+            for _ in range(steps):
+                param.grad = None
+                sil = self.silhouette(param)
+                siou = soft_iou_loss(sil, self.target)
+                loss = dt_loss(sil, self.phi_out, self.phi_in, st.coverage_weight) \
+                    if phase == "dt" else siou
+                if ref is None:
+                    ref = abs(float(loss.detach())) + 1e-12
+                if rotating and st.rotation_weight > 0:
+                    loss = loss + st.rotation_weight * ref * (param[3:6] ** 2).sum() / prior ** 2
+                hist.append(float(loss.detach()))
+                cur = 1.0 - float(siou.detach())
+                if phase == "iou" and cur > best_iou:
+                    best_iou, best_p = cur, param.detach().cpu().numpy().astype(np.float64)
+                loss.backward()
+                if not torch.isfinite(param.grad).all():
+                    break
+                param.grad.mul_(keep)
+                opt.step()
+                if rotating:
+                    with torch.no_grad():
+                        n = float(param[3:6].norm())
+                        if n > cap:
+                            param[3:6] *= cap / n
+        final = param.detach().cpu().numpy().astype(np.float64)
+        with torch.no_grad():
+            last_iou = 1.0 - float(soft_iou_loss(self.silhouette(param), self.target))
+        if last_iou >= best_iou or iou_steps == 0:
+            best_p = final
+        return best_p if np.all(np.isfinite(best_p)) else None
+
+
 def polish_hard_iou(pose: _Pose, faces: np.ndarray, camera: Camera, mask: np.ndarray,
-                    p0: np.ndarray, steps: tuple[float, ...]) -> np.ndarray:
-    """Coordinate pattern search on ``(sigma, a, b)`` maximising the hard IoU.
+                    p0: np.ndarray, steps: tuple[float, ...],
+                    coords: tuple[int, ...] | None = None,
+                    max_rotation: float = math.inf) -> np.ndarray:
+    """Coordinate pattern search on the pose parameters maximising the hard IoU.
 
     Args:
         pose: parametrisation of the mesh.
         faces: ``(F, 3)`` triangle indices.
         camera: camera at the polish resolution.
         mask: ``(H, W)`` bool mask at that resolution.
-        p0: ``(3,)`` start parameters.
-        steps: step sizes, coarse to fine; at each size, sweep the three
+        p0: ``(P,)`` start parameters (``(sigma, a, b)`` or the full
+            ``(sigma, a, b, wx, wy, wz, phi)``).
+        steps: step sizes, coarse to fine; at each size, sweep the
             coordinates (+/-) until no move improves.
+        coords: which coordinates to move (all of ``p0``'s by default).
+        max_rotation: moves that take ``|w|`` beyond this (radians) are not tried.
 
     Returns:
-        ``(3,)`` parameters with hard IoU >= that of ``p0``.
+        ``(P,)`` parameters with hard IoU >= that of ``p0``.
 
     Each point is rendered once: a sweep after an accepted move tries the
     reverse move first or later, i.e. the point it came from (21 % of the
@@ -479,19 +748,23 @@ def polish_hard_iou(pose: _Pose, faces: np.ndarray, camera: Camera, mask: np.nda
     def score(q: np.ndarray) -> float:
         key = tuple(np.round(q - p0, 12).tolist())  # points on the steps' lattice
         if key not in scores:
-            scores[key] = mask_iou(render_mask(pose.object_vertices(q), faces, camera), mask)
+            scores[key] = mask_iou(render_mask(pose.object_vertices(q), faces,
+                                               pose.camera(q, camera)), mask)
         return scores[key]
 
-    p, best = p0.copy(), score(p0)
+    coords = tuple(range(len(p0))) if coords is None else coords
+    p, best = np.asarray(p0, dtype=np.float64).copy(), score(p0)
     for h in steps:
         improved = True
         sweeps = 0
         while improved and sweeps < 6:
             improved, sweeps = False, sweeps + 1
-            for i in range(3):
+            for i in coords:
                 for sign in (1.0, -1.0):
                     q = p.copy()
                     q[i] += sign * h
+                    if len(q) > 5 and np.linalg.norm(q[3:6]) > max_rotation:
+                        continue
                     sq = score(q)
                     if sq > best:
                         p, best, improved = q, sq, True

@@ -17,6 +17,8 @@ from pathlib import Path
 
 import numpy as np
 
+from geocorr.atomic import write_bytes_atomic
+
 __all__ = ["KeptLabels", "save_label_figure"]
 
 CORRECT = (40, 220, 40)
@@ -98,8 +100,6 @@ def save_label_figure(path: str | os.PathLike, image_s: np.ndarray, image_t: np.
         ValueError: an image is not ``(H, W, 3)`` uint8, or ``per_filter`` is empty.
     """
     from PIL import Image
-
-    from geocorr.atomic import write_bytes_atomic
 
     for name, im in (("image_s", image_s), ("image_t", image_t)):
         im = np.asarray(im)

@@ -22,6 +22,7 @@ import numpy as np
 
 from geocorr.atomic import write_bytes_atomic
 from geocorr.features.base import FeatureMap
+from geocorr.matching.candidates import grid_foreground
 from geocorr.matching.matches import Matches
 
 __all__ = ["pca_colors", "feature_overlay", "save_pair_figure"]
@@ -202,8 +203,6 @@ def save_pair_figure(path: str | os.PathLike, image_s: np.ndarray, image_t: np.n
     for name, (fs, ft) in maps.items():
         fit = None
         if masks is not None:
-            from geocorr.matching.candidates import grid_foreground
-
             fit = [grid_foreground(fs, masks[0]), grid_foreground(ft, masks[1])]
         cs, ct = pca_colors([fs, ft], fit_cells=fit)
         a, _ = _fit_height(feature_overlay(image_s, fs, cs), panel_height)

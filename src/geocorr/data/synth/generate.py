@@ -41,9 +41,29 @@ from pathlib import Path
 import numpy as np
 
 from geocorr.data.synth.errors import MaskErrors, error_preset
-from geocorr.data.synth.scene import SceneSettings
-from geocorr.data.synth.simulator import SimulatorSettings
-from geocorr.data.synth.writer import SPLITS, ImageRecord
+from geocorr.data.synth.groundtruth import GroundTruth, groundtruth_path, sim_errors_path
+from geocorr.data.synth.mask_errors import predict_mask
+from geocorr.data.synth.preview import write_preview
+from geocorr.data.synth.scene import SceneSettings, pose_name, sample_occluder, sample_scene
+from geocorr.data.synth.simulator import (
+    SimulatorSettings,
+    rotation_error_deg,
+    simulate_reconstruction,
+)
+from geocorr.data.synth.textures import instance_looks, random_background
+from geocorr.data.synth.writer import (
+    SPLITS,
+    ImageRecord,
+    encode_jpeg,
+    encode_png,
+    image_annotation,
+    mask_bndbox,
+    pair_annotation,
+    pair_stem,
+    save_npz,
+    write_bytes,
+    write_json,
+)
 
 __all__ = ["SynthSettings", "SynthSummary", "generate_dataset", "image_rng", "error_rng",
            "split_instances", "render_image", "with_error_level", "read_error_level"]
@@ -229,23 +249,8 @@ def render_image(root: str, category: str, index: int, settings: SynthSettings) 
     Returns:
         The :class:`ImageRecord` the pair writer needs.
     """
-    from geocorr.data.synth.groundtruth import GroundTruth, groundtruth_path, sim_errors_path
-    from geocorr.data.synth.mask_errors import predict_mask
     from geocorr.data.synth.render import keypoint_visibility, occlude, render_shape
-    from geocorr.data.synth.scene import pose_name, sample_occluder, sample_scene
     from geocorr.data.synth.shapes import category_info
-    from geocorr.data.synth.simulator import rotation_error_deg, simulate_reconstruction
-    from geocorr.data.synth.textures import instance_looks, random_background
-    from geocorr.data.synth.writer import (
-        encode_jpeg,
-        encode_png,
-        image_annotation,
-        mask_bndbox,
-        save_npz,
-        write_bytes,
-        write_json,
-    )
-
     root_p = Path(root)
     instance_id = index // settings.views_per_instance
     shape = _shape(category, instance_id, settings.seed)
@@ -331,8 +336,6 @@ def render_image(root: str, category: str, index: int, settings: SynthSettings) 
 def _write_reconstruction(folder: Path, stem: str, sim) -> None:
     """``<stem>.ply`` (binary PLY) + ``<stem>.json`` (camera), the file-import format."""
     import trimesh
-
-    from geocorr.data.synth.writer import write_bytes, write_json
 
     mesh = trimesh.Trimesh(sim.vertices, sim.faces, process=False)
     write_bytes(folder / f"{stem}.ply", mesh.export(file_type="ply", encoding="binary"))
@@ -422,13 +425,9 @@ def generate_dataset(out_dir: str | os.PathLike, settings: SynthSettings | None 
                 for i in range(settings.images_per_category)]
         records = _run_jobs(jobs, workers, progress)
         num_pairs = _write_pairs(tmp, categories, records, settings)
-        from geocorr.data.synth.writer import write_json
-
         write_json(tmp / "Meta" / "categories.json", _categories_meta(categories))
         write_json(tmp / "Meta" / "settings.json", _settings_dict(settings, categories))
         if settings.preview:
-            from geocorr.data.synth.preview import write_preview
-
             write_preview(tmp, tmp / "preview.png")
         _replace_dir(tmp, out)
     except BaseException:
@@ -461,8 +460,6 @@ def _run_jobs(jobs: list, workers: int, progress: bool) -> list[ImageRecord]:
 
 def _write_pairs(root: Path, categories: tuple[str, ...], records: list[ImageRecord],
                  settings: SynthSettings) -> dict[str, int]:
-    from geocorr.data.synth.writer import pair_annotation, pair_stem, write_bytes, write_json
-
     by_cat: dict[str, list[ImageRecord]] = {c: [] for c in categories}
     for r in records:
         by_cat[r.category].append(r)

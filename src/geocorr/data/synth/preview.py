@@ -15,6 +15,10 @@ from pathlib import Path
 
 import numpy as np
 
+from geocorr.data.images import read_mask, read_rgb
+from geocorr.data.synth.writer import encode_png, write_bytes
+from geocorr.geometry.camera import load_camera
+
 __all__ = ["contact_sheet", "write_preview"]
 
 
@@ -29,7 +33,6 @@ def _outline(mask: np.ndarray, size: tuple[int, int]):
 def _reconstruction_mask(root: Path, category: str, stem: str) -> np.ndarray | None:
     import trimesh
 
-    from geocorr.geometry.camera import load_camera
     from geocorr.geometry.raster import rasterize
 
     ply = root / "Reconstructions" / category / f"{stem}.ply"
@@ -43,8 +46,6 @@ def _reconstruction_mask(root: Path, category: str, stem: str) -> np.ndarray | N
 
 def _thumbnail(root: Path, category: str, stem: str, cell: int) -> np.ndarray:
     import cv2
-
-    from geocorr.data.images import read_mask, read_rgb
 
     image = read_rgb(root / "JPEGImages" / category / f"{stem}.jpg")
     ann = json.loads((root / "ImageAnnotation" / category / f"{stem}.json").read_text())
@@ -114,8 +115,6 @@ def contact_sheet(root: str | Path, per_category: int = 5, cell: int = 192) -> n
 def write_preview(root: str | Path, path: str | Path, per_category: int = 5,
                   cell: int = 192) -> Path:
     """Write :func:`contact_sheet` of ``root`` as a PNG at ``path`` (atomically)."""
-    from geocorr.data.synth.writer import encode_png, write_bytes
-
     sheet = contact_sheet(root, per_category, cell)
     write_bytes(path, encode_png(sheet))
     return Path(path)

@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from geocorr.data.synth.errors import ReconstructionErrors
+from geocorr.data.synth.shape_errors import apply_shape_errors, draw_shape_errors, rotation_matrix
 from geocorr.geometry.camera import Camera
 
 __all__ = ["SimulatorSettings", "SimulatedReconstruction", "simulate_reconstruction",
@@ -317,8 +318,6 @@ def simulate_reconstruction(vertices: np.ndarray, faces: np.ndarray, camera: Cam
     shape_err = None
     edit, margin = None, 3
     if err is not None:
-        from geocorr.data.synth.shape_errors import apply_shape_errors, draw_shape_errors
-
         if error_rng is None or vertex_part is None or not part_names:
             raise ValueError("simulate_reconstruction: settings.errors needs error_rng, "
                              "vertex_part and part_names")
@@ -442,8 +441,6 @@ def _random_axis(rng: np.random.Generator) -> np.ndarray:
 def draw_camera_errors(err: ReconstructionErrors, camera: Camera, rng: np.random.Generator
                         ) -> tuple[np.ndarray, np.ndarray, np.ndarray, dict]:
     """Tilt ``T`` of the mesh frame, camera rotation error ``E``, intrinsics ``K'``."""
-    from geocorr.data.synth.shape_errors import rotation_matrix
-
     phi = rng.uniform(0, 2 * np.pi)
     tilt = np.array([math.cos(phi), math.sin(phi), 0.0]) * math.radians(
         rng.normal(0.0, err.tilt_sigma_deg))
