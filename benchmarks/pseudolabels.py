@@ -257,7 +257,7 @@ def main() -> None:
         f"{len(pairs)} pairs ({args.pairs_per_category} per category, seed {args.seed}, "
         f"azimuth chaining{', categories ' + args.categories if args.categories else ''}), "
         f"backbone `{args.backbone}` + rendered geometric part descriptor "
-        f"(weight {s.part_weight:.3f}, hks weight {s.hks_weight:g}), candidate stride "
+        f"(weight {s.fusion.part_weight:.3f}, hks weight {s.hks_weight:g}), candidate stride "
         f"{s.match.stride}, cyclic τ {s.match.tau}; verification settings {s.verify}. "
         f"{n_all} NN matches, {n} pass the cyclic test (= the candidates every filter sees). "
         f"Rays missing a mesh: {int((~geo_ok).sum())}. {secs:.0f} s wall "

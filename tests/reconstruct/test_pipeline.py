@@ -12,6 +12,7 @@ from typer.testing import CliRunner
 
 from geocorr.cli import app
 from geocorr.geometry.camera import Camera, load_camera, look_at, save_camera
+from geocorr.reconstruct.canonical import CanonSettings
 from geocorr.reconstruct.losses import mask_iou
 from geocorr.reconstruct.pipeline import (
     Stage1Settings,
@@ -46,9 +47,10 @@ def _true_pose(i):
     return look_at(6 * np.array([np.cos(az), np.sin(az), 0.4]), [0, 0, 0.3])
 
 
-@pytest.fixture(scope="module")
-def dataset(tmp_path_factory):
-    root = tmp_path_factory.mktemp("ds")
+def _make_dataset(root, frame_noise=None):
+    """Three cars; ``frame_noise[i]``: rotation vector (degrees) of car i's mesh frame error."""
+    from geocorr.reconstruct.canonical import rotation_from_rotvec
+
     K = np.array([[120.0, 0, 63.5], [0, 120, 47.5], [0, 0, 1]])
     stems = []
     for i, k_err in enumerate(FLIPS):
@@ -64,6 +66,8 @@ def dataset(tmp_path_factory):
             ext = "jpg" if sub == "JPEGImages" else "png"
             Image.fromarray(arr.astype(np.uint8)).save(root / sub / "car" / f"{stem}.{ext}")
         Rz = np.round(rotation_z(90.0 * k_err))
+        if frame_noise is not None:  # the mesh's own frame off by a small rotation too
+            Rz = rotation_from_rotvec(frame_noise[i]) @ Rz
         Y = np.asarray(mesh.vertices) @ Rz.T  # yawed reconstruction + matching camera
         pred = Camera(K, R @ Rz.T, t, 128, 96).with_object_transform(1.15, [0.1, 0.0, 0.05])
         (root / "Reconstructions" / "car").mkdir(parents=True, exist_ok=True)
@@ -73,6 +77,11 @@ def dataset(tmp_path_factory):
     (root / "Layout" / "large" / "test.txt").write_text(
         f"000000-{stems[0]}-{stems[1]}:car\n000001-{stems[1]}-{stems[2]}:car\n")
     return root
+
+
+@pytest.fixture(scope="module")
+def dataset(tmp_path_factory):
+    return _make_dataset(tmp_path_factory.mktemp("ds"))
 
 
 SETTINGS = Stage1Settings(
@@ -123,6 +132,42 @@ def test_stage1_end_to_end_and_resume(dataset, tmp_path):
     assert (out / "car" / "car_0000" / "record.json").stat().st_mtime_ns == stamp
     with pytest.raises(FileNotFoundError, match="record.json"):
         load_cached(out, "car", "car_9999")
+
+
+def test_stage1_undoes_a_small_frame_error(tmp_path):
+    # car 1's reconstruction is flipped by 180 degrees AND its frame is off by 14 degrees
+    # of yaw and 4 of tilt: the vote undoes the flip, the continuous step the rest
+    from geocorr.reconstruct.canonical import rotation_angle_deg
+
+    noise = [(0.0, 0.0, 0.0), (4.0, 0.0, 14.0), (0.0, 0.0, 0.0)]
+    ds = _make_dataset(tmp_path / "ds", noise)
+    images = dataset_images(ds, "test")
+    recs = run_stage1(ds, images, DatasetMasks(ds), simulated_reconstructor(ds),
+                      tmp_path / "c", SETTINGS, progress=False)
+    assert [r["k"] for r in recs] == [(-k) % 4 for k in FLIPS]
+    for i, (cat, stem) in enumerate(images):
+        rec = recs[i]
+        assert rec["symmetry"]["order"] == 1 and rec["yaw_symmetry"] == 1
+        cam = load_camera(tmp_path / "c" / cat / stem / "camera.json")
+        # the final camera has the true view rotation again, to within 1.5 degrees
+        assert rotation_angle_deg(cam.R @ _true_pose(i)[0].T) < 1.5
+        cached = load_cached(tmp_path / "c", cat, stem)
+        iou = mask_iou(render_mask(cached.vertices, cached.faces, cached.camera), cached.mask)
+        assert iou == pytest.approx(rec["refine"]["iou_after"], abs=1e-6)
+        G = np.asarray(rec["rotation"])
+        np.testing.assert_allclose(G @ G.T, np.eye(3), atol=1e-9)
+    c = recs[1]["canonical"]
+    assert c["angle_deg"] == pytest.approx(14.6, abs=1.5) and c["tilt_deg"] > 2.0
+    assert c["residual"] < c["residual_before"] and c["confidence"] > 0.1
+    assert recs[0]["canonical"]["angle_deg"] < 1.5 and "align" in recs[0]["timings"]
+    # without the continuous step the 14-degree error stays
+    off = Stage1Settings(**{**SETTINGS.__dict__,
+                            "canon": CanonSettings(align=False)})
+    again = run_stage1(ds, images[1:2], DatasetMasks(ds), simulated_reconstructor(ds),
+                       tmp_path / "off", off, progress=False)
+    cam = load_camera(tmp_path / "off" / "car" / "car_0001" / "camera.json")
+    assert again[0]["k"] == 2 and again[0]["canonical"] is None
+    assert rotation_angle_deg(cam.R @ _true_pose(1)[0].T) > 13.0
 
 
 def test_reference_pool_outvotes_a_flipped_subset(dataset, tmp_path):

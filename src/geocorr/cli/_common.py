@@ -124,3 +124,26 @@ def check_device(device: str) -> None:
                              "use --device cpu")
     elif dev.type != "cpu":
         raise ValueError(f"--device {device}: geocorr runs on cpu, cuda or mps")
+
+
+PART_WEIGHT_HELP = ("Share of the fused similarity given to the rendered part descriptor at "
+                    "full stage-1 confidence (default: PartFusionSettings.part_weight).")
+PART_CONFIDENCE_HELP = ("Scale the part weight per image by its stage-1 confidence (mask IoU, "
+                        "vote margin, canonical alignment, symmetry); off: a constant weight.")
+
+
+def part_fusion_settings(part_weight: float | None, confidence: bool = True):
+    """``--part-weight`` / ``--part-confidence`` -> :class:`PartFusionSettings` (defaults there).
+
+    Raises:
+        ValueError: a part weight outside ``[0, 1]``, naming ``--part-weight``.
+    """
+    from geocorr.features.part_fusion import PartFusionSettings
+
+    kw: dict = {} if confidence else {"confidence": None}
+    if part_weight is not None:
+        kw["part_weight"] = part_weight
+    try:
+        return PartFusionSettings(**kw)
+    except ValueError as exc:
+        raise ValueError(f"--part-weight: {exc}") from None

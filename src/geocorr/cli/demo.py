@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from geocorr.cli._common import PART_CONFIDENCE_HELP, PART_WEIGHT_HELP
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -16,8 +18,9 @@ def register(app: typer.Typer) -> None:
                                        help="comma-separated procedural categories"),
         images_per_category: int = typer.Option(24, "--images-per-category"),
         test_pairs: int = typer.Option(40, "--test-pairs", help="test pairs per category"),
-        part_weight: float = typer.Option(0.5, "--part-weight",
-                                          help="fusion weight of the rendered part descriptor"),
+        part_weight: float | None = typer.Option(None, "--part-weight", help=PART_WEIGHT_HELP),
+        part_confidence: bool = typer.Option(True, "--part-confidence/--constant-part-weight",
+                                             help=PART_CONFIDENCE_HELP),
         label_pairs: int = typer.Option(40, "--label-pairs",
                                         help="trn pairs per category for pseudo-labels"),
         train_steps: int = typer.Option(300, "--train-steps",
@@ -42,7 +45,7 @@ def register(app: typer.Typer) -> None:
         """Benchmark -> stage 1 -> 2D vs 2D+3D -> pseudo-labels per filter -> adapters -> PCK."""
         from dataclasses import replace
 
-        from geocorr.cli._common import user_errors
+        from geocorr.cli._common import part_fusion_settings, user_errors
         from geocorr.demo import DemoSettings, run_demo
 
         with user_errors():
@@ -50,7 +53,7 @@ def register(app: typer.Typer) -> None:
             settings = DemoSettings(
                 seed=seed, categories=tuple(c for c in categories.split(",") if c),
                 images_per_category=images_per_category, test_pairs=test_pairs,
-                part_weight=part_weight,
+                fusion=part_fusion_settings(part_weight, part_confidence),
                 labels=replace(base.labels, pairs=replace(base.labels.pairs,
                                                           pairs_per_category=label_pairs)),
                 train=replace(base.train, steps=train_steps), adapter_context=adapter_context,

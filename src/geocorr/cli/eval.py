@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from geocorr.cli._common import PART_CONFIDENCE_HELP, PART_WEIGHT_HELP
 from geocorr.cli._engine import (
     CHUNK_SIZE,
     CPUS_PER_WORKER,
@@ -48,8 +49,9 @@ def register(app: typer.Typer) -> None:
         stage1: Path | None = typer.Option(
             None, "--stage1", help="Stage-1 cache (geocorr reconstruct): fuse the rendered "
                                    "geometric part descriptor of each image's mesh."),
-        part_weight: float = typer.Option(0.5, "--part-weight",
-                                          help="Fusion weight of the part descriptor (--stage1)."),
+        part_weight: float | None = typer.Option(None, "--part-weight", help=PART_WEIGHT_HELP),
+        part_confidence: bool = typer.Option(True, "--part-confidence/--constant-part-weight",
+                                             help=PART_CONFIDENCE_HELP),
         device: str = typer.Option("cpu", "--device"),
         json_out: Path | None = typer.Option(None, "--json", help="Write all numbers here."),
         engine: str = ENGINE,
@@ -62,7 +64,13 @@ def register(app: typer.Typer) -> None:
         """Predict target keypoints with (fused) backbone features or an adapter; score with PCK."""
         from rich.console import Console
 
-        from geocorr.cli._common import check_device, check_output_file, console, user_errors
+        from geocorr.cli._common import (
+            check_device,
+            check_output_file,
+            console,
+            part_fusion_settings,
+            user_errors,
+        )
         from geocorr.evaluation.predict import PredictSettings
         from geocorr.evaluation.scorer import evaluate_pairs, open_dataset
         from geocorr.evaluation.tables import group_lines, pck_table, swap_line, write_json_atomic
@@ -77,6 +85,7 @@ def register(app: typer.Typer) -> None:
                                   num_gpus_per_worker, chunk_size)
             check_device(device)
             check_output_file(json_out, "--json")
+            fusion = part_fusion_settings(part_weight, part_confidence)
             adapter = None
             if model != "zero-shot":
                 from geocorr.adapter.checkpoint import from_pretrained
@@ -118,7 +127,7 @@ def register(app: typer.Typer) -> None:
             if stage1 is not None:
                 from geocorr.evaluation.adapter_predict import part_fused_source
 
-                source = part_fused_source(source, stage1, part_weight)
+                source = part_fused_source(source, stage1, fusion)
             predictor = zero_shot_predictor(source, PredictSettings(method=predict))
             runner = make_engine(eng)
             try:
@@ -129,7 +138,8 @@ def register(app: typer.Typer) -> None:
             out = Console(width=120)
             what = "zero-shot" if adapter is None else f"adapter {model}"
             if stage1 is not None:
-                what += f" + rendered part descriptor ({part_weight:g})"
+                what += (f" + rendered part descriptor ({fusion.part_weight:g}"
+                         f"{' x confidence' if fusion.confidence is not None else ''})")
             out.print(pck_table(result.report, title=f"{dataset} {split}: "
                                                      f"{'+'.join(backbone)} {what} PCK (%)"))
             line = swap_line(result.report)
@@ -144,6 +154,8 @@ def register(app: typer.Typer) -> None:
                 d.update(model=model, backbones=list(backbone), predict=predict,
                          context=context,
                          stage1=None if stage1 is None else str(stage1),
-                         part_weight=None if stage1 is None else part_weight)
+                         part_weight=None if stage1 is None else fusion.part_weight,
+                         part_confidence=None if stage1 is None else
+                         fusion.confidence is not None)
                 write_json_atomic(d, json_out)
                 typer.echo(f"wrote {json_out}")

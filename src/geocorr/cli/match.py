@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from geocorr.cli._common import PART_CONFIDENCE_HELP, PART_WEIGHT_HELP
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -28,7 +30,9 @@ def register(app: typer.Typer) -> None:
         weights: str | None = typer.Option(
             None, "--weights", help="Weights of the backbone: PATH or NAME=PATH (state dict "
                                     "for xfeat; local directory or hub id for dinov2/dinov3/sd)."),
-        part_weight: float = typer.Option(0.5, "--part-weight"),
+        part_weight: float | None = typer.Option(None, "--part-weight", help=PART_WEIGHT_HELP),
+        part_confidence: bool = typer.Option(True, "--part-confidence/--constant-part-weight",
+                                             help=PART_CONFIDENCE_HELP),
         tau: float | None = typer.Option(None, "--tau", help="Relaxed cyclic tolerance."),
         max_side: int | None = typer.Option(
             None, "--max-side", help="Working resolution: longer side in pixels (default 1024); "
@@ -47,7 +51,7 @@ def register(app: typer.Typer) -> None:
         import numpy as np
         from rich.markup import escape
 
-        from geocorr.cli._common import check_device, console, user_errors
+        from geocorr.cli._common import check_device, console, part_fusion_settings, user_errors
         from geocorr.evaluation.tables import write_json_atomic
         from geocorr.features.registry import make_backbones, parse_weights
         from geocorr.geometry.camera import load_camera
@@ -93,7 +97,8 @@ def register(app: typer.Typer) -> None:
                                                                               tau=tau)
             res = match_images(img1, img2, bb, mask_s=m1, mask_t=m2, mesh_s=w1.mesh,
                                mesh_t=w2.mesh,
-                               part_weight=part_weight, settings=settings)
+                               fusion=part_fusion_settings(part_weight, part_confidence),
+                               settings=settings)
             m = res.matches
             kept = m.kept.get("cyclic", np.ones(len(m.src_uv), bool))
             png, js = out.with_suffix(".png"), out.with_suffix(".json")

@@ -6,6 +6,7 @@ from pathlib import Path
 
 import typer
 
+from geocorr.cli._common import PART_CONFIDENCE_HELP, PART_WEIGHT_HELP
 from geocorr.cli._engine import (
     CHUNK_SIZE,
     CPUS_PER_WORKER,
@@ -33,8 +34,9 @@ def register(app: typer.Typer) -> None:
         delta: float = typer.Option(None, "--delta", help="Geodesic threshold (diagonals)."),
         theta: float = typer.Option(None, "--theta", help="Sphere threshold (radians)."),
         stride: int = typer.Option(2, "--stride", help="Candidate stride on the feature grid."),
-        part_weight: float = typer.Option(1.0 / 6.0, "--part-weight",
-                                          help="Fusion weight of the part descriptor."),
+        part_weight: float | None = typer.Option(None, "--part-weight", help=PART_WEIGHT_HELP),
+        part_confidence: bool = typer.Option(True, "--part-confidence/--constant-part-weight",
+                                             help=PART_CONFIDENCE_HELP),
         device: str = typer.Option("cpu", "--device", help="Torch device of the backbone."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
         engine: str = ENGINE,
@@ -45,7 +47,7 @@ def register(app: typer.Typer) -> None:
         chunk_size: int | None = CHUNK_SIZE,
     ) -> None:
         """Verified pseudo-labels for pairs chained by estimated azimuth (resumable)."""
-        from geocorr.cli._common import check_device, user_errors
+        from geocorr.cli._common import check_device, part_fusion_settings, user_errors
 
         with user_errors():
             from geocorr.cli._engine import engine_settings, report_failures
@@ -64,7 +66,8 @@ def register(app: typer.Typer) -> None:
             verify = VerifySettings() if delta is None else VerifySettings(delta=delta)
             sphere = SphereSettings() if theta is None else SphereSettings(theta=theta)
             settings = LabelSettings(
-                filter=filter_, backbone=backbone, part_weight=part_weight, split=split,
+                filter=filter_, backbone=backbone, split=split,
+                fusion=part_fusion_settings(part_weight, part_confidence),
                 match=MatchSettings(stride=stride), verify=verify, sphere=sphere,
                 pairs=PairSamplingSettings(pairs_per_category=pairs_per_category, seed=seed))
             runner = make_engine(eng)

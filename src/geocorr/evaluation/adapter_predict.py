@@ -10,8 +10,9 @@ predictions exactly as it does for zero-shot features.
 
 :func:`part_fused_source` wraps any such ``(image path, category) -> FeatureMap``
 source and fuses it with the geometric part descriptor of the image's stage-1
-mesh, rendered onto the same grid with the stage-1 camera (separate L2
-normalisation, :mod:`geocorr.features.fusion`), as the demo's "2D+3D" rows do.
+mesh, rendered onto the same grid with the stage-1 camera and weighted by the
+image's stage-1 confidence (:mod:`geocorr.features.part_fusion`, the one
+composition every command uses), as the demo's "2D+3D" rows do.
 Stage 1's cache is the only extra input (no ground truth).
 """
 
@@ -24,6 +25,7 @@ from typing import Any
 import numpy as np
 
 from geocorr.features.base import Backbone, FeatureMap
+from geocorr.features.part_fusion import PartFusionSettings
 
 __all__ = ["FeatureSource", "adapter_backbone_names", "adapter_feature_source",
            "part_fused_source"]
@@ -109,49 +111,46 @@ def adapter_feature_source(adapter: Any, backbones: Mapping[str, Backbone],
     return features
 
 
-def part_fused_source(features: FeatureSource, stage1: str | Path, part_weight: float,
-                      descriptor: Any = None, name: str = "2d") -> FeatureSource:
+def part_fused_source(features: FeatureSource, stage1: str | Path,
+                      settings: PartFusionSettings | None = None, descriptor: Any = None
+                      ) -> FeatureSource:
     """Fuse a feature source with the rendered part descriptor of each image's stage-1 mesh.
+
+    Composition, weights and the confidence rule are
+    :func:`geocorr.features.part_fusion.fuse_cached`'s.
 
     Args:
         features: the 2D (or adapted) source.
-        stage1: stage-1 cache root (``<cat>/<stem>/{mesh.ply,camera.json,mask.png}``;
+        stage1: stage-1 cache root (``<cat>/<stem>/{mesh.ply,camera.json,mask.png,record.json}``;
             the category is the image's folder name, the stem its file stem).
-        part_weight: fusion weight of the part descriptor in ``(0, 1]``; the
-            source gets ``1 - part_weight``.
+        settings: :class:`~geocorr.features.part_fusion.PartFusionSettings`
+            (part weight, confidence rule).
         descriptor: a part descriptor with ``describe(vertices, faces) -> (V, D)``
             (default: :class:`~geocorr.features.geometric.GeometricDescriptor`).
-        name: fusion name of ``features``.
 
     Returns:
         A memoised ``(image path, category) -> fused FeatureMap`` source.
 
     Raises:
-        ValueError: ``part_weight`` outside ``(0, 1]``.
+        ValueError: a part weight of 0 (nothing would be fused).
         FileNotFoundError: (when called) an image has no stage-1 entry.
     """
-    from geocorr.features.fusion import FusionSettings, fuse
-    from geocorr.features.render import render_descriptors
-    from geocorr.reconstruct.pipeline import load_cached
+    from geocorr.features.part_fusion import fuse_cached
 
-    if not 0.0 < part_weight <= 1.0:
-        raise ValueError(f"part_weight must be in (0, 1], got {part_weight}")
+    s = settings or PartFusionSettings()
+    if s.part_weight == 0:
+        raise ValueError("part_weight must be > 0 to fuse the part descriptor, got 0")
     if descriptor is None:
         from geocorr.features.geometric import GeometricDescriptor
 
         descriptor = GeometricDescriptor()
-    fusion = FusionSettings(weights={name: 1.0 - part_weight, "geometric": part_weight})
     memo: dict[Path, FeatureMap] = {}
 
     def fused(path: Path, category: str) -> FeatureMap:
         path = Path(path)
         if path not in memo:
-            fmap = features(path, category)
-            c = load_cached(stage1, path.parent.name, path.stem)
-            part = render_descriptors(c.vertices, c.faces,
-                                      descriptor.describe(c.vertices, c.faces), c.camera,
-                                      c.mask, fmap, name="geometric")
-            memo[path] = fuse({name: fmap, "geometric": part}, fusion)
+            memo[path] = fuse_cached(features(path, category), stage1, path.parent.name,
+                                     path.stem, s, descriptor=descriptor).fused
         return memo[path]
 
     return fused

@@ -1,19 +1,24 @@
 """Fuse feature sources: per-source L2 normalisation, weights, concatenation (method step 6).
 
 Every source is resampled onto the first map's grid, each cell's vector is
-L2-normalised separately per source, multiplied by the source's weight, and
-the sources are concatenated. The fused vector's block for source ``k`` thus
-has norm ``w_k`` (or 0 where the source is zero, e.g. a rendered part map
-off the mask), and cosine similarity of fused vectors is the weighted sum of
-per-source cosines divided by the fused norms.
+L2-normalised separately per source, multiplied by the **square root** of the
+source's weight, and the sources are concatenated. A weight is thus the
+source's *share of the similarity*: the fused block of source ``k`` has norm
+``sqrt(w_k)`` (0 where the source is zero, e.g. a rendered part map off the
+mask), and for weights summing to 1 the dot product of two fused cells with
+every source present is exactly ``sum_k w_k cos_k``, which is also their cosine
+(both norms are 1). Scaling the unit vectors by ``w_k`` itself (as before)
+made the shares ``w_k^2 / sum w^2``: a part weight of 1/6 was a 1/26 share.
 
-Default weights (method.md): part sources (``"partfield"``, ``"geometric"``,
-``"part"``) share ``gamma = 1/6``; the 2D sources split the rest evenly. With
-no part source present the 2D sources split 1 evenly.
+Default weights: part sources (``"partfield"``, ``"geometric"``, ``"part"``)
+share ``gamma`` = :attr:`geocorr.features.part_fusion.PartFusionSettings.part_weight`
+(the one default of the part weight); the 2D sources split the rest evenly.
+With no part source present the 2D sources split 1 evenly.
 """
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -27,22 +32,29 @@ PART_SOURCES = ("partfield", "geometric", "part")
 """Source names treated as 3D part descriptors by the default weights."""
 
 
+def _default_part_weight() -> float:
+    from geocorr.features.part_fusion import PartFusionSettings
+
+    return PartFusionSettings().part_weight
+
+
 @dataclass
 class FusionSettings:
     """Fusion weights.
 
     Attributes:
-        weights: explicit per-source weights; when given, every fused source
-            must be listed (a weight of 0 drops the source). Empty = defaults.
+        weights: explicit per-source weights (shares of the similarity, module
+            doc); when given, every fused source must be listed (a weight of 0
+            drops the source). Empty = defaults.
         part_weight: total weight ``gamma`` of the part sources under the
-            default weights; 1/6 from the paper's project page (open: sweep it,
-            probe.md found 1/2 much better for XFeat).
+            default weights; defaults to ``PartFusionSettings().part_weight``
+            (defined there only).
         part_sources: which names count as part sources.
         eps: vectors with norm below this are treated as zero (stay zero).
     """
 
     weights: dict[str, float] = field(default_factory=dict)
-    part_weight: float = 1.0 / 6.0
+    part_weight: float = field(default_factory=_default_part_weight)
     part_sources: tuple[str, ...] = PART_SOURCES
     eps: float = 1e-8
 
@@ -117,7 +129,8 @@ def fuse(maps: dict[str, FeatureMap], settings: FusionSettings | None = None) ->
         settings: weights (defaults per the module doc).
 
     Returns:
-        :class:`FeatureMap` ``(sum C_k, h, w)`` on the reference grid, named
+        :class:`FeatureMap` ``(sum C_k, h, w)`` on the reference grid (block
+        ``k`` = ``sqrt(w_k)`` times the unit vectors of source ``k``), named
         ``"a+b+..."`` in fusion order; sources with weight 0 are left out.
 
     Raises:
@@ -134,7 +147,7 @@ def fuse(maps: dict[str, FeatureMap], settings: FusionSettings | None = None) ->
         if weights[n] == 0:
             continue
         x = l2_normalize(resample(maps[n], ref), settings.eps)
-        blocks.append(weights[n] * x)
+        blocks.append(math.sqrt(weights[n]) * x)
         used.append(n)
     if not blocks:
         raise ValueError(f"every fusion weight is 0: {weights}")

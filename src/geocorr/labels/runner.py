@@ -29,6 +29,7 @@ import numpy as np
 from geocorr.data.images import read_rgb
 from geocorr.data.paths import inside
 from geocorr.features.base import FeatureMap
+from geocorr.features.part_fusion import PartFusionSettings
 from geocorr.geometry.camera import Camera
 from geocorr.labels.store import LabelStore, PairLabels
 from geocorr.matching.pair import MatchSettings, match_pair
@@ -50,8 +51,10 @@ class LabelSettings:
         filter: ``"geodesic"`` (default, the paper's), ``"sphere"`` (DIY-SC
             baseline) or ``"cyclic"`` (no 3D verification).
         backbone: 2D backbone name (:func:`geocorr.features.registry.make_backbone`).
-        part_weight: fusion weight of the rendered part descriptor (1/6, the
-            fusion default).
+        fusion: how the rendered part descriptor is fused with the 2D
+            features (:class:`~geocorr.features.part_fusion.PartFusionSettings`:
+            its part weight, scaled per image by stage-1 confidence;
+            ``part_weight`` 0 = 2D features only).
         hks_weight: heat-kernel weight of the CPU geometric part descriptor.
         split: dataset split whose images are paired (``trn``: labels train the adapter).
         match: candidate matching settings (stride 2 keeps ~1/4 of the
@@ -63,7 +66,7 @@ class LabelSettings:
 
     filter: Filter = "geodesic"
     backbone: str = "xfeat"
-    part_weight: float = 1.0 / 6.0
+    fusion: PartFusionSettings = field(default_factory=PartFusionSettings)
     hks_weight: float = 0.5
     split: str = "trn"
     match: MatchSettings = field(default_factory=lambda: MatchSettings(stride=2))
@@ -74,8 +77,6 @@ class LabelSettings:
     def __post_init__(self) -> None:
         if self.filter not in ("geodesic", "sphere", "cyclic"):
             raise ValueError(f"filter must be geodesic, sphere or cyclic, got {self.filter!r}")
-        if not 0.0 <= self.part_weight <= 1.0:
-            raise ValueError(f"part_weight must be in [0, 1], got {self.part_weight}")
 
 
 @dataclass(frozen=True, eq=False)
@@ -122,8 +123,7 @@ def prepare_image(dataset: str | os.PathLike[str], cache: str | os.PathLike[str]
         settings: run settings.
         feature_cache: optional :class:`~geocorr.features.cache.FeatureCache`.
     """
-    from geocorr.features.fusion import FusionSettings, fuse
-    from geocorr.features.render import render_descriptors
+    from geocorr.features.part_fusion import fuse_part
     from geocorr.reconstruct.pipeline import load_cached
 
     c = load_cached(cache, category, stem)
@@ -134,11 +134,9 @@ def prepare_image(dataset: str | os.PathLike[str], cache: str | os.PathLike[str]
     else:
         fmap = backbone.extract(image)
     desc = descriptor.describe(c.vertices, c.faces)
-    if settings.part_weight > 0:
-        part = render_descriptors(c.vertices, c.faces, desc, c.camera, c.mask, fmap,
-                                  name="geometric")
-        w = {backbone.name: 1.0 - settings.part_weight, "geometric": settings.part_weight}
-        fused = fuse({backbone.name: fmap, "geometric": part}, FusionSettings(weights=w))
+    if settings.fusion.part_weight > 0:
+        fused = fuse_part(fmap, c.vertices, c.faces, c.camera, c.mask, settings.fusion,
+                          record=c.record, vertex_desc=desc).fused
     else:
         fused = fmap
     index = build_mesh_index(c.vertices, c.faces, desc, settings.verify)

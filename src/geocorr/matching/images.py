@@ -3,7 +3,9 @@
 This is what ``geocorr match`` runs. With a mesh + camera per image (e.g. from
 ``geocorr reconstruct`` or SAM3D run elsewhere), the CPU geometric part
 descriptor of each mesh is rendered into its image and fused with the 2D
-features, so matches know left from right as far as the meshes are canonical.
+features (:func:`geocorr.features.part_fusion.fuse_part`, the composition every
+command uses; without a stage-1 record the confidence is the mesh's mask IoU),
+so matches know left from right as far as the meshes are canonical.
 
 Image files go through :func:`load_working_image` first: each image, its mask
 and its camera are scaled to the working resolution (longer side
@@ -22,6 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from geocorr.features.base import Backbone, FeatureMap
+from geocorr.features.part_fusion import PartFusionSettings
 from geocorr.geometry.camera import Camera
 from geocorr.matching.matches import Matches
 from geocorr.matching.pair import MatchSettings, match_pair
@@ -182,7 +185,8 @@ def _check_mask(mask: np.ndarray | None, image: np.ndarray, name: str) -> np.nda
 def match_images(image_s: np.ndarray, image_t: np.ndarray, backbone: Backbone, *,
                  mask_s: np.ndarray | None = None, mask_t: np.ndarray | None = None,
                  mesh_s: MeshView | None = None, mesh_t: MeshView | None = None,
-                 part_weight: float = 0.5, settings: MatchSettings | None = None
+                 fusion: PartFusionSettings | None = None,
+                 settings: MatchSettings | None = None
                  ) -> ImageMatchResult:
     """Candidate matches from ``image_s`` to ``image_t``.
 
@@ -197,7 +201,7 @@ def match_images(image_s: np.ndarray, image_t: np.ndarray, backbone: Backbone, *
         mask_t: ``(H_t, W_t)`` object mask, or ``None``.
         mesh_s: source mesh + camera; give both meshes or neither.
         mesh_t: target mesh + camera.
-        part_weight: fusion weight of the rendered part descriptor (2D gets the rest).
+        fusion: how the rendered part descriptors are fused (part weight, confidence rule).
         settings: matching settings.
 
     Returns:
@@ -207,8 +211,6 @@ def match_images(image_s: np.ndarray, image_t: np.ndarray, backbone: Backbone, *
         ValueError: an image with a side below ``ImageInputSettings().min_side``,
             masks or cameras that do not fit their image.
     """
-    from geocorr.features.fusion import FusionSettings, fuse
-
     min_side = ImageInputSettings().min_side
     for image, side in ((image_s, "source"), (image_t, "target")):
         _check_side(image.shape[1], image.shape[0], side, min_side)
@@ -219,13 +221,11 @@ def match_images(image_s: np.ndarray, image_t: np.ndarray, backbone: Backbone, *
     fs, ft = backbone.extract(image_s), backbone.extract(image_t)
     maps = {backbone.name: (fs, ft)}
     if mesh_s is not None and mesh_t is not None:
-        if not 0.0 < part_weight < 1.0:
-            raise ValueError(f"part_weight must be in (0, 1), got {part_weight}")
         from geocorr.features.geometric import GeometricDescriptor
-        from geocorr.features.render import render_descriptors
+        from geocorr.features.part_fusion import fuse_part
 
         desc = GeometricDescriptor()
-        parts = []
+        fusions = []
         for mv, mask, image, like, side in ((mesh_s, mask_s, image_s, fs, "source"),
                                             (mesh_t, mask_t, image_t, ft, "target")):
             if (mv.camera.height, mv.camera.width) != image.shape[:2]:
@@ -235,14 +235,10 @@ def match_images(image_s: np.ndarray, image_t: np.ndarray, backbone: Backbone, *
                 from geocorr.geometry.raster import rasterize
 
                 mask = rasterize(mv.vertices, mv.faces, mv.camera).mask
-            parts.append(render_descriptors(mv.vertices, mv.faces,
-                                            desc.describe(mv.vertices, mv.faces), mv.camera,
-                                            mask, like, name="geometric"))
-        weights = {backbone.name: 1.0 - part_weight, "geometric": part_weight}
-        fused = tuple(fuse({backbone.name: f, "geometric": p}, FusionSettings(weights=weights))
-                      for f, p in ((fs, parts[0]), (ft, parts[1])))
-        maps["rendered part descriptor"] = (parts[0], parts[1])
-        maps["fused"] = fused
-        fs, ft = fused
+            fusions.append(fuse_part(like, mv.vertices, mv.faces, mv.camera, mask, fusion,
+                                     descriptor=desc))
+        maps["rendered part descriptor"] = (fusions[0].part, fusions[1].part)
+        maps["fused"] = (fusions[0].fused, fusions[1].fused)
+        fs, ft = maps["fused"]
     matches = match_pair(fs, ft, mask_s, mask_t, settings or MatchSettings())
     return ImageMatchResult(matches=matches, maps=maps)

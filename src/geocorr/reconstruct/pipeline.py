@@ -15,10 +15,11 @@ Cache layout (stages 2-3 read it; everything is written atomically, tmp file +
                                           init, failure flag, timings)
     CACHE/<category>/<stem>/mesh.ply      FINAL canonicalized mesh: refined
                                           (X' = s X + T), then rotated about its own
-                                          +Z by k * 90 degrees
+                                          origin by G = A Rz(k 90) (k quarter turns,
+                                          then the small alignment A)
     CACHE/<category>/<stem>/camera.json   FINAL camera (geocorr camera JSON): renders
                                           mesh.ply exactly onto the image
-                                          (R' = R Rz(k 90)^T, t' = t)
+                                          (R' = R G^T, t' = t)
     CACHE/<category>/<stem>/record.json   written last: its presence marks the image
                                           done (resume skips it)
     CACHE/<category>/reference.json       the category's reference choice (CPU estimator):
@@ -33,12 +34,20 @@ Cache layout (stages 2-3 read it; everything is written atomically, tmp file +
 estimates and votes), ``k``, ``margin``, ``direct_k`` (direct alignment to the
 reference, CPU estimator only, else ``null``), ``reference`` (CPU estimator:
 the category reference's ``stem``, class ``counts``, plurality ``margin`` and
-``symmetry``; else ``null``), ``yaw_symmetry`` (``k`` is only defined modulo
-``4 / yaw_symmetry`` quarter turns: 2 for a 2-fold symmetric category),
-``estimator``, ``failed`` (= refinement failed), ``timings`` (seconds per
-step), ``frame`` (:func:`geocorr.reconstruct.frame.check_frame` of the
-reconstructor's camera: ``ok`` is false when the mesh does not look Z-up) and
-``settings``.
+its own ``symmetry``; else ``null``), ``symmetry`` (this mesh's own yaw
+symmetry: ``order``, ``asymmetry`` under 90/180 degrees, ``floor``,
+``spread``, ``axis_deg``; :func:`~geocorr.reconstruct.canonical.instance_symmetry`),
+``yaw_symmetry`` (the order the vote respected: max of the mesh's and the
+reference's; ``k`` is only defined modulo ``4 / yaw_symmetry`` quarter turns
+as far as geometry goes), ``canonical`` (the continuous alignment to the
+reference after the quarter turns: ``rotvec_deg``, ``yaw_deg``, ``tilt_deg``,
+``angle_deg``, ``angle_total_deg`` (with a symmetric mesh's untilt),
+``residual`` and ``residual_before`` (Chamfer in RMS radii), ``confidence``,
+``applied``; ``null`` without a reference), ``rotation`` (``G``, the 3x3
+rotation applied to ``refined.ply``), ``estimator``, ``failed`` (=
+refinement failed), ``timings`` (seconds per step), ``frame``
+(:func:`geocorr.reconstruct.frame.check_frame` of the reconstructor's camera:
+``ok`` is false when the mesh does not look Z-up) and ``settings``.
 
 Order of work: every image is segmented, reconstructed and refined first
 (phase A); then, per category, the yaw step (phase B), because the CPU
@@ -76,6 +85,14 @@ from geocorr.data.images import read_mask, read_rgb
 from geocorr.data.pairs import require_dir
 from geocorr.data.paths import Confined, inside
 from geocorr.geometry.camera import Camera, load_camera, save_camera
+from geocorr.reconstruct.canonical import (
+    CanonSettings,
+    InstanceSymmetry,
+    align_to_reference,
+    centred,
+    instance_symmetry,
+    surface_points,
+)
 from geocorr.reconstruct.frame import check_frame
 from geocorr.reconstruct.orientation import OrientationEstimator
 from geocorr.reconstruct.reconstructor import Reconstructor
@@ -87,7 +104,7 @@ from geocorr.reconstruct.template import (
     select_reference,
 )
 from geocorr.reconstruct.views import rotation_z
-from geocorr.reconstruct.yaw_vote import VoteSettings, apply_yaw_correction, canonicalize_yaw
+from geocorr.reconstruct.yaw_vote import VoteSettings, canonicalize_yaw
 
 __all__ = ["Stage1Settings", "dataset_images", "run_stage1", "load_cached", "CachedImage",
            "write_bytes_atomic", "write_json_atomic"]
@@ -102,6 +119,8 @@ class Stage1Settings:
         vote: yaw vote settings (number of views, render settings).
         template: CPU template estimator / reference selection settings; its
             ``views`` are replaced by ``vote.views`` so both render alike.
+        canon: per-instance yaw symmetry and the continuous (yaw + tilt)
+            alignment to the category reference after the vote.
         estimator: ``"template"`` (CPU, reference per category) or
             ``"external"`` (the ``estimator`` argument of :func:`run_stage1`,
             e.g. Orient Anything V2).
@@ -120,6 +139,7 @@ class Stage1Settings:
     refine: RefineSettings = field(default_factory=RefineSettings)
     vote: VoteSettings = field(default_factory=VoteSettings)
     template: TemplateSettings = field(default_factory=TemplateSettings)
+    canon: CanonSettings = field(default_factory=CanonSettings)
     estimator: str = "template"
     skip_yaw: bool = False
     reference_pool: str = "dataset"
@@ -360,12 +380,13 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
         cats = sorted({c for c, _ in infos})
         jobs: dict[str, tuple] = {}
         for cat in cats:  # the category references need every refined mesh: between phases
-            est, direct, ref = estimator, {}, None
+            est, direct, ref, ref_pts, syms = estimator, {}, None, None, {}
             if not settings.skip_yaw and settings.estimator == "template":
                 pool = _reference_pool(root, cat, by_cat[cat], settings)
-                est, direct, ref = _category_reference(root, out, cat, by_cat[cat], pool, tmpl,
-                                                       segmenter, reconstructor)
-            jobs[cat] = (est, direct, ref)
+                est, direct, ref, ref_pts, syms = _category_reference(
+                    root, out, cat, by_cat[cat], pool, tmpl, settings.canon, segmenter,
+                    reconstructor)
+            jobs[cat] = (est, direct, ref, ref_pts, syms)
         pending = [(c, s) for c, s in todo if (c, s) in infos]
         task = bar.add_task("yaw", total=len(pending))
         phase_b = partial(_phase_b_item, out, settings, jobs, infos)
@@ -393,10 +414,12 @@ def _phase_a_item(root: Path, out: Path, settings: Stage1Settings, models: tuple
 
 def _phase_b_item(out: Path, settings: Stage1Settings, jobs: dict, infos: dict, _state,
                   item: tuple[str, str]) -> dict:
-    """Phase B of one image; ``jobs[category] = (estimator, direct corrections, reference)``."""
+    """Phase B of one image; ``jobs[category] = (estimator, direct corrections, reference,
+    reference points, per-stem symmetry)``."""
     cat, stem = item
-    est, direct, ref = jobs[cat]
-    return _phase_b(out, cat, stem, infos[item], est, direct.get(stem), settings, ref)
+    est, direct, ref, ref_pts, syms = jobs[cat]
+    return _phase_b(out, cat, stem, infos[item], est, direct.get(stem), settings, ref,
+                    ref_pts, syms.get(stem))
 
 
 def _reference_pool(root: Path, category: str, stems: Sequence[str],
@@ -414,10 +437,12 @@ def _reference_pool(root: Path, category: str, stems: Sequence[str],
 
 
 def _category_reference(root: Path, out: Path, category: str, stems: Sequence[str],
-                        pool: Sequence[str], tmpl: TemplateSettings, segmenter: Segmenter,
-                        reconstructor: Reconstructor
-                        ) -> tuple[OrientationEstimator, dict[str, int], dict]:
-    """Medoid reference of the pool's meshes -> estimator, direct corrections, summary.
+                        pool: Sequence[str], tmpl: TemplateSettings, canon: CanonSettings,
+                        segmenter: Segmenter, reconstructor: Reconstructor
+                        ) -> tuple[OrientationEstimator, dict[str, int], dict, np.ndarray,
+                                   dict[str, InstanceSymmetry]]:
+    """Medoid reference of the pool's meshes -> estimator, direct corrections, summary,
+    the reference's canonical points, each processed mesh's own symmetry.
 
     Pool-only images that cannot be read, segmented or reconstructed (e.g.
     mesh files exist only for the processed split) are left out and listed in
@@ -434,7 +459,9 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
         elif (d / "record.json").is_file():  # intermediate removed: undo the yaw of mesh.ply
             rec = json.loads((d / "record.json").read_text())
             v, f = _load_ply(d / "mesh.ply")
-            meshes.append((v @ np.round(rotation_z(-90.0 * rec["k"])).T, f))
+            G = (np.asarray(rec["rotation"], np.float64) if rec.get("rotation") is not None
+                 else np.round(rotation_z(90.0 * rec["k"])))
+            meshes.append((v @ G, f))  # v = refined @ G^T
         else:  # pool-only image: the raw reconstruction (normalisation makes refining moot)
             try:
                 image = read_rgb(root / "JPEGImages" / category / f"{s}.jpg")
@@ -446,40 +473,73 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
             meshes.append((np.asarray(r.vertices, np.float64), np.asarray(r.faces, np.int64)))
         used.append(s)
     pool = used
-    choice = select_reference(meshes, tmpl)
+    t0 = time.perf_counter()
+    choice = select_reference(meshes, tmpl, canon)
+    seconds = time.perf_counter() - t0
     v_ref, f_ref = meshes[choice.index]
-    v_ref = v_ref @ np.round(rotation_z(90.0 * choice.reference_correction)).T
+    v_ref = v_ref @ choice.reference_rotation().T
     direct = {s: int(k) for s, k in zip(pool, choice.direct_corrections, strict=True)
               if s in set(stems)}
     write_json_atomic(out / category / "reference.json", {
         "reference": pool[choice.index], "pool": list(pool), "pool_skipped": skipped,
         **choice.to_dict(),
-        "direct_corrections": direct,
-        "rule": "medoid of the pool's meshes under yaw-aligned symmetric Chamfer, rotated "
-                "onto the plurality class of the relative alignments (tie: larger "
-                "180-degree twin class, then the medoid's own, then the smallest rotation); "
-                "classes merged modulo the detected yaw symmetry"})
-    est = TemplateOrientationEstimator(v_ref, f_ref, tmpl, symmetry=choice.symmetry)
+        "direct_corrections": direct, "seconds": seconds,
+        "rule": "per-instance yaw symmetry (self-Chamfer under 90/180-degree turns against "
+                "the instance's own variation); medoid of the lowest-order meshes under "
+                "yaw-aligned symmetric Chamfer, its small frame error removed (median "
+                "alignment of the pool), rotated onto the plurality class of the relative "
+                "alignments (2-fold reference: pair first, then twin; tie: larger "
+                "180-degree twin class, then the medoid's own, then the smallest rotation)"})
+    # the estimator reports no symmetry of its own: each mesh's order is applied in the vote
+    est = TemplateOrientationEstimator(v_ref, f_ref, tmpl, symmetry=1)
     summary = {"stem": pool[choice.index], "counts": [int(c) for c in choice.counts],
                "margin": int(choice.margin), "symmetry": int(choice.symmetry)}
-    return est, direct, summary
+    syms = {s: sym for s, sym in zip(pool, choice.instances, strict=True) if s in set(stems)}
+    return est, direct, summary, choice.points, syms
+
+
+def _angle(R: np.ndarray) -> float:
+    from geocorr.reconstruct.canonical import rotation_angle_deg
+
+    return float(rotation_angle_deg(R))
 
 
 def _phase_b(out: Path, category: str, stem: str, info: dict,
              estimator: OrientationEstimator | None, direct_k: int | None,
-             settings: Stage1Settings, reference: dict | None = None) -> dict:
+             settings: Stage1Settings, reference: dict | None = None,
+             reference_points: np.ndarray | None = None,
+             symmetry: InstanceSymmetry | None = None) -> dict:
     d = out / category / stem
     v, f = _load_ply(d / "refined.ply")
     cam = load_camera(d / "predicted_camera.json")
     t = time.perf_counter()
+    sym = None
+    order = 1
     if settings.skip_yaw or estimator is None:
         vote, k = None, 0
     else:
-        vote = canonicalize_yaw(v, f, estimator, settings.vote)
+        # the pool already measured this mesh (same refined.ply, same settings)
+        sym = symmetry if symmetry is not None else instance_symmetry(v, f, settings.canon)
+        order = max(sym.order, int(reference["symmetry"]) if reference is not None else 1)
+        vote = canonicalize_yaw(v, f, estimator, settings.vote, instance_order=order)
         k = vote.correction
-    v2, R2 = apply_yaw_correction(v, cam.R, k)
-    cam2 = cam.with_pose(R2, cam.t)
-    timings = dict(info.get("timings", {}), yaw=time.perf_counter() - t)
+    t_vote = time.perf_counter() - t
+    Gq = Gk = np.round(rotation_z(90.0 * k))
+    align = None
+    G = Gk
+    if vote is not None and reference_points is not None and settings.canon.align:
+        t2 = time.perf_counter()
+        # a symmetric mesh: untilted by its own axis, then only its yaw is aligned
+        Gk = Gk @ sym.untilt()
+        pts = centred(surface_points(v, f, settings.canon.points, settings.canon.seed)) @ Gk.T
+        align = align_to_reference(pts, reference_points, settings.canon, tilt=sym.order == 1)
+        G = align.rotation @ Gk
+        t_align = time.perf_counter() - t2
+    else:
+        t_align = 0.0
+    v2 = v @ G.T
+    cam2 = cam.with_pose(cam.R @ G.T, cam.t)
+    timings = dict(info.get("timings", {}), yaw=t_vote, align=t_align)
     write_bytes_atomic(d / "mesh.ply", _ply_bytes(v2, f))
     save_camera(cam2, d / "camera.json")
     rec = {**{k_: info[k_] for k_ in ("category", "stem", "width", "height", "mask_source",
@@ -487,12 +547,17 @@ def _phase_b(out: Path, category: str, stem: str, info: dict,
            "yaw": vote.to_dict() if vote is not None else None,
            "k": int(k), "margin": float(vote.margin) if vote is not None else 0.0,
            "direct_k": direct_k, "reference": reference,
-           "yaw_symmetry": int(reference["symmetry"]) if reference is not None else 1,
+           "symmetry": sym.to_dict() if sym is not None else None,
+           "yaw_symmetry": int(order),
+           "canonical": ({**align.to_dict(), "angle_total_deg": _angle(G @ Gq.T)}
+                         if align is not None else None),
+           "rotation": [[float(x) for x in row] for row in G],
            "estimator": "none" if vote is None else getattr(estimator, "name", "external"),
            "failed": bool(info["refine"]["failed"]), "timings": timings,
            "frame": info.get("frame"),
            "settings": {"refine": asdict(settings.refine), "vote": asdict(settings.vote),
                         "template": asdict(settings.template),
+                        "canon": asdict(settings.canon),
                         "estimator": settings.estimator}}
     write_json_atomic(d / "record.json", rec)
     return rec

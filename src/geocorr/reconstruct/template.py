@@ -27,14 +27,23 @@ twin class is larger (a front/back flip is the commonest reconstruction error,
 so under that candidate more meshes are explained by the likelier error),
 then the medoid's own orientation, then the smallest rotation.
 
-**Yaw symmetry**: a category whose meshes change less under a 180-degree
-(90-degree) turn than between two instances (median self-Chamfer under the
-turn below ``symmetry_ratio`` times the median pairwise cost) has symmetry
-order 2 (4): front and back cannot be told apart from geometry, so classes are
-merged modulo the symmetry and corrections are reported by their smallest
-representative (``k mod 2`` for order 2, ``0`` for order 4). The template
-estimator then reports that order with every estimate, and the yaw vote splits
-such votes over the equivalent corrections.
+**Yaw symmetry is decided per instance**, never per category
+(:func:`geocorr.reconstruct.canonical.instance_symmetry`): a category may mix
+rectangular (2-fold) and square (4-fold) tables. The reference is the medoid
+of the meshes of the *lowest* symmetry order held by at least a quarter of
+the pool (and at least 2 meshes): a square reference could not tell a
+rectangular table's long side from its short one. 4-fold meshes (their
+relative class is arbitrary) are left out of the class counts of a lower-order
+reference; 2-fold ones are counted (a bus is 2-fold within the reconstruction
+noise, yet its pairwise alignments still tell front from back). With a 2-fold
+reference the plurality is decided per pair ``{c, c + 2}`` (twin counts
+summed), then the larger twin; with a 4-fold one (only square meshes) there is
+nothing to decide.
+
+**Continuous frame** (:func:`geocorr.reconstruct.canonical.pool_frame`): after
+the quarter turns, every pool mesh is aligned to the medoid by a small
+rotation (yaw, tilt); the median of those rotations is the medoid's own frame
+error, which :attr:`ReferenceChoice.frame` removes.
 
 The same alignment directly gives each mesh's correction
 (:attr:`ReferenceChoice.direct_corrections`), a baseline to the 8-view vote.
@@ -47,6 +56,14 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from geocorr.reconstruct.canonical import (
+    CanonSettings,
+    InstanceSymmetry,
+    centred,
+    instance_symmetry,
+    pool_frame,
+    surface_points,
+)
 from geocorr.reconstruct.orientation import OrientationEstimate
 from geocorr.reconstruct.views import ViewSettings, render_view, rotation_z
 
@@ -64,16 +81,8 @@ class TemplateSettings:
             is well below the 45-degree decision margin of the vote.
         descriptor_size: side of the square crop the renders are compared at;
             64 (with 128 px views; 32 and 48 lost bus front/back cues).
-        points: surface samples per mesh for the Chamfer alignment.
+        points: surface samples per mesh for the quarter-turn Chamfer alignment.
         seed: sampling seed (results are deterministic).
-        symmetry_ratio: a category has yaw symmetry order 2 (4) when the median
-            self-Chamfer of its meshes under a 180 (90) degree turn is below
-            this times the median best-aligned Chamfer between two of its
-            meshes. 0.7: on the benchmark's refined meshes the category
-            median 180-degree ratio is 0.48 / 0.34 (synth16 / synth8) for
-            tables (symmetric by construction), 0.90 / 0.86 for buses (the
-            most symmetric non-symmetric category, whose front still differs
-            in normal-shaded renders), 1.27-2.11 for the others; 0 disables.
         views: render settings; must equal the yaw vote's.
     """
 
@@ -81,7 +90,6 @@ class TemplateSettings:
     descriptor_size: int = 64
     points: int = 600
     seed: int = 0
-    symmetry_ratio: float = 0.7
     views: ViewSettings = field(default_factory=ViewSettings)
 
 
@@ -163,18 +171,7 @@ def normalized_points(vertices: np.ndarray, faces: np.ndarray, n: int, seed: int
         ``(n, 3)`` float64 points.
     """
     v = np.asarray(vertices, dtype=np.float64)
-    f = np.asarray(faces, dtype=np.int64)
-    if len(v) == 0 or len(f) == 0:
-        raise ValueError("mesh has no vertices or no faces")
-    tri = v[f]
-    area = 0.5 * np.linalg.norm(np.cross(tri[:, 1] - tri[:, 0], tri[:, 2] - tri[:, 0]), axis=1)
-    rng = np.random.default_rng(seed)
-    p = area / area.sum() if area.sum() > 0 else None
-    idx = rng.choice(len(f), size=n, p=p)
-    r1, r2 = rng.random(n), rng.random(n)
-    s = np.sqrt(r1)
-    w = np.stack([1 - s, s * (1 - r2), s * r2], axis=1)
-    pts = np.einsum("nk,nkd->nd", w, tri[idx])
+    pts = surface_points(v, faces, n, seed)
     lo, hi = v.min(0), v.max(0)
     return (pts - 0.5 * (lo + hi)) / max(float(np.linalg.norm(hi - lo)), 1e-12)
 
@@ -211,21 +208,30 @@ class ReferenceChoice:
     Attributes:
         index: position of the medoid mesh in the input list.
         reference_correction: ``k`` that makes the medoid canonical (rotate it by
-            ``k * 90`` degrees about Z); in ``[0, 4 / symmetry)``.
+            ``k * 90`` degrees about Z, after :attr:`frame`); 0 for a 4-fold
+            reference.
         relative: ``(N,)`` int, ``k_i`` bringing mesh ``i`` onto the medoid.
-        direct_corrections: ``(N,)`` int, ``(k_i + reference_correction)`` modulo
-            ``4 / symmetry``: each mesh's correction by direct alignment
+        direct_corrections: ``(N,)`` int, ``(k_i + reference_correction) mod 4``
+            (0 for a 4-fold mesh): each mesh's correction by direct alignment
             (baseline to the vote).
         cost: ``(N, N)`` best-over-k Chamfer distance between normalised meshes.
-        counts: ``(4 / symmetry,)`` int, meshes per relative class (``k_i`` modulo
-            ``4 / symmetry``); the plurality class is taken as canonical.
+        counts: ``(4,)`` int, meshes per relative class ``k_i`` (4-fold meshes
+            left out unless the reference is 4-fold); the plurality is taken
+            as canonical.
         margin: plurality count minus the runner-up's (0 = tie; small = the
             category's front rests on a few meshes).
         tie_broken: the plurality was shared and the tie rule decided.
-        symmetry: detected yaw symmetry order: 1, 2 or 4.
-        symmetry_ratios: ``(2,)`` median self-Chamfer under a 90 and a 180
-            degree turn divided by the median pairwise cost (``nan`` for fewer
-            than 2 meshes).
+        symmetry: the reference's own yaw symmetry order: 1, 2 or 4.
+        orders: ``(N,)`` int, each mesh's own order
+            (:func:`~geocorr.reconstruct.canonical.instance_symmetry`).
+        instances: the per-mesh :class:`InstanceSymmetry` results.
+        frame: ``(3, 3)`` small rotation applied to the medoid (in its own
+            frame, before the quarter turn) that removes its frame error
+            relative to the pool (and, for a symmetric medoid, its tilt by its
+            own axis; identity when alignment is off and the medoid is 1-fold).
+        pool_rotvecs: ``(N, 3)`` degrees, each mesh's alignment onto the medoid.
+        points: ``(M, 3)`` the canonical reference's centred points (for
+            :func:`~geocorr.reconstruct.canonical.align_to_reference`).
     """
 
     index: int
@@ -237,14 +243,25 @@ class ReferenceChoice:
     margin: int
     tie_broken: bool
     symmetry: int
-    symmetry_ratios: np.ndarray
+    orders: np.ndarray
+    instances: tuple[InstanceSymmetry, ...]
+    frame: np.ndarray
+    pool_rotvecs: np.ndarray
+    points: np.ndarray
+
+    def reference_rotation(self) -> np.ndarray:
+        """``(3, 3)`` rotation taking the medoid mesh to the canonical reference."""
+        return np.round(rotation_z(90.0 * self.reference_correction)) @ self.frame
 
     def to_dict(self) -> dict:
-        """JSON-ready summary (no cost matrix)."""
+        """JSON-ready summary (no cost matrix, no points)."""
         return {"index": int(self.index), "reference_correction": int(self.reference_correction),
                 "counts": [int(c) for c in self.counts], "margin": int(self.margin),
                 "tie_broken": bool(self.tie_broken), "symmetry": int(self.symmetry),
-                "symmetry_ratios": [float(x) for x in self.symmetry_ratios]}
+                "orders": [int(o) for o in self.orders],
+                "asymmetry": [[float(x) for x in s.asymmetry] for s in self.instances],
+                "frame_rotvec_deg": [float(x) for x in -np.median(self.pool_rotvecs, 0)],
+                "pool_rotvecs_deg": [[float(x) for x in r] for r in self.pool_rotvecs]}
 
 
 def plurality_class(counts: np.ndarray, own: int = 0) -> tuple[int, int, bool]:
@@ -271,31 +288,31 @@ def plurality_class(counts: np.ndarray, own: int = 0) -> tuple[int, int, bool]:
     return best, top - runner, len(tied) > 1
 
 
-def _symmetry(pts: Sequence[np.ndarray], cost: np.ndarray, ratio: float
-              ) -> tuple[int, np.ndarray]:
-    """Yaw symmetry order of a category (see the module docstring)."""
-    n = len(pts)
-    if n < 2:
-        return 1, np.full(2, np.nan)
-    noise = float(np.median(cost[np.triu_indices(n, 1)]))
-    r = np.array([np.median([_chamfer(p @ np.round(rotation_z(a)).T, p) for p in pts])
-                  for a in (90.0, 180.0)]) / max(noise, 1e-12)
-    if r[0] < ratio and r[1] < ratio:
-        return 4, r
-    return (2 if r[1] < ratio else 1), r
+def _reference_candidates(orders: np.ndarray) -> np.ndarray:
+    """Indices of the lowest order held by >= max(2, N / 4) meshes (all if none)."""
+    n = len(orders)
+    need = max(2, int(np.ceil(n / 4)))
+    for o in (1, 2, 4):
+        idx = np.flatnonzero(orders == o)
+        if len(idx) >= min(need, n):
+            return idx
+    return np.arange(n)
 
 
 def select_reference(meshes: Sequence[tuple[np.ndarray, np.ndarray]],
-                     settings: TemplateSettings = TemplateSettings()) -> ReferenceChoice:
+                     settings: TemplateSettings = TemplateSettings(),
+                     canon: CanonSettings = CanonSettings()) -> ReferenceChoice:
     """Choose a category reference without ground-truth pose (see module docstring).
 
     Args:
         meshes: ``N >= 1`` ``(vertices (V, 3), faces (F, 3))`` pairs of one category.
-        settings: sampling size, seed and symmetry threshold.
+        settings: sampling size and seed of the quarter-turn alignment.
+        canon: per-instance symmetry and continuous alignment settings.
 
     Returns:
-        :class:`ReferenceChoice`: the medoid, rotated onto the plurality class
-        of the relative alignments (ties: see :func:`plurality_class`).
+        :class:`ReferenceChoice`: the medoid of the lowest-order meshes, its
+        small frame error removed, rotated onto the plurality class of the
+        relative alignments (ties: see :func:`plurality_class`).
     """
     if len(meshes) == 0:
         raise ValueError("select_reference needs at least one mesh")
@@ -310,14 +327,35 @@ def select_reference(meshes: Sequence[tuple[np.ndarray, np.ndarray]],
             cost[i, j] = cost[j, i] = d[k]
             best_k[i, j] = k
             best_k[j, i] = (-k) % 4
-    medoid = int(np.argmin(cost.sum(1)))
+    sym = tuple(instance_symmetry(v, f, canon) for v, f in meshes)
+    orders = np.array([s.order for s in sym], dtype=np.int64)
+    cand = _reference_candidates(orders)
+    medoid = int(cand[np.argmin(cost[cand].sum(1))])
+    order = int(orders[medoid])
     relative = best_k[:, medoid].copy()
-    symmetry, ratios = _symmetry(pts, cost, settings.symmetry_ratio)
-    period = 4 // symmetry
-    counts = np.bincount(relative % period, minlength=period)
-    mode, margin, tie = plurality_class(counts)
-    ref_corr = (-mode) % period
+    counted = (orders < 4) | (order == 4)  # a 4-fold mesh's class is arbitrary
+    counts = np.bincount(relative[counted], minlength=4)
+    if order == 4:
+        mode, margin, tie = 0, 0, False
+    elif order == 2:  # the pair first (a 90-degree error is visible), then the twin
+        pair, margin, tie = plurality_class(counts[:2] + counts[2:])
+        twin, _, twin_tie = plurality_class(np.array([counts[pair], 0, counts[pair + 2], 0]))
+        mode, tie = pair + twin, tie or twin_tie
+    else:
+        mode, margin, tie = plurality_class(counts)
+    ref_corr = (-mode) % 4
+    direct = np.where(orders == 4, 0, (relative + ref_corr) % 4)
+    # continuous: every mesh quarter-turned onto the medoid, then aligned to it
+    # (a symmetric mesh is untilted by its own axis first and only its yaw is aligned)
+    cpts = []
+    for i, (v, f) in enumerate(meshes):
+        p = centred(surface_points(v, f, canon.points, canon.seed))
+        cpts.append(p @ (np.round(rotation_z(90.0 * relative[i])) @ sym[i].untilt()).T)
+    M, rotvecs = pool_frame(cpts, medoid, canon, [s.order == 1 for s in sym])
+    frame = M @ sym[medoid].untilt()
+    ref_pts = cpts[medoid] @ (np.round(rotation_z(90.0 * ref_corr)) @ M).T
     return ReferenceChoice(index=medoid, reference_correction=ref_corr, relative=relative,
-                           direct_corrections=(relative + ref_corr) % period, cost=cost,
-                           counts=counts, margin=margin, tie_broken=tie, symmetry=symmetry,
-                           symmetry_ratios=ratios)
+                           direct_corrections=direct, cost=cost, counts=counts,
+                           margin=int(margin), tie_broken=bool(tie), symmetry=order,
+                           orders=orders, instances=sym, frame=frame, pool_rotvecs=rotvecs,
+                           points=ref_pts)

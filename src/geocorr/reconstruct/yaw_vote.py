@@ -21,6 +21,20 @@ its 2 or 4 equivalent corrections. An order-2 vote thus still separates
 ``{k, k+2}`` from ``{k+1, k+3}`` without preferring ``k`` over ``k+2``; the
 tie between them goes to the smaller rotation (``k`` in {0, 1}): the
 correction is only defined modulo the symmetry.
+
+**The mesh's own symmetry** (``instance_order``, decided per instance by
+:func:`geocorr.reconstruct.canonical.instance_symmetry`, never per category):
+
+* order 4 (a square or round table): no quarter turn is distinguishable from
+  the next, so none is applied (``k = 0``, margin 0) — the mesh is never
+  turned at random;
+* order 2 (a rectangular table; also a bus, whose reconstructed front and back
+  differ by less than the reconstruction noise): the vote first decides the
+  *pair* ``{c, c + 2}`` (twin tallies summed: a 90-degree error is visible
+  and is undone), then, within the pair, the twin leading by at least
+  ``VoteSettings.twin_margin`` views wins (an appearance cue the geometry
+  cannot see, e.g. a bus's windscreen), otherwise the smaller rotation
+  ``c`` in {0, 1} (a symmetric shape is not turned by 180 degrees on noise).
 """
 
 from __future__ import annotations
@@ -50,11 +64,16 @@ class VoteSettings:
             corrections. 1 (default): such a vote cannot prefer a correction
             over its 180/90-degree twin, but an order-2 vote still rules out
             the 90-degree ones (the benchmark's tables need it); 0 skips them.
+        twin_margin: for a mesh of yaw symmetry order 2, the lead (in
+            weighted views) one 180-degree twin needs over the other to be
+            chosen; below it the smaller rotation is kept. 4 of 8 views
+            (6 against 2).
         views: how the renders are made (size, elevation, field of view).
     """
 
     num_views: int = 8
     symmetric_weight: float = 1.0
+    twin_margin: float = 4.0
     views: ViewSettings = field(default_factory=ViewSettings)
 
     def __post_init__(self) -> None:
@@ -62,6 +81,8 @@ class VoteSettings:
             raise ValueError(f"num_views must be a positive multiple of 4, got {self.num_views}")
         if self.symmetric_weight < 0:
             raise ValueError(f"symmetric_weight must be >= 0, got {self.symmetric_weight}")
+        if self.twin_margin < 0:
+            raise ValueError(f"twin_margin must be >= 0, got {self.twin_margin}")
 
 
 @dataclass(frozen=True)
@@ -72,7 +93,8 @@ class YawVote:
         correction: winning ``k`` in {0, 1, 2, 3}: rotate the mesh by ``k * 90``
             degrees about +Z.
         tally: ``(4,)`` weighted vote count per ``k``.
-        margin: winner's count minus the runner-up's (0 on a tie).
+        margin: winner's count minus the runner-up's (0 on a tie); for a mesh of
+            symmetry order 2 between the two pairs ``{c, c + 2}``; 0 for order 4.
         tie_broken: the top count was shared and confidence (or the preference
             for the smaller rotation) decided.
         view_azimuths: ``(n,)`` render azimuths ``psi_k`` in degrees.
@@ -81,6 +103,7 @@ class YawVote:
             symmetric vote, the nearest of its equivalent corrections), ``-1``
             if skipped.
         weights: ``(n,)`` vote weights (0 for skipped views).
+        instance_order: the mesh's own yaw symmetry order the vote respected.
     """
 
     correction: int
@@ -91,6 +114,7 @@ class YawVote:
     estimated: np.ndarray
     view_votes: np.ndarray
     weights: np.ndarray
+    instance_order: int = 1
 
     @property
     def correction_deg(self) -> int:
@@ -107,6 +131,7 @@ class YawVote:
             "estimated": [float(x) for x in self.estimated],
             "view_votes": [int(x) for x in self.view_votes],
             "weights": [float(x) for x in self.weights],
+            "instance_order": int(self.instance_order),
         }
 
 
@@ -117,7 +142,8 @@ def correction_for(view_azimuth_deg: float, estimated_deg: float) -> int:
 
 
 def vote_yaw(view_azimuths: Sequence[float], estimates: Sequence[OrientationEstimate],
-             symmetric_weight: float = 1.0) -> YawVote:
+             symmetric_weight: float = 1.0, instance_order: int = 1,
+             twin_margin: float = 4.0) -> YawVote:
     """Tally per-view votes into one correction (pure; no rendering).
 
     Args:
@@ -125,6 +151,9 @@ def vote_yaw(view_azimuths: Sequence[float], estimates: Sequence[OrientationEsti
         estimates: ``n`` estimates, one per render.
         symmetric_weight: total weight of estimates with symmetry order 2 or 4,
             split evenly over their 2 or 4 equivalent corrections.
+        instance_order: the mesh's own yaw symmetry order (1, 2 or 4; see the
+            module docstring).
+        twin_margin: order 2: lead a 180-degree twin needs to be chosen.
 
     Returns:
         :class:`YawVote`. Ties in the weighted count go to the candidate with
@@ -134,6 +163,8 @@ def vote_yaw(view_azimuths: Sequence[float], estimates: Sequence[OrientationEsti
         margin 0.
     """
     psi = np.asarray(view_azimuths, dtype=np.float64).reshape(-1)
+    if instance_order not in (1, 2, 4):
+        raise ValueError(f"instance_order must be 1, 2 or 4, got {instance_order}")
     if len(estimates) != len(psi):
         raise ValueError(f"{len(psi)} view azimuths but {len(estimates)} estimates")
     n = len(psi)
@@ -158,18 +189,29 @@ def vote_yaw(view_azimuths: Sequence[float], estimates: Sequence[OrientationEsti
             kj = (k + j * (4 // order)) % 4
             tally[kj] += w / order
             conf_sum[kj] += w / order * conf
-    order = sorted(range(4), key=lambda k: (-tally[k], -conf_sum[k], k))
-    best = order[0]
-    top = tally[best]
-    tie = int(np.sum(np.isclose(tally, top))) > 1
-    runner = max(tally[k] for k in range(4) if k != best)
-    return YawVote(correction=best, tally=tally, margin=float(top - runner),
-                   tie_broken=tie and top > 0, view_azimuths=psi, estimated=phi,
-                   view_votes=votes, weights=weights)
+    def pick(keys, tal, con):
+        ranked = sorted(keys, key=lambda k: (-tal[k], -con[k], k))
+        top = tal[ranked[0]]
+        runner = max((tal[k] for k in keys if k != ranked[0]), default=0.0)
+        tied = int(np.sum(np.isclose([tal[k] for k in keys], top))) > 1
+        return ranked[0], float(top - runner), tied and top > 0
+
+    if instance_order == 4:  # every quarter turn looks the same: never turn at random
+        best, margin, tie = 0, 0.0, False
+    elif instance_order == 2:  # pair {c, c+2} first, then a clear twin or the smaller
+        pair_t = [tally[0] + tally[2], tally[1] + tally[3]]
+        pair_c = [conf_sum[0] + conf_sum[2], conf_sum[1] + conf_sum[3]]
+        c, margin, tie = pick(range(2), pair_t, pair_c)
+        best = c + 2 if tally[c + 2] - tally[c] >= max(twin_margin, 1e-9) else c
+    else:
+        best, margin, tie = pick(range(4), tally, conf_sum)
+    return YawVote(correction=best, tally=tally, margin=margin, tie_broken=tie,
+                   view_azimuths=psi, estimated=phi, view_votes=votes, weights=weights,
+                   instance_order=int(instance_order))
 
 
 def canonicalize_yaw(vertices: np.ndarray, faces: np.ndarray, estimator: OrientationEstimator,
-                     settings: VoteSettings = VoteSettings()) -> YawVote:
+                     settings: VoteSettings = VoteSettings(), instance_order: int = 1) -> YawVote:
     """Render ``num_views`` views of the mesh, estimate each azimuth, vote.
 
     Args:
@@ -177,6 +219,7 @@ def canonicalize_yaw(vertices: np.ndarray, faces: np.ndarray, estimator: Orienta
         faces: ``(F, 3)`` triangle indices.
         estimator: any :class:`OrientationEstimator`.
         settings: see :class:`VoteSettings`.
+        instance_order: the mesh's own yaw symmetry order (module docstring).
 
     Returns:
         :class:`YawVote`; apply it with :func:`apply_yaw_correction`.
@@ -184,7 +227,8 @@ def canonicalize_yaw(vertices: np.ndarray, faces: np.ndarray, estimator: Orienta
     psi = np.arange(settings.num_views) * (360.0 / settings.num_views)
     estimates = [estimator.estimate(render_view(vertices, faces, float(p), settings.views))
                  for p in psi]
-    return vote_yaw(psi, estimates, settings.symmetric_weight)
+    return vote_yaw(psi, estimates, settings.symmetric_weight, instance_order,
+                    settings.twin_margin)
 
 
 def apply_yaw_correction(vertices: np.ndarray, camera_R: np.ndarray, k: int
