@@ -84,12 +84,12 @@ def stage1_errors(data: str | Path, cache: str | Path, records: Sequence[dict]) 
     """
     from PIL import Image
 
+    from geocorr.data.images import read_mask
     from geocorr.data.paths import inside
     from geocorr.data.synth.groundtruth import load_groundtruth
     from geocorr.data.synth.mask_errors import mask_iou
     from geocorr.data.synth.simulator import rotation_error_deg
     from geocorr.geometry.camera import load_camera
-    from geocorr.reconstruct.pipeline import load_cached
 
     bad = sum("error" in r for r in records)
     records = [r for r in records if "error" not in r]
@@ -102,16 +102,19 @@ def stage1_errors(data: str | Path, cache: str | Path, records: Sequence[dict]) 
         cat, stem = r["category"], r["stem"]
         where = f"stage-1 record {cat}/{stem}"
         gt = load_groundtruth(data, cat, stem)
-        cached = load_cached(cache, cat, stem)
-        predicted = load_camera(inside(cache, cat, stem, "predicted_camera.json", source=where,
-                                       what="camera"))
+        # the cache layout of geocorr.reconstruct.pipeline (read directly: evaluation does not
+        # import the stage-1 package)
+        predicted, final = (load_camera(inside(cache, cat, stem, name, source=where,
+                                               what="camera"))
+                            for name in ("predicted_camera.json", "camera.json"))
+        used_mask = read_mask(inside(cache, cat, stem, "mask.png", source=where, what="mask"))
         before.append(rotation_error_deg(gt.camera.R, predicted.R))
-        after.append(rotation_error_deg(gt.camera.R, cached.camera.R))
-        frame.append(rotation_error_deg(gt.camera.R, cached.camera.R, modulo_yaw=False))
+        after.append(rotation_error_deg(gt.camera.R, final.R))
+        frame.append(rotation_error_deg(gt.camera.R, final.R, modulo_yaw=False))
         with Image.open(inside(data, "Segmentation", cat, f"{stem}.png", source=where,
                                what="true mask")) as im:
             true_mask = np.asarray(im) > 0
-        ious.append(mask_iou(np.asarray(cached.mask, bool), true_mask))
+        ious.append(mask_iou(np.asarray(used_mask, bool), true_mask))
         residual.setdefault(cat, []).append((gt.sim_true_k - int(r["k"])) % 4)
     flat = [x for v in residual.values() for x in v]
     consistent = sum(Counter(v).most_common(1)[0][1] for v in residual.values())
