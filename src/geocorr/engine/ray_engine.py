@@ -20,6 +20,7 @@ naming the chunk's items. An item error (``errors``) is returned as an
 
 from __future__ import annotations
 
+import contextlib
 import os
 import tempfile
 import uuid
@@ -246,10 +247,9 @@ class RayEngine:
                 yield from zip(chunk, res, strict=True)
         finally:
             for ref in inflight:
-                try:
+                # Best effort: the actors are killed below whatever cancel does.
+                with contextlib.suppress(Exception):
                     ray.cancel(ref)
-                except Exception:  # noqa: BLE001 - best effort; the actors are killed below
-                    pass
             for a in actors:
                 ray.kill(a)
 
