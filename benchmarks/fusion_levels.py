@@ -10,6 +10,9 @@ protocol: per-image PCK@0.1 and the twin-swap rate) for
 * ``fused``: :func:`geocorr.features.part_fusion.fuse_part` with its defaults
   (part weight ``gamma`` scaled per image by the stage-1 confidence) -- what
   every command runs;
+* ``fused, rule of 1bbc8d5``: the confidence rule before the residual ramp was
+  tightened (canonical residual trusted up to 0.15, distrusted from 0.6 RMS
+  radii) -- the held-out comparison;
 * ``fused, constant gamma``: the same weight without the confidence;
 * ``fused, equal shares (before)``: the old commands' fusion (part weight 0.5,
   an equal share of the similarity; the demo's table row);
@@ -42,6 +45,7 @@ from geocorr.evaluation.predict import PredictSettings, predict_keypoints
 from geocorr.evaluation.scorer import evaluate_pairs
 from geocorr.features.cache import FeatureCache
 from geocorr.features.geometric import GeometricDescriptor
+from geocorr.features.part_confidence import ConfidenceSettings
 from geocorr.features.part_fusion import PartFusionSettings, fuse_part
 from geocorr.features.registry import make_backbone
 from geocorr.reconstruct.pipeline import load_cached
@@ -58,6 +62,8 @@ def _rows(data: Path, stage1: Path, feature_cache: Path, gammas: list[float]
     pairs = ds.pairs("test")
     default = PartFusionSettings()
     variants = {"fused": default,
+                "fused, rule of 1bbc8d5": PartFusionSettings(
+                    confidence=ConfidenceSettings(residual_ok=0.15, residual_max=0.6)),
                 "fused, constant gamma": PartFusionSettings(part_weight=default.part_weight,
                                                             confidence=None),
                 "fused, equal shares (before)": PartFusionSettings(part_weight=0.5,
@@ -111,6 +117,9 @@ def main() -> None:
              f"`fuse_part` defaults (part weight {PartFusionSettings().part_weight:g} x "
              "stage-1 confidence). Check: fused >= max(2D, 3D only) - 2 and fused swap <= 2D "
              "swap.", ""]
+    summary = ["## Summary", "",
+               "| level | 2D | 3D only | fused | check: fused >= max - 2, swap <= 2D |",
+               "|---|---|---|---|---|"]
     for spec in args.level:
         name, _, paths = spec.partition("=")
         data, stage1 = (Path(x) for x in paths.split(","))
@@ -136,8 +145,15 @@ def main() -> None:
                       f"(min / quartiles / max): {' / '.join(f'{x:.2f}' for x in q)}; "
                       f"{time.perf_counter() - t:.0f} s.", ""]
         print("\n".join(lines[-len(pck) - 6:]), flush=True)
+        fails = ([] if ok_pck else [f"PCK {pck['fused']['overall']:.1f} < {best - 2:.1f}"]) + (
+            [] if ok_swap else [f"swap {swap['fused']:.1f} > {swap['2D (XFeat)']:.1f}"])
+        summary.append("| " + " | ".join(
+            [name] + [f"{pck[r]['overall']:.1f} / {swap[r]:.1f}"
+                      for r in ("2D (XFeat)", "3D only", "fused")]
+            + ["met" if not fails else "**NOT met**: " + ", ".join(fails)]) + " |")
+    print("\n".join(summary))
     if args.out is not None:
-        write_text_atomic(args.out, "\n".join(lines) + "\n")
+        write_text_atomic(args.out, "\n".join(lines + summary) + "\n")
         print(f"wrote {args.out}")
 
 
