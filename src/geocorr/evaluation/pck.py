@@ -3,10 +3,11 @@
 Protocol (docs/evaluation.md):
 
 1. Both images are resized keeping their aspect ratio and zero-padded to a
-   ``S x S`` canvas (:func:`geocorr.geometry.resize_and_pad`; ``S = 840`` for
-   DINOv2 at patch 14). Ground-truth and predicted target keypoints move to
-   the target canvas by ``S / max(W, H)`` plus the padding offset, and the
-   threshold size ``T`` scales by the same factor.
+   ``S x S`` canvas (:func:`geocorr.geometry.resize_and_pad`; ``S =``
+   :data:`DEFAULT_CANVAS`, 840 for DINOv2 at patch 14). Ground-truth and
+   predicted target keypoints move to the target canvas by ``S / max(W, H)``
+   plus the padding offset, and the threshold size ``T`` scales by the same
+   factor.
 2. ``T`` is measured on the target (:data:`geocorr.data.pairs.ThresholdRule`):
    the object box for SPair-71k / AP-10K, the image for PF-PASCAL, the
    keypoints' box for PF-WILLOW.
@@ -33,6 +34,7 @@ from geocorr.evaluation.geometry_aware import geometry_aware_mask
 from geocorr.geometry.image_transform import resize_and_pad
 
 __all__ = [
+    "DEFAULT_CANVAS",
     "PairScore",
     "PCK",
     "PCKReport",
@@ -41,6 +43,16 @@ __all__ = [
     "pck",
     "pck_report",
 ]
+
+DEFAULT_CANVAS = 840
+"""Side ``S`` of the resize-and-pad scoring canvas, in pixels.
+
+840 = 60 patches of DINOv2's 14 px: the canvas the published SPair-71k /
+PF-PASCAL / AP-10K numbers of DINOv2-based methods were scored on, so scores
+here compare with theirs. The resize is isotropic, so the choice moves PCK
+only by float rounding; ``size=None`` scores in original pixels instead.
+Every scorer and command (``geocorr eval`` / ``score --size``) defaults to it.
+"""
 
 SPAIR_BREAKDOWN_FLAGS = ("viewpoint_variation", "scale_variation", "truncation", "occlusion")
 """SPair-71k's difficulty annotations that :func:`pck_report` groups pairs by."""
@@ -118,7 +130,7 @@ class PairScore:
 
 
 def score_pair(pair: KeypointPair, pred_trg_kps: np.ndarray, *, rule: ThresholdRule,
-               size: int | None = 840, groups: Sequence[Sequence[int]] = ()) -> PairScore:
+               size: int | None = DEFAULT_CANVAS, groups: Sequence[Sequence[int]] = ()) -> PairScore:
     """Score predicted target keypoints of one pair.
 
     Args:
