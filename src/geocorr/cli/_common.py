@@ -19,7 +19,7 @@ from rich.console import Console
 from rich.text import Text
 
 __all__ = ["console", "user_errors", "fail", "os_error_message", "check_device",
-           "check_output_file", "USER_ERROR"]
+           "check_output_file", "canvas_size", "given", "USER_ERROR"]
 
 USER_ERROR = 2
 
@@ -92,6 +92,27 @@ def check_output_file(path: Path | None, flag: str) -> None:
     """Refuse an output file path that is an existing directory before any work is done."""
     if path is not None and path.is_dir():
         raise ValueError(f"{flag} {path} is a directory; give a file path")
+
+
+def canvas_size(size: int | None) -> int | None:
+    """``--size`` -> the scorers' ``size``: ``None`` (not given) -> ``DEFAULT_CANVAS``,
+    ``0`` -> ``None`` (original pixels).
+
+    Raises:
+        ValueError: a negative size, naming ``--size``.
+    """
+    from geocorr.evaluation.pck import DEFAULT_CANVAS
+
+    if size is None:
+        return DEFAULT_CANVAS
+    if size < 0:
+        raise ValueError(f"--size must be >= 0, got {size}")
+    return size or None
+
+
+def given(**flags: object) -> dict[str, object]:
+    """The flags that were given: ``None`` means "the settings dataclass's default"."""
+    return {k: v for k, v in flags.items() if v is not None}
 
 
 def check_device(device: str) -> None:
