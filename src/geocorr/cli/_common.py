@@ -18,6 +18,8 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from geocorr.evaluation.canvas import DEFAULT_CANVAS
+
 __all__ = ["console", "user_errors", "fail", "os_error_message", "check_device",
            "check_output_file", "canvas_size", "given", "USER_ERROR"]
 
@@ -101,8 +103,6 @@ def canvas_size(size: int | None) -> int | None:
     Raises:
         ValueError: a negative size, naming ``--size``.
     """
-    from geocorr.evaluation.pck import DEFAULT_CANVAS
-
     if size is None:
         return DEFAULT_CANVAS
     if size < 0:

@@ -15,9 +15,7 @@ from geocorr.cli._engine import (
     NUM_WORKERS,
     RAY_ADDRESS,
 )
-from geocorr.evaluation.pck import DEFAULT_CANVAS
-from geocorr.evaluation.predict import PredictSettings
-from geocorr.features.registry import DEFAULT_BACKBONE
+from geocorr.evaluation.canvas import DEFAULT_CANVAS
 
 _FLAGS = {"backbones": "--backbone", "weights": "--weights", "grid_size": "--grid-size",
           "context": "--context"}
@@ -37,7 +35,7 @@ def register(app: typer.Typer) -> None:
                                        "folder (its best.pt) or a checkpoint file."),
         backbone: list[str] | None = typer.Option(
             None, "--backbone", help="Backbone name (repeat or comma-separate to fuse several; "
-                                     f"default {DEFAULT_BACKBONE}). With an adapter: its "
+                                     "default xfeat). With an adapter: its "
                                      "backbones (read from the checkpoint)."),
         weights_path: list[str] = typer.Option(
             [], "--weights", help="NAME=PATH_OR_HUB_ID for a backbone's model (repeatable), "
@@ -51,7 +49,7 @@ def register(app: typer.Typer) -> None:
         masks: bool = typer.Option(
             True, "--masks/--no-masks", help="Segmentation/ masks for context backbones."),
         predict: str | None = typer.Option(
-            None, "--predict", help=f"nn | soft_argmax (default {PredictSettings().method})."),
+            None, "--predict", help="nn | soft_argmax (default nn)."),
         alpha: list[float] | None = typer.Option(None, "--alpha", help="PCK level (repeatable)."),
         size: int | None = typer.Option(
             None, "--size", help=f"Resize-and-pad canvas side S (default {DEFAULT_CANVAS}); 0 "
@@ -68,8 +66,8 @@ def register(app: typer.Typer) -> None:
         engine: str = ENGINE,
         ray_address: str | None = RAY_ADDRESS,
         num_workers: int | None = NUM_WORKERS,
-        num_cpus_per_worker: float = CPUS_PER_WORKER,
-        num_gpus_per_worker: float = GPUS_PER_WORKER,
+        num_cpus_per_worker: float | None = CPUS_PER_WORKER,
+        num_gpus_per_worker: float | None = GPUS_PER_WORKER,
         chunk_size: int | None = CHUNK_SIZE,
     ) -> None:
         """Predict target keypoints with (fused) backbone features or an adapter; score with PCK."""
@@ -84,6 +82,7 @@ def register(app: typer.Typer) -> None:
             part_fusion_settings,
             user_errors,
         )
+        from geocorr.evaluation.predict import PredictSettings
         from geocorr.evaluation.scorer import evaluate_pairs, open_dataset
         from geocorr.evaluation.sources import SourceError, SourceSettings, eval_source
         from geocorr.evaluation.tables import group_lines, pck_table, swap_line, write_json_atomic

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import typer
 
-from geocorr.evaluation.pck import DEFAULT_CANVAS
+from geocorr.evaluation.canvas import DEFAULT_CANVAS
 
 
 def register(app: typer.Typer) -> None:

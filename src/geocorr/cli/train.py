@@ -7,7 +7,6 @@ from pathlib import Path
 import typer
 
 from geocorr.adapter.settings import TrainSettings
-from geocorr.features.registry import DEFAULT_BACKBONE
 
 _DEFAULT = TrainSettings()
 
@@ -24,7 +23,7 @@ def register(app: typer.Typer) -> None:
         backbone: list[str] | None = typer.Option(
             None, "--backbone",
             help="Feature sources (repeat or comma-separate), encoded with the same settings "
-            f"as `geocorr features` (default {DEFAULT_BACKBONE})."),
+            "as `geocorr features` (default xfeat)."),
         context: bool = typer.Option(
             False, "--context/--no-context", help="The sources were encoded with --context."),
         weights_path: list[str] = typer.Option(
@@ -80,7 +79,11 @@ def register(app: typer.Typer) -> None:
             from geocorr.adapter.settings import train_settings
             from geocorr.adapter.train import train_adapter
             from geocorr.features.cache import FeatureCache
-            from geocorr.features.registry import context_mask_source, make_backbones
+            from geocorr.features.registry import (
+                DEFAULT_BACKBONE,
+                context_mask_source,
+                make_backbones,
+            )
             from geocorr.labels.store import LabelStore
 
             try:

@@ -30,6 +30,7 @@ from typing import Any, Literal
 import numpy as np
 
 from geocorr.data.pairs import KeypointPair, ThresholdRule
+from geocorr.evaluation.canvas import DEFAULT_CANVAS
 from geocorr.evaluation.geometry_aware import geometry_aware_mask
 from geocorr.geometry.image_transform import resize_and_pad
 
@@ -43,16 +44,6 @@ __all__ = [
     "pck",
     "pck_report",
 ]
-
-DEFAULT_CANVAS = 840
-"""Side ``S`` of the resize-and-pad scoring canvas, in pixels.
-
-840 = 60 patches of DINOv2's 14 px: the canvas the published SPair-71k /
-PF-PASCAL / AP-10K numbers of DINOv2-based methods were scored on, so scores
-here compare with theirs. The resize is isotropic, so the choice moves PCK
-only by float rounding; ``size=None`` scores in original pixels instead.
-Every scorer and command (``geocorr eval`` / ``score --size``) defaults to it.
-"""
 
 SPAIR_BREAKDOWN_FLAGS = ("viewpoint_variation", "scale_variation", "truncation", "occlusion")
 """SPair-71k's difficulty annotations that :func:`pck_report` groups pairs by."""
@@ -130,7 +121,8 @@ class PairScore:
 
 
 def score_pair(pair: KeypointPair, pred_trg_kps: np.ndarray, *, rule: ThresholdRule,
-               size: int | None = DEFAULT_CANVAS, groups: Sequence[Sequence[int]] = ()) -> PairScore:
+               size: int | None = DEFAULT_CANVAS, groups: Sequence[Sequence[int]] = ()
+               ) -> PairScore:
     """Score predicted target keypoints of one pair.
 
     Args:
