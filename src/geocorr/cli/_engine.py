@@ -8,8 +8,9 @@ library never sees the flags.
 from __future__ import annotations
 
 import typer
+from rich.text import Text
 
-from geocorr.cli._common import given
+from geocorr.cli._common import console, given
 from geocorr.engine import EngineSettings
 
 __all__ = ["ENGINE", "RAY_ADDRESS", "NUM_WORKERS", "CPUS_PER_WORKER", "GPUS_PER_WORKER",
@@ -62,10 +63,6 @@ def engine_settings(engine: str, ray_address: str | None, num_workers: int | Non
 
 def report_failures(failures, what: str, label=str) -> None:
     """One stderr line per failed item (at most 5, then a count)."""
-    from rich.text import Text
-
-    from geocorr.cli._common import console
-
     if not failures:
         return
     console.print(Text(f"warning: {len(failures)} {what} failed (not written; a rerun "
