@@ -147,7 +147,7 @@ class ViewerSettings:
 
     title: str = "geocorr correspondence viewer"
     alpha: float = 0.1
-    display_side: int = 320
+    display_side: int = 280
     image_format: Literal["jpeg", "png"] = "jpeg"
     jpeg_quality: int = 90
 
