@@ -176,7 +176,7 @@ def write_demo_viewer(demo_out: str | os.PathLike[str], out_html: str | os.PathL
         encode_pair,
         write_viewer,
     )
-    from geocorr.viewer.sources import FUSED_KIND, MeshInput, viewer_maps
+    from geocorr.viewer.sources import FUSED_KIND, MeshInput, fuse_image, viewer_maps
 
     results_p = root / "results.json"
     results = json.loads(results_p.read_text()) if results_p.is_file() else {}
@@ -195,7 +195,7 @@ def write_demo_viewer(demo_out: str | os.PathLike[str], out_html: str | os.PathL
     per_image: dict[Path, tuple] = {}
 
     def image_entry(path: Path):
-        """``(image, 2D map, MeshInput, vertex descriptors, adapter map or None)``."""
+        """``(image, 2D map, MeshInput, PartFusion, adapter map or None)``."""
         if path not in per_image:
             cached = load_cached(stage1, path.parent.name, path.stem)
             image = read_rgb(path)
@@ -207,8 +207,9 @@ def write_demo_viewer(demo_out: str | os.PathLike[str], out_html: str | os.PathL
                 src = fmap if context_backbone is None else cache.features_for(
                     image, context_backbone, mask=context_mask(path, path.parent.name))
                 adapted = apply_adapter(adapter, {"xfeat": src})
-            per_image[path] = (image, fmap, mesh, descriptor.describe(cached.vertices,
-                                                                       cached.faces), adapted)
+            fz = fuse_image(fmap, mesh, fusion,
+                            vertex_desc=descriptor.describe(cached.vertices, cached.faces))
+            per_image[path] = (image, fmap, mesh, fz, adapted)
         return per_image[path]
 
     dataset = SPairDataset(data)
@@ -218,9 +219,8 @@ def write_demo_viewer(demo_out: str | os.PathLike[str], out_html: str | os.PathL
     candidates = []
     for order, p in enumerate(pairs):
         si, ti = image_entry(p.src_image), image_entry(p.trg_image)
-        maps = viewer_maps((si[1], ti[1]), "xfeat", meshes=(si[2], ti[2]), fusion=fusion,
-                           adapted=None if si[4] is None else (si[4], ti[4]),
-                           vertex_desc=(si[3], ti[3]))
+        maps = viewer_maps((si[1], ti[1]), "xfeat", fused=(si[3], ti[3]),
+                           adapted=None if si[4] is None else (si[4], ti[4]))
         grids = encode_pair(ViewerPair(p.pair_id, ViewerImage(si[0]), ViewerImage(ti[0]), maps))
         groups = dataset.geometry_groups(p.category)
         fixed = np.zeros(p.num_keypoints, bool)

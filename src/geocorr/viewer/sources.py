@@ -16,10 +16,10 @@ from typing import Any
 import numpy as np
 
 from geocorr.features.base import FeatureMap
-from geocorr.features.part_fusion import PartFusionSettings
+from geocorr.features.part_fusion import PartFusion, PartFusionSettings
 from geocorr.geometry.camera import Camera
 
-__all__ = ["MeshInput", "PART_KIND", "FUSED_KIND", "ADAPTER_KIND", "viewer_maps"]
+__all__ = ["MeshInput", "PART_KIND", "FUSED_KIND", "ADAPTER_KIND", "fuse_image", "viewer_maps"]
 
 PART_KIND = "rendered part descriptor"
 FUSED_KIND = "fused"
@@ -53,12 +53,30 @@ class MeshInput:
         return rasterize(self.vertices, self.faces, self.camera).mask
 
 
+def fuse_image(fmap: FeatureMap, mesh: MeshInput, fusion: PartFusionSettings | None = None, *,
+               descriptor: Any = None, vertex_desc: np.ndarray | None = None) -> PartFusion:
+    """One image's rendered part descriptor and fused map on ``fmap``'s grid.
+
+    :func:`~geocorr.features.part_fusion.fuse_part` with the image's mask (or
+    the mesh's silhouette) and stage-1 record; ``descriptor`` defaults to the
+    CPU geometric one, ``vertex_desc`` skips it.
+    """
+    from geocorr.features.part_fusion import fuse_part
+
+    if descriptor is None and vertex_desc is None:
+        from geocorr.features.geometric import GeometricDescriptor
+
+        descriptor = GeometricDescriptor()
+    return fuse_part(fmap, mesh.vertices, mesh.faces, mesh.camera, mesh.object_mask(), fusion,
+                     record=mesh.record, descriptor=descriptor, vertex_desc=vertex_desc)
+
+
 def viewer_maps(two_d: tuple[FeatureMap, FeatureMap], name: str, *,
                 meshes: tuple[MeshInput, MeshInput] | None = None,
                 fusion: PartFusionSettings | None = None,
                 adapted: tuple[FeatureMap, FeatureMap] | None = None,
                 descriptor: Any = None,
-                vertex_desc: tuple[np.ndarray, np.ndarray] | None = None
+                fused: tuple[PartFusion, PartFusion] | None = None
                 ) -> dict[str, tuple[FeatureMap, FeatureMap]]:
     """``kind -> (source map, target map)`` for one pair.
 
@@ -66,30 +84,24 @@ def viewer_maps(two_d: tuple[FeatureMap, FeatureMap], name: str, *,
         two_d: the 2D maps of source and target.
         name: the 2D kind's label (e.g. ``"xfeat"``).
         meshes: each image's stage-1 output; adds the rendered part
-            descriptor and the fused map (both on the 2D grid).
+            descriptor and the fused map (both on the 2D grid, :func:`fuse_image`).
         fusion: :class:`~geocorr.features.part_fusion.PartFusionSettings`.
         adapted: an adapter's maps of source and target, or ``None``.
         descriptor: part descriptor (default: the CPU geometric one).
-        vertex_desc: precomputed per-vertex descriptors of the two meshes.
+        fused: each image's :func:`fuse_image` result, already computed
+            (instead of ``meshes``; a caller showing one image in many pairs).
 
     Returns:
         An ordered dict: ``name``, then :data:`PART_KIND` and :data:`FUSED_KIND`
         with meshes, then :data:`ADAPTER_KIND` with ``adapted``.
     """
-    from geocorr.features.part_fusion import fuse_part
-
     out = {name: two_d}
-    if meshes is not None:
-        if descriptor is None and vertex_desc is None:
-            from geocorr.features.geometric import GeometricDescriptor
-
-            descriptor = GeometricDescriptor()
-        res = [fuse_part(fm, m.vertices, m.faces, m.camera, m.object_mask(), fusion,
-                         record=m.record, descriptor=descriptor,
-                         vertex_desc=None if vertex_desc is None else vertex_desc[i])
-               for i, (fm, m) in enumerate(zip(two_d, meshes, strict=True))]
-        out[PART_KIND] = (res[0].part, res[1].part)
-        out[FUSED_KIND] = (res[0].fused, res[1].fused)
+    if fused is None and meshes is not None:
+        fused = (fuse_image(two_d[0], meshes[0], fusion, descriptor=descriptor),
+                 fuse_image(two_d[1], meshes[1], fusion, descriptor=descriptor))
+    if fused is not None:
+        out[PART_KIND] = (fused[0].part, fused[1].part)
+        out[FUSED_KIND] = (fused[0].fused, fused[1].fused)
     if adapted is not None:
         out[ADAPTER_KIND] = adapted
     return out
