@@ -12,22 +12,18 @@
 docs/viewer.md describes the page.
 """
 
+from geocorr.viewer.demo_pairs import DemoViewerSettings, write_demo_viewer
 from geocorr.viewer.page import (
     ViewerImage,
     ViewerKeypoints,
     ViewerPair,
     ViewerRecord,
     ViewerSettings,
+    read_page_data,
     render_page,
     write_viewer,
 )
 
 __all__ = ["ViewerImage", "ViewerKeypoints", "ViewerPair", "ViewerRecord", "ViewerSettings",
-           "render_page", "write_viewer", "write_demo_viewer"]
-
-
-def write_demo_viewer(*args, **kwargs):
-    """:func:`geocorr.viewer.demo_pairs.write_demo_viewer` (imported on first use)."""
-    from geocorr.viewer.demo_pairs import write_demo_viewer as _write
-
-    return _write(*args, **kwargs)
+           "DemoViewerSettings", "read_page_data", "render_page", "write_viewer",
+           "write_demo_viewer"]
