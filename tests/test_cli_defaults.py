@@ -54,6 +54,7 @@ def _expected() -> list[tuple[str, str, str]]:
     from geocorr.reconstruct.pipeline import Stage1Settings
     from geocorr.reconstruct.refine import RefineSettings
     from geocorr.reconstruct.segmenter import Sam3Settings
+    from geocorr.viewer.files import FilePairSettings
 
     t, e, lab = TrainSettings(), EngineSettings(), LabelSettings()
     r, st1, syn, scene, demo = (RefineSettings(), Stage1Settings(), SynthSettings(),
@@ -75,6 +76,8 @@ def _expected() -> list[tuple[str, str, str]]:
         ("features", "--timestep", str(SDSettings().timestep)),
         ("match", "--backbone", DEFAULT_BACKBONE),
         ("match", "--max-side", str(ImageInputSettings().max_side)),
+        ("view", "--backbone", ",".join(FilePairSettings().backbones)),
+        ("view", "--max-side", str(ImageInputSettings().max_side)),
         ("pseudolabel", "--filter", lab.filter), ("pseudolabel", "--backbone", lab.backbone),
         ("pseudolabel", "--split", lab.split),
         ("pseudolabel", "--pairs-per-category", str(lab.pairs.pairs_per_category)),
