@@ -8,11 +8,17 @@ of their own.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
 
-from geocorr.cli._common import PART_CONFIDENCE_HELP, PART_WEIGHT_HELP
+from geocorr.cli._common import (
+    PART_CONFIDENCE_HELP,
+    PART_WEIGHT_HELP,
+    part_fusion_settings,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -52,10 +58,7 @@ def register(app: typer.Typer) -> None:
                  "report when it exists"),
     ) -> None:
         """Benchmark -> stage 1 -> 2D vs 2D+3D -> pseudo-labels per filter -> adapters -> PCK."""
-        from dataclasses import replace
-
-        from geocorr.cli._common import part_fusion_settings, user_errors
-        from geocorr.demo import DemoSettings, run_demo
+        from geocorr.demo import DemoSettings, run_demo  # torch: imported when the command runs
 
         with user_errors():
             base = DemoSettings()
