@@ -47,7 +47,13 @@ The stores are in ``OUT/study/labels/`` and the adapters in
 """
 
 from geocorr.demo.evaluate import AdaptedSource, DemoEvaluation, evaluate_step
-from geocorr.demo.features import DemoFeatures, FeatureSources, ImageMaps, features_step
+from geocorr.demo.features import (
+    DemoFeatures,
+    FeatureSources,
+    ImageMaps,
+    PartFusedSource,
+    features_step,
+)
 from geocorr.demo.findings import findings
 from geocorr.demo.report import DemoReport, report_step
 from geocorr.demo.results import TIMING_KEYS, results_dict
@@ -62,7 +68,7 @@ __all__ = [
     "DemoSettings", "DemoRow", "run_demo", "format_table",
     "DemoData", "synth_step",
     "Stage1Run", "score_stage1", "stage1_step", "oracle_step",
-    "ImageMaps", "FeatureSources", "DemoFeatures", "features_step",
+    "ImageMaps", "FeatureSources", "PartFusedSource", "DemoFeatures", "features_step",
     "DemoStage3", "stage3_step",
     "AdaptedSource", "DemoEvaluation", "evaluate_step", "findings", "FILTER_NAMES",
     "DemoReport", "report_step",

@@ -116,7 +116,7 @@ def evaluate_step(data: DemoData, features: DemoFeatures, stage3: DemoStage3,
         if s.adapter_fused_rows:
             methods.append((f"adapter_{f}_fused",
                             f"adapter on {FILTER_NAMES[f]} labels + part ({weight})",
-                            src.fused_with_part(f, adapted)))
+                            src.fused_with_part(adapted)))
     dataset = SPairDataset(data.root)
     rows = {key: DemoRow.from_result(name, evaluate_pairs(pairs, _predictor(feats), dataset,
                                                           s.alphas, split="test"))

@@ -33,7 +33,7 @@ from geocorr.features.part_fusion import PartFusionSettings, fuse_part
 from geocorr.features.registry import make_backbones
 from geocorr.reconstruct.pipeline import load_cached
 
-__all__ = ["ImageMaps", "FeatureSources", "DemoFeatures", "features_step"]
+__all__ = ["ImageMaps", "FeatureSources", "PartFusedSource", "DemoFeatures", "features_step"]
 
 Source = Callable[[Path], FeatureMap]
 """``image path -> FeatureMap`` (the category is the image's folder name)."""
@@ -80,7 +80,6 @@ class FeatureSources:
         self._vertex_desc: dict[Path, np.ndarray] = {}
         self._context: dict[Path, FeatureMap] = {}
         self._oracle: dict[Path, FeatureMap] = {}
-        self._fused: dict[tuple[str, Path], FeatureMap] = {}
 
     def maps(self, path: Path) -> ImageMaps:
         """XFeat, part and fused maps of ``path`` (its stage-1 entry must exist)."""
@@ -128,23 +127,37 @@ class FeatureSources:
                 record=c.record, vertex_desc=self.descriptor.describe(c.vertices, c.faces)).part
         return self._oracle[path]
 
-    def fused_with_part(self, key: str, source: Source) -> Source:
-        """``source`` (e.g. an adapter's maps) fused with the part descriptor like :meth:`fused`.
+    def fused_with_part(self, source: Source) -> PartFusedSource:
+        """``source`` (e.g. an adapter's maps) fused with the part descriptor like :meth:`fused`."""
+        return PartFusedSource(self, source)
 
-        Args:
-            key: names ``source`` in the memo (one key per source).
-            source: ``image path -> FeatureMap``.
-        """
-        def fused(path: Path) -> FeatureMap:
-            if (key, path) not in self._fused:
-                self.maps(path)     # the image's per-vertex descriptors
-                c = load_cached(self.stage1, path.parent.name, path.stem)
-                self._fused[key, path] = fuse_part(
-                    source(path), c.vertices, c.faces, c.camera, c.mask, self.fusion,
-                    record=c.record, vertex_desc=self._vertex_desc[path]).fused
-            return self._fused[key, path]
+    def vertex_descriptors(self, path: Path) -> np.ndarray:
+        """``(V, D)`` part descriptors of the vertices of ``path``'s stage-1 mesh."""
+        self.maps(path)
+        return self._vertex_desc[path]
 
-        return fused
+
+class PartFusedSource:
+    """A source fused with each image's rendered part descriptor, computed on first use and kept.
+
+    Args:
+        sources: the demo's sources (stage-1 cache, fusion settings, vertex descriptors).
+        source: ``image path -> FeatureMap`` to fuse (e.g. an adapter's maps).
+    """
+
+    def __init__(self, sources: FeatureSources, source: Source) -> None:
+        self.sources = sources
+        self.source = source
+        self._maps: dict[Path, FeatureMap] = {}
+
+    def __call__(self, path: Path) -> FeatureMap:
+        if path not in self._maps:
+            s = self.sources
+            vertex_desc = s.vertex_descriptors(path)
+            c = load_cached(s.stage1, path.parent.name, path.stem)
+            self._maps[path] = fuse_part(self.source(path), c.vertices, c.faces, c.camera, c.mask,
+                                         s.fusion, record=c.record, vertex_desc=vertex_desc).fused
+        return self._maps[path]
 
 
 @dataclass(frozen=True, eq=False)
