@@ -1,12 +1,26 @@
-"""``geocorr demo``: the whole pipeline on the embedded procedural benchmark."""
+"""``geocorr demo``: the whole pipeline on the embedded procedural benchmark.
+
+Every option left out means :class:`~geocorr.demo.DemoSettings`' default (the
+label pairs and training steps: its ``labels`` and ``train`` defaults; the
+help texts state them, checked against the dataclass by
+``tests/test_cli_defaults.py``); only ``--out`` and ``--sweep-figure`` (the
+repository's sweep PNG) have defaults of their own.
+"""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import typer
 
-from geocorr.cli._common import PART_CONFIDENCE_HELP, PART_WEIGHT_HELP
+from geocorr.cli._common import (
+    PART_CONFIDENCE_HELP,
+    PART_WEIGHT_HELP,
+    given,
+    part_fusion_settings,
+    user_errors,
+)
 
 
 def register(app: typer.Typer) -> None:
@@ -50,10 +64,7 @@ def register(app: typer.Typer) -> None:
                  "report when it exists"),
     ) -> None:
         """Benchmark -> stage 1 -> 2D vs 2D+3D -> pseudo-labels per filter -> adapters -> PCK."""
-        from dataclasses import replace
-
-        from geocorr.cli._common import given, part_fusion_settings, user_errors
-        from geocorr.demo import DemoSettings, run_demo
+        from geocorr.demo import DemoSettings, run_demo  # torch: imported when the command runs
 
         with user_errors():
             base = DemoSettings()
