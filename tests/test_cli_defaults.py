@@ -47,10 +47,12 @@ def _expected() -> list[tuple[str, str, str]]:
     from geocorr.data.synth.scene import SceneSettings
     from geocorr.demo import DemoSettings
     from geocorr.features.classical import ClassicalSettings
+    from geocorr.features.part_fusion import PartFusionSettings
     from geocorr.features.sd import SDSettings
     from geocorr.features.xfeat import XFeatSettings
     from geocorr.labels.runner import LabelSettings
     from geocorr.matching.images import ImageInputSettings
+    from geocorr.matching.pair import MatchSettings
     from geocorr.reconstruct.pipeline import Stage1Settings
     from geocorr.reconstruct.refine import RefineSettings
     from geocorr.reconstruct.segmenter import Sam3Settings
@@ -78,6 +80,9 @@ def _expected() -> list[tuple[str, str, str]]:
         ("match", "--max-side", str(ImageInputSettings().max_side)),
         ("view", "--backbone", ",".join(FilePairSettings().backbones)),
         ("view", "--max-side", str(ImageInputSettings().max_side)),
+        ("match", "--tau", f"{MatchSettings().tau:g}"),
+        *[(c, "--part-weight", f"{PartFusionSettings().part_weight:g}")
+          for c in ("match", "eval", "pseudolabel", "demo", "view")],
         ("pseudolabel", "--filter", lab.filter), ("pseudolabel", "--backbone", lab.backbone),
         ("pseudolabel", "--split", lab.split),
         ("pseudolabel", "--pairs-per-category", str(lab.pairs.pairs_per_category)),

@@ -148,7 +148,7 @@ def check_device(device: str) -> None:
 
 
 PART_WEIGHT_HELP = ("Share of the fused similarity given to the rendered part descriptor at "
-                    "full stage-1 confidence (default: PartFusionSettings.part_weight).")
+                    "full stage-1 confidence (default 0.9, PartFusionSettings.part_weight).")
 PART_CONFIDENCE_HELP = ("Scale the part weight per image by its stage-1 confidence (mask IoU, "
                         "vote margin, canonical alignment, symmetry); off: a constant weight.")
 

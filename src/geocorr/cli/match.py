@@ -34,7 +34,8 @@ def register(app: typer.Typer) -> None:
         part_weight: float | None = typer.Option(None, "--part-weight", help=PART_WEIGHT_HELP),
         part_confidence: bool = typer.Option(True, "--part-confidence/--constant-part-weight",
                                              help=PART_CONFIDENCE_HELP),
-        tau: float | None = typer.Option(None, "--tau", help="Relaxed cyclic tolerance."),
+        tau: float | None = typer.Option(
+            None, "--tau", help="Relaxed cyclic tolerance (default 0.05)."),
         max_side: int | None = typer.Option(
             None, "--max-side", help="Working resolution: longer side in pixels (default 1024); "
                                      "larger images are scaled down first."),
