@@ -271,7 +271,9 @@ class PairLoop:
         """Write one store per filter from labelled candidates (each pair in one transaction).
 
         Args:
-            stores: filter -> store path (a new store, or one of the same settings).
+            stores: filter -> path of a new store (a pair already in it raises
+                ``sqlite3.IntegrityError``; other settings raise
+                :class:`~geocorr.labels.store.StoreError`).
             candidates: the pairs' :class:`FilteredCandidates` (from :meth:`run`).
             provenance: recorded as the stores' ``provenance``.
         """
