@@ -23,8 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from geocorr.data.images import image_size, read_mask, read_rgb, resized_size
 from geocorr.features.base import Backbone, FeatureMap
-from geocorr.features.part_fusion import PartFusionSettings
+from geocorr.features.geometric import GeometricDescriptor
+from geocorr.features.part_fusion import PartFusionSettings, fuse_part
 from geocorr.geometry.camera import Camera
 from geocorr.matching.matches import Matches
 from geocorr.matching.pair import MatchSettings, match_pair
@@ -144,8 +146,6 @@ def load_working_image(path: str | os.PathLike[str], mask: str | os.PathLike[str
         ValueError: unreadable file, an image below ``min_side``, a mask or
             camera of another size than the image; messages name the file.
     """
-    from geocorr.data.images import image_size, read_mask, read_rgb, resized_size
-
     s = settings or ImageInputSettings()
     W, H = image_size(path)
     _check_side(W, H, str(path), s.min_side)
@@ -221,9 +221,6 @@ def match_images(image_s: np.ndarray, image_t: np.ndarray, backbone: Backbone, *
     fs, ft = backbone.extract(image_s), backbone.extract(image_t)
     maps = {backbone.name: (fs, ft)}
     if mesh_s is not None and mesh_t is not None:
-        from geocorr.features.geometric import GeometricDescriptor
-        from geocorr.features.part_fusion import fuse_part
-
         desc = GeometricDescriptor()
         fusions = []
         for mv, mask, image, like, side in ((mesh_s, mask_s, image_s, fs, "source"),
