@@ -178,15 +178,7 @@ def test_refine_does_not_import_torch_dynamo():
 import sys
 import numpy as np, trimesh
 from geocorr.geometry.camera import Camera, look_at
-from geocorr.geometry.rotation import rotvec_matrix
-from geocorr.reconstruct.refine import (
-    POLISH_MAX_SWEEPS,
-    Pose,
-    RefineSettings,
-    polish_hard_iou,
-    refine_pose,
-    render_mask,
-)
+from geocorr.reconstruct.refine import RefineSettings, refine_pose, render_mask
 m = trimesh.creation.icosphere(1)
 v, f = np.asarray(m.vertices), np.asarray(m.faces)
 R, t = look_at([0, -6, 1], [0, 0, 0])
