@@ -168,3 +168,21 @@ def part_fusion_settings(part_weight: float | None, confidence: bool = True):
         return PartFusionSettings(**kw)
     except ValueError as exc:
         raise ValueError(f"--part-weight: {exc}") from None
+
+
+def print_pck(out: Console, result, title: str) -> None:
+    """Print an :class:`~geocorr.evaluation.scorer.EvalResult` as eval and score do.
+
+    The PCK table titled ``title`` and the twin-swap line on ``out``, the
+    keypoint-group source line, and its warnings on stderr.
+    """
+    from geocorr.evaluation.tables import group_lines, pck_table, swap_line
+
+    out.print(pck_table(result.report, title=title))
+    line = swap_line(result.report)
+    if line is not None:
+        out.print(line)
+    groups_line, group_warnings = group_lines(result.keypoint_groups)
+    out.print(groups_line, markup=False)
+    for w in group_warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")

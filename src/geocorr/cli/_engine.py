@@ -10,7 +10,7 @@ from __future__ import annotations
 import typer
 from rich.text import Text
 
-from geocorr.cli._common import console, given
+from geocorr.cli._common import check_device, console, given
 from geocorr.engine import EngineSettings
 
 __all__ = ["ENGINE", "RAY_ADDRESS", "NUM_WORKERS", "CPUS_PER_WORKER", "GPUS_PER_WORKER",
@@ -39,10 +39,12 @@ CHUNK_SIZE = typer.Option(None, "--chunk-size",
 
 def engine_settings(engine: str, ray_address: str | None, num_workers: int | None,
                     num_cpus_per_worker: float | None, num_gpus_per_worker: float | None,
-                    chunk_size: int | None) -> EngineSettings:
+                    chunk_size: int | None, device: str | None = None) -> EngineSettings:
     """:class:`~geocorr.engine.EngineSettings` from the flags (errors name the flag).
 
-    ``None``: not given, the setting's default.
+    ``None``: not given, the setting's default. ``device`` (``--device``) is
+    checked here when the engine is local; on Ray the workers' devices count,
+    not the driver's.
     """
     if engine not in ("local", "ray"):
         raise ValueError(f"--engine must be local or ray, got {engine!r}")
@@ -55,6 +57,8 @@ def engine_settings(engine: str, ray_address: str | None, num_workers: int | Non
                         ("--num-gpus-per-worker", num_gpus_per_worker)):
         if value is not None and value < 0:
             raise ValueError(f"{flag} must be >= 0, got {value}")
+    if device is not None and engine == "local":
+        check_device(device)
     return EngineSettings(engine=engine, address=ray_address, workers=num_workers,
                           chunk_size=chunk_size,
                           **given(num_cpus_per_worker=num_cpus_per_worker,

@@ -77,15 +77,15 @@ def register(app: typer.Typer) -> None:
             canvas_size,
             check_device,
             check_output_file,
-            console,
             given,
             part_fusion_settings,
+            print_pck,
             user_errors,
         )
         from geocorr.evaluation.predict import PredictSettings
         from geocorr.evaluation.scorer import evaluate_pairs, open_dataset
         from geocorr.evaluation.sources import SourceError, SourceSettings, eval_source
-        from geocorr.evaluation.tables import group_lines, pck_table, swap_line, write_json_atomic
+        from geocorr.evaluation.tables import write_json_atomic
         from geocorr.evaluation.zero_shot import zero_shot_predictor
         from geocorr.features.registry import parse_weights
 
@@ -133,15 +133,7 @@ def register(app: typer.Typer) -> None:
             if stage1 is not None:
                 what += (f" + rendered part descriptor ({fusion.part_weight:g}"
                          f"{' x confidence' if fusion.confidence is not None else ''})")
-            out.print(pck_table(result.report, title=f"{dataset} {split}: "
-                                                     f"{'+'.join(backbone)} {what} PCK (%)"))
-            line = swap_line(result.report)
-            if line is not None:
-                out.print(line)
-            groups_line, group_warnings = group_lines(result.keypoint_groups)
-            out.print(groups_line, markup=False)
-            for w in group_warnings:
-                console.print(f"[yellow]warning:[/yellow] {w}")
+            print_pck(out, result, f"{dataset} {split}: {'+'.join(backbone)} {what} PCK (%)")
             if json_out is not None:
                 d = result.to_dict()
                 d.update(model=model, backbones=list(backbone),

@@ -54,7 +54,7 @@ def register(app: typer.Typer) -> None:
         chunk_size: int | None = CHUNK_SIZE,
     ) -> None:
         """Encode every image of the given splits once; later runs read the cache."""
-        from geocorr.cli._common import check_device, user_errors
+        from geocorr.cli._common import user_errors
 
         with user_errors():
             from functools import partial
@@ -65,9 +65,7 @@ def register(app: typer.Typer) -> None:
             from geocorr.features.registry import DEFAULT_BACKBONE
 
             eng = engine_settings(engine, ray_address, num_workers, num_cpus_per_worker,
-                                  num_gpus_per_worker, chunk_size)
-            if eng.engine == "local":  # on Ray the workers' devices count, not the driver's
-                check_device(device)
+                                  num_gpus_per_worker, chunk_size, device=device)
             backbone = backbone or DEFAULT_BACKBONE
             build = partial(_build_backbone, backbone, device, model, context, image_size,
                             prompt, layer, timestep, grid_size)

@@ -53,16 +53,14 @@ def register(app: typer.Typer) -> None:
         chunk_size: int | None = CHUNK_SIZE,
     ) -> None:
         """Verified pseudo-labels for pairs chained by estimated azimuth (resumable)."""
-        from geocorr.cli._common import check_device, given, part_fusion_settings, user_errors
+        from geocorr.cli._common import given, part_fusion_settings, user_errors
 
         with user_errors():
             from geocorr.cli._engine import engine_settings, report_failures
             from geocorr.engine import make_engine
 
             eng = engine_settings(engine, ray_address, num_workers, num_cpus_per_worker,
-                                  num_gpus_per_worker, chunk_size)
-            if eng.engine == "local":  # on Ray the workers' devices count, not the driver's
-                check_device(device)
+                                  num_gpus_per_worker, chunk_size, device=device)
             from dataclasses import replace
 
             from geocorr.labels.runner import LabelSettings, run_pseudolabels

@@ -63,7 +63,7 @@ def register(app: typer.Typer) -> None:
         """Canonicalized reconstruction of every image of a split into a cache."""
         from rich.text import Text
 
-        from geocorr.cli._common import check_device, console, given, user_errors
+        from geocorr.cli._common import console, given, user_errors
         from geocorr.reconstruct.pipeline import Stage1Settings, dataset_images, run_stage1
         from geocorr.reconstruct.refine import RefineSettings
 
@@ -72,9 +72,7 @@ def register(app: typer.Typer) -> None:
             from geocorr.engine import make_engine
 
             eng = engine_settings(engine, ray_address, num_workers, num_cpus_per_worker,
-                                  num_gpus_per_worker, chunk_size)
-            if eng.engine == "local":  # on Ray the workers' devices count, not the driver's
-                check_device(device)
+                                  num_gpus_per_worker, chunk_size, device=device)
             images = dataset_images(dataset, split, categories)
             if not images:
                 raise ValueError(f"no images in split {split!r} of {dataset}")

@@ -38,13 +38,10 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score predicted target keypoints with PCK (per image, per keypoint, per category,
         geometry-aware subset, SPair difficulty breakdowns)."""
-        from geocorr.cli._common import canvas_size, check_output_file, console, user_errors
+        from geocorr.cli._common import canvas_size, check_output_file, print_pck, user_errors
         from geocorr.evaluation.scorer import open_dataset, score_file
         from geocorr.evaluation.tables import (
             breakdown_table,
-            group_lines,
-            pck_table,
-            swap_line,
             write_json_atomic,
         )
 
@@ -59,14 +56,7 @@ def register(app: typer.Typer) -> None:
             ds = open_dataset(dataset, root, **({"layout": layout} if dataset == "spair" else {}))
             result = score_file(ds, split, predictions, alpha or None, size=canvas)
             out = _console()
-            out.print(pck_table(result.report, title=f"{dataset} {split}: PCK (%)"))
-            line = swap_line(result.report)
-            if line is not None:
-                out.print(line)
-            groups_line, group_warnings = group_lines(result.keypoint_groups)
-            out.print(groups_line, markup=False)
-            for w in group_warnings:
-                console.print(f"[yellow]warning:[/yellow] {w}")
+            print_pck(out, result, f"{dataset} {split}: PCK (%)")
             bd = breakdown_table(result.report)
             if bd is not None:
                 out.print(bd)
