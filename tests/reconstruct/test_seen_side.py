@@ -137,6 +137,7 @@ def vote(k: int, tally, order: int = 1) -> YawVote:
     (3, [2, 0, 0, 6], [0.1, 0.3, 0.2, 0.3], 0, "disagree"),         # 270 vs 0: keep the frame
     (2, [3, 0, 5, 0], [0.1, 0.3, 0.2, 0.3], 0, "pair0"),            # 180 needs both cues
     (2, [0, 0, 8, 0], [0.3, 0.4, 0.1, 0.4], 2, "agree"),            # ... and gets it with both
+    (2, [3, 0, 5, 0], [0.3, 0.4, 0.1, 0.4], 0, "pair0"),            # ... and a lead of 4 views
     (1, [0, 7, 0, 1], [0.3, 0.2, 0.3, 0.1], 1, "twin_vote"),        # the vote leads by 6 views
     (1, [0, 5, 0, 3], [0.3, 0.2, 0.3, 0.1], 3, "twin_seen"),        # lead 2 < 4: the seen cost
     (1, [0, 5, 0, 3], [np.nan] * 4, 1, "vote"),                     # no consensus: the vote

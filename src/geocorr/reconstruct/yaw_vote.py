@@ -46,10 +46,13 @@ reconstructor's own frame is right on most images, so a turn is applied only
 on evidence:
 
 1. the mesh is 4-fold symmetric: ``k = 0`` (as above);
-2. the vote and the consensus name the same ``k``: that ``k``;
+2. the vote and the consensus name the same ``k``: that ``k``, except that
+   a 180-degree turn also needs the vote to lead ``k = 0`` by ``twin_margin``
+   views (the twin rule of 2-fold meshes above: front and back are what both
+   cues confuse when the reconstructor mirrored the seen side);
 3. they name turns of different pairs (one says 90 degrees where the other
    says 0/180): ``k = 0``, the reconstructor's frame;
-4. same pair ``{0, 2}``: ``k = 0`` (a 180-degree turn needs both cues);
+4. same pair ``{0, 2}``, different twins: ``k = 0``;
 5. same pair ``{1, 3}`` (both see a 90-degree error, they differ on its
    sign): the vote's twin if it leads by ``twin_margin`` views, else the
    consensus's (lower seen-half cost).
@@ -276,13 +279,15 @@ def seen_side_decision(vote: YawVote, seen_cost: np.ndarray | None,
     if cost is None or not np.isfinite(cost).any():
         return done(kv, "vote")
     kc = int(np.nanargmin(cost))
+    t = vote.tally
+    if kc == kv == 2 and t[2] - t[0] < max(twin_margin, 1e-9):
+        return done(0, "pair0")  # 180 degrees: both cues, and the vote's twin lead
     if kc == kv:
         return done(kv, "agree")
     if (kc - kv) % 2:
         return done(0, "disagree")
     if kv % 2 == 0:
         return done(0, "pair0")
-    t = vote.tally
     if abs(t[kv] - t[kc]) >= max(twin_margin, 1e-9):
         return done(kv if t[kv] > t[kc] else kc, "twin_vote")
     return done(kc, "twin_seen")
