@@ -190,7 +190,7 @@ def main() -> None:
         row["confidence"].append((r.get("canonical") or {}).get("confidence", float("nan")))
         # diagnosis: which quarter turn is left, on which meshes, decided by which rule
         mod = 4 // order
-        row["wrong_turn"].append(int(((r["k"] - true_k) % mod) * (4 // mod)) % 4)
+        row["wrong_turn"].append(0 if (r["k"] - true_k) % mod == 0 else (r["k"] - true_k) % 4)
         shape = (json.loads(errp.read_text()).get("shape") or {}) if errp.is_file() else {}
         row["mirrored"].append(bool(shape.get("hidden_mirror", False)))
         yaw = r.get("yaw") or {}

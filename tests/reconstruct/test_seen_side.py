@@ -152,3 +152,10 @@ def test_seen_side_decision_rules(k_vote, tally, cost, want, rule):
 def test_seen_side_decision_never_turns_a_four_fold_mesh():
     out = seen_side_decision(vote(0, [2, 2, 2, 2], order=4), np.array([0.3, 0.1, 0.3, 0.3]))
     assert (out.correction, out.rule) == (0, "symmetric")
+
+
+def test_seen_side_decision_leaves_a_two_fold_mesh_to_its_pair_vote():
+    """A rectangular table's 90-degree error, seen by the summed twin tallies, is undone
+    even where the consensus prefers 0 (an oracle table did exactly this)."""
+    out = seen_side_decision(vote(1, [1, 3, 1, 3], order=2), np.array([0.086, 0.119, 0.145, 0.119]))
+    assert (out.correction, out.rule) == (1, "vote")

@@ -57,8 +57,11 @@ on evidence:
    sign): the vote's twin if it leads by ``twin_margin`` views, else the
    consensus's (lower seen-half cost).
 
-Without consensus costs (no pool mesh shares a seen side with this one) the
-vote decides alone.
+A mesh whose own geometry is 2-fold keeps the vote's decision (its twin
+tallies are summed, so a 90-degree error is already visible, and it has no
+front for the cues to disagree about; at oracle the consensus overruled a
+rectangular table's right 90-degree correction). Without consensus costs (no
+pool mesh shares a seen side with this one) the vote decides alone too.
 """
 
 from __future__ import annotations
@@ -276,7 +279,7 @@ def seen_side_decision(vote: YawVote, seen_cost: np.ndarray | None,
 
     if vote.instance_order == 4:
         return done(0, "symmetric")
-    if cost is None or not np.isfinite(cost).any():
+    if vote.instance_order == 2 or cost is None or not np.isfinite(cost).any():
         return done(kv, "vote")
     kc = int(np.nanargmin(cost))
     t = vote.tally
