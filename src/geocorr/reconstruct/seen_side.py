@@ -25,7 +25,8 @@ The pool decides jointly, by coordinate descent from the reconstructor's own
 frames (every correction 0: the reconstructor is right on most images):
 each mesh takes the quarter turn ``k`` minimising the **median** over the
 other meshes (at their current turns) of the seen-wedge distance; repeat
-until no mesh changes (at most ``iterations`` rounds). The median makes the
+until no mesh changes (at most ``iterations`` rounds; if the turns still
+oscillate then, the last round's stand). The median makes the
 cost robust to the minority of pool meshes that are still turned wrong or
 badly reshaped. The consensus fixes turns only relative to each other; the
 absolute turn is the **plurality** one (the reconstructor is mostly right:
@@ -33,11 +34,12 @@ absolute turn is the **plurality** one (the reconstructor is mostly right:
 reference (:mod:`geocorr.reconstruct.template`).
 
 How the yaw vote uses it (:func:`geocorr.reconstruct.yaw_vote.seen_side_decision`):
-the seen halves reliably tell a 90-degree turn from a 0/180 one (front and
-side of a car differ in shape), but less reliably front from back (a
-procedural car's front and back halves differ by less than a mirrored,
-warped reconstruction does), so the consensus decides the *pair*
-``{k, k + 2}`` and the existing twin rule decides within it.
+the consensus and the 8-view vote are independent cues, and the
+reconstructor's frame is right on most images, so a turn is applied only
+when both name it. Alone, the consensus tells a 90-degree turn from a 0/180
+one well (a car's side and front differ in shape) but front from back less
+well (a procedural car's front and back halves differ by less than a
+mirrored, warped reconstruction does).
 """
 
 from __future__ import annotations
