@@ -626,7 +626,7 @@ def true_rotation(root: Path, category: str, stem: str, R_pred: np.ndarray) -> n
     ``GroundTruth/<cat>/<stem>.errors.json``); the truth is ``E^T R_pred``.
     Without that record (oracle data) the predicted rotation is exact.
     """
-    from geocorr.reconstruct.refine import rotvec_matrix
+    from geocorr.geometry.rotation import rotvec_matrix
 
     path = root / "GroundTruth" / category / f"{stem}.errors.json"
     rec = json.loads(path.read_text()) if path.is_file() else {}
@@ -640,7 +640,7 @@ def inject_rotation(v, f, cam, mask, sigma_deg: float, seed: int) -> tuple:
     (camera frame), ``E`` an isotropic axis-angle of per-axis std ``sigma_deg``
     (the realistic preset's model of SAM 3D's rotation error, without outliers)."""
     from geocorr.geometry.camera import Camera
-    from geocorr.reconstruct.refine import rotvec_matrix
+    from geocorr.geometry.rotation import rotvec_matrix
 
     rng = np.random.default_rng(7000 + seed)
     E = rotvec_matrix(np.radians(rng.normal(0.0, sigma_deg, 3)))

@@ -86,6 +86,12 @@ def test_demo_end_to_end_small(small_demo, tmp_path):
     assert "adapter (geodesic-filtered labels)" in html      # adapter PCA panels
     assert (out / "figures" / "labels.png").is_file()
     assert "Pseudo-labels" in html and "| geodesic |" not in html   # rendered as HTML
+    # the interactive viewer of a few test pairs is written beside the report and linked
+    from geocorr.viewer import read_page_data
+
+    assert "href='viewer.html'" in html
+    page = read_page_data((out / "viewer.html").read_text())
+    assert len(page["pairs"]) >= 1
 
     # geocorr eval --model on the demo's geodesic run gives the demo's adapter row
     ev = tmp_path / "eval.json"

@@ -17,6 +17,8 @@ from geocorr.demo.settings import DemoSettings
 from geocorr.demo.stage1 import oracle_step, stage1_line, stage1_step
 from geocorr.demo.stage3 import stage3_step
 from geocorr.demo.synth import synth_step
+from geocorr.report.html import Link
+from geocorr.viewer import write_demo_viewer
 
 __all__ = ["run_demo"]
 
@@ -36,7 +38,10 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     The steps, each returning the record the next ones take: :func:`synth_step`
     -> :func:`stage1_step` (+ :func:`oracle_step`) -> :func:`features_step` ->
     :func:`stage3_step` -> :func:`evaluate_step`; then ``results.json``
-    (:func:`results_dict`) and :func:`report_step`.
+    (:func:`results_dict`), the interactive viewer of a few test pairs
+    (``viewer.html``, :func:`geocorr.viewer.write_demo_viewer`: pairs where the
+    2D match is a twin swap and the fused one is not, when there are any) and
+    :func:`report_step`, whose page links the viewer.
 
     Raises:
         ValueError: ``out`` exists and is not empty (nothing is written).
@@ -67,7 +72,11 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
 
     results = results_dict(out, s, stage1, oracle, stage3, evaluation, timings)
     write_text_atomic(out / "results.json", json.dumps(results, indent=2, default=float))
-    report_step(out, s, data, stage1, features, stage3, evaluation)
+    viewer = write_demo_viewer(out, out / "viewer.html")
+    fixed = sum(len(k) for k in viewer.showcase)
+    report_step(out, s, data, stage1, features, stage3, evaluation,
+                links=[Link("viewer.html", "interactive viewer: click a point, see each feature "
+                                           "kind's match")])
     log("")
     log(evaluation.table)
     log("")
@@ -79,5 +88,8 @@ def run_demo(out: str | Path, settings: DemoSettings | None = None, progress: bo
     log("")
     log(f"stage 1 at {s.sim_errors} x{s.sim_scale:g}: {stage1_line(stage1.errors)} "
         "(scored against GroundTruth/)")
-    log(f"total {timings['total']:.0f} s; wrote {out / 'results.json'} and {out / 'report.html'}")
+    log(f"viewer: {len(viewer.showcase)} test pairs, {fixed} keypoints where 2D swaps twins and "
+        f"fused does not -> {out / 'viewer.html'}")
+    log(f"total {timings['total']:.0f} s; wrote {out / 'results.json'}, {out / 'report.html'} "
+        f"and {out / 'viewer.html'}")
     return results

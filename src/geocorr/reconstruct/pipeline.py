@@ -84,6 +84,8 @@ from geocorr.atomic import write_json_atomic as _write_json
 from geocorr.data.images import read_mask, read_rgb
 from geocorr.data.pairs import require_dir
 from geocorr.data.paths import Confined, inside
+from geocorr.engine import ItemFailure
+from geocorr.engine.local import LocalEngine
 from geocorr.geometry.camera import Camera, load_camera, save_camera
 from geocorr.reconstruct.canonical import (
     CanonSettings,
@@ -91,6 +93,7 @@ from geocorr.reconstruct.canonical import (
     align_to_reference,
     centred,
     instance_symmetry,
+    rotation_angle_deg,
     surface_points,
 )
 from geocorr.reconstruct.frame import check_frame
@@ -338,9 +341,6 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
 
     from rich.progress import Progress
 
-    from geocorr.engine import ItemFailure
-    from geocorr.engine.local import LocalEngine
-
     settings = settings or Stage1Settings()
     engine = engine or LocalEngine()
     if settings.estimator not in ("template", "external"):
@@ -521,8 +521,6 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
 
 
 def _angle(R: np.ndarray) -> float:
-    from geocorr.reconstruct.canonical import rotation_angle_deg
-
     return float(rotation_angle_deg(R))
 
 
