@@ -18,8 +18,10 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from geocorr.evaluation.canvas import DEFAULT_CANVAS
+
 __all__ = ["console", "user_errors", "fail", "os_error_message", "check_device",
-           "check_output_file", "USER_ERROR"]
+           "check_output_file", "canvas_size", "given", "USER_ERROR"]
 
 USER_ERROR = 2
 
@@ -94,6 +96,25 @@ def check_output_file(path: Path | None, flag: str) -> None:
         raise ValueError(f"{flag} {path} is a directory; give a file path")
 
 
+def canvas_size(size: int | None) -> int | None:
+    """``--size`` -> the scorers' ``size``: ``None`` (not given) -> ``DEFAULT_CANVAS``,
+    ``0`` -> ``None`` (original pixels).
+
+    Raises:
+        ValueError: a negative size, naming ``--size``.
+    """
+    if size is None:
+        return DEFAULT_CANVAS
+    if size < 0:
+        raise ValueError(f"--size must be >= 0, got {size}")
+    return size or None
+
+
+def given(**flags: object) -> dict[str, object]:
+    """The flags that were given: ``None`` means "the settings dataclass's default"."""
+    return {k: v for k, v in flags.items() if v is not None}
+
+
 def check_device(device: str) -> None:
     """Raise ``ValueError`` naming ``--device`` unless torch can use ``device`` here.
 
@@ -127,7 +148,7 @@ def check_device(device: str) -> None:
 
 
 PART_WEIGHT_HELP = ("Share of the fused similarity given to the rendered part descriptor at "
-                    "full stage-1 confidence (default: PartFusionSettings.part_weight).")
+                    "full stage-1 confidence (default 0.9, PartFusionSettings.part_weight).")
 PART_CONFIDENCE_HELP = ("Scale the part weight per image by its stage-1 confidence (mask IoU, "
                         "vote margin, canonical alignment, symmetry); off: a constant weight.")
 

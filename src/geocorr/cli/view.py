@@ -27,8 +27,9 @@ def register(app: typer.Typer) -> None:
                                    "image's folder name, entry = its file stem)."),
         model: Path | None = typer.Option(
             None, "--model", help="Adapter run folder or checkpoint (adds its panel)."),
-        backbone: list[str] = typer.Option(
-            ["xfeat"], "--backbone", help="2D backbone; repeat to fuse several."),
+        backbone: list[str] | None = typer.Option(
+            None, "--backbone",
+            help="2D backbone; repeat or comma-separate to fuse several (default xfeat)."),
         weights: list[str] = typer.Option(
             [], "--weights", help="Backbone weights: PATH or NAME=PATH (as in geocorr match)."),
         keypoints: Path | None = typer.Option(
@@ -49,8 +50,14 @@ def register(app: typer.Typer) -> None:
 
         import numpy as np
 
-        from geocorr.cli._common import check_device, console, part_fusion_settings, user_errors
-        from geocorr.features.registry import parse_weights
+        from geocorr.cli._common import (
+            check_device,
+            console,
+            given,
+            part_fusion_settings,
+            user_errors,
+        )
+        from geocorr.features.registry import parse_weights, split_names
         from geocorr.geometry.camera import load_camera
         from geocorr.geometry.mesh import load_mesh
         from geocorr.matching.images import ImageInputSettings, MeshView
@@ -82,15 +89,15 @@ def register(app: typer.Typer) -> None:
             check_device(device)
             if out.suffix.lower() not in (".html", ".htm"):
                 raise ValueError(f"--out {out}: use an .html path")
+            names = tuple(split_names(backbone or ())) or FilePairSettings().backbones
             try:
-                paths = parse_weights(weights, default=backbone[0])
+                paths = parse_weights(weights, default=names[0])
             except ValueError as exc:
                 raise ValueError(f"--weights: {exc}") from None
             settings = FilePairSettings(
-                backbones=tuple(backbone), weights=paths, device=device,
+                backbones=names, weights=paths, device=device,
                 fusion=part_fusion_settings(part_weight, part_confidence),
-                inputs=(ImageInputSettings() if max_side is None
-                        else ImageInputSettings(max_side=max_side)))
+                inputs=ImageInputSettings(**given(max_side=max_side)))
             meshes = (mesh_view(mesh1, camera1, "1"), mesh_view(mesh2, camera2, "2"))
             kps = read_keypoints(keypoints) if keypoints is not None else None
             pair = pair_from_files(image1, image2, meshes=meshes, masks=(mask1, mask2),
