@@ -26,9 +26,27 @@ from typing import Any
 
 import numpy as np
 
+from geocorr.data.images import read_rgb
 from geocorr.data.pairs import KeypointPair, ThresholdRule
-from geocorr.viewer.grid import EncodedGrid
-from geocorr.viewer.page import ViewerRecord, ViewerSettings
+from geocorr.data.spair import SPairDataset
+from geocorr.evaluation.pck import score_pair, threshold_size
+from geocorr.features.cache import FeatureCache, dataset_mask_for
+from geocorr.features.geometric import GeometricDescriptor
+from geocorr.features.part_confidence import ConfidenceSettings
+from geocorr.features.part_fusion import PartFusionSettings
+from geocorr.features.registry import make_backbone
+from geocorr.viewer.grid import EncodedGrid, cell_center, decode_grid, query_cell
+from geocorr.viewer.overlay import mesh_overlay
+from geocorr.viewer.page import (
+    ViewerImage,
+    ViewerKeypoints,
+    ViewerPair,
+    ViewerRecord,
+    ViewerSettings,
+    encode_pair,
+    write_viewer,
+)
+from geocorr.viewer.sources import FUSED_KIND, MeshInput, fuse_image, viewer_maps
 
 __all__ = ["DemoViewerSettings", "transfer_points", "twin_swap_fixed", "write_demo_viewer"]
 
@@ -73,7 +91,6 @@ def transfer_points(src: EncodedGrid, trg: EncodedGrid, points: np.ndarray) -> n
         ``(N, 2)`` target pixels: centres of the best target cells (ties: first
         in row-major order), as :func:`~geocorr.viewer.grid.nearest_cell` finds them.
     """
-    from geocorr.viewer.grid import cell_center, decode_grid, query_cell
 
     pts = np.asarray(points, dtype=np.float64).reshape(-1, 2)
     if src.channels != trg.channels:
@@ -97,7 +114,6 @@ def twin_swap_fixed(pair: KeypointPair, pred_2d: np.ndarray, pred_fused: np.ndar
     Both are scored by :func:`geocorr.evaluation.pck.score_pair` (twin swap:
     :meth:`~geocorr.evaluation.pck.PairScore.swapped`).
     """
-    from geocorr.evaluation.pck import score_pair
 
     s2 = score_pair(pair, pred_2d, rule=rule, groups=groups)
     sf = score_pair(pair, pred_fused, rule=rule, groups=groups)
@@ -117,8 +133,6 @@ def _twins(pair: KeypointPair, groups: Sequence[Sequence[int]]) -> tuple[np.ndar
 
 
 def _fusion_settings(results: Mapping[str, Any]):
-    from geocorr.features.part_confidence import ConfidenceSettings
-    from geocorr.features.part_fusion import PartFusionSettings
 
     f = results.get("settings", {}).get("fusion")
     if not f:
@@ -161,22 +175,7 @@ def write_demo_viewer(demo_out: str | os.PathLike[str], out_html: str | os.PathL
             raise FileNotFoundError(f"{d}: not found; is {root} a geocorr demo --out folder?")
 
     from geocorr.adapter.checkpoint import apply_adapter, from_pretrained
-    from geocorr.data.images import read_rgb
-    from geocorr.data.spair import SPairDataset
-    from geocorr.evaluation.pck import threshold_size
-    from geocorr.features.cache import FeatureCache, dataset_mask_for
-    from geocorr.features.geometric import GeometricDescriptor
-    from geocorr.features.registry import make_backbone
     from geocorr.reconstruct.pipeline import load_cached
-    from geocorr.viewer.overlay import mesh_overlay
-    from geocorr.viewer.page import (
-        ViewerImage,
-        ViewerKeypoints,
-        ViewerPair,
-        encode_pair,
-        write_viewer,
-    )
-    from geocorr.viewer.sources import FUSED_KIND, MeshInput, fuse_image, viewer_maps
 
     results_p = root / "results.json"
     results = json.loads(results_p.read_text()) if results_p.is_file() else {}

@@ -20,9 +20,17 @@ from pathlib import Path
 
 import numpy as np
 
+from geocorr.evaluation.adapter_predict import adapter_backbone_names, adapter_feature_source
+from geocorr.features.base import FeatureMap
+from geocorr.features.cache import backbone_inputs
+from geocorr.features.fusion import FusionSettings, fuse
 from geocorr.features.part_fusion import PartFusionSettings
-from geocorr.matching.images import ImageInputSettings, MeshView
-from geocorr.viewer.page import ViewerPair
+from geocorr.features.registry import make_backbones
+from geocorr.geometry.image_transform import resize_and_pad
+from geocorr.matching.images import ImageInputSettings, MeshView, load_working_image
+from geocorr.viewer.overlay import mesh_overlay
+from geocorr.viewer.page import ViewerImage, ViewerKeypoints, ViewerPair
+from geocorr.viewer.sources import MeshInput, viewer_maps
 
 __all__ = ["FilePairSettings", "pair_from_files"]
 
@@ -89,13 +97,6 @@ def pair_from_files(image1: str | os.PathLike[str], image2: str | os.PathLike[st
             or inputs that do not fit their image (messages name the file).
         FileNotFoundError: a missing file or stage-1 entry.
     """
-    from geocorr.features.cache import backbone_inputs
-    from geocorr.features.fusion import FusionSettings, fuse
-    from geocorr.features.registry import make_backbones
-    from geocorr.matching.images import load_working_image
-    from geocorr.viewer.overlay import mesh_overlay
-    from geocorr.viewer.page import ViewerImage, ViewerKeypoints
-    from geocorr.viewer.sources import MeshInput, viewer_maps
 
     s = settings or FilePairSettings()
     paths = (Path(image1), Path(image2))
@@ -167,10 +168,6 @@ def _to_working(w, uv: np.ndarray) -> np.ndarray:
 
 def _adapter_maps(model, paths, work, file_masks, s: FilePairSettings):
     from geocorr.adapter.checkpoint import from_pretrained
-    from geocorr.evaluation.adapter_predict import adapter_backbone_names, adapter_feature_source
-    from geocorr.features.base import FeatureMap
-    from geocorr.features.registry import make_backbones
-    from geocorr.geometry.image_transform import resize_and_pad
 
     adapter = from_pretrained(model, device=s.device)
     need = adapter_backbone_names(adapter.source_names)

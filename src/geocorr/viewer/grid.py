@@ -24,6 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from geocorr.evaluation.predict import image_cells
 from geocorr.features.base import FeatureMap
 
 __all__ = ["EncodedGrid", "encode_grid", "decode_grid", "query_cell", "cell_center",
@@ -66,7 +67,6 @@ def encode_grid(fmap: FeatureMap) -> EncodedGrid:
     Raises:
         ValueError: no cell centre lies on the image.
     """
-    from geocorr.evaluation.predict import image_cells
 
     valid = image_cells(fmap)
     if not valid.any():

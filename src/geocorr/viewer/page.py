@@ -25,6 +25,7 @@ from typing import Literal
 
 import numpy as np
 
+from geocorr.atomic import write_text_atomic
 from geocorr.features.base import FeatureMap
 from geocorr.viewer.grid import EncodedGrid, encode_grid
 
@@ -330,7 +331,6 @@ def write_viewer(path: str | os.PathLike[str], pairs: Sequence[ViewerPair],
     Returns:
         :class:`ViewerRecord`.
     """
-    from geocorr.atomic import write_text_atomic
 
     text = render_page(pairs, settings)
     path = Path(path)

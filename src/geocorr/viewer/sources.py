@@ -16,7 +16,8 @@ from typing import Any
 import numpy as np
 
 from geocorr.features.base import FeatureMap
-from geocorr.features.part_fusion import PartFusion, PartFusionSettings
+from geocorr.features.geometric import GeometricDescriptor
+from geocorr.features.part_fusion import PartFusion, PartFusionSettings, fuse_part
 from geocorr.geometry.camera import Camera
 
 __all__ = ["MeshInput", "PART_KIND", "FUSED_KIND", "ADAPTER_KIND", "fuse_image", "viewer_maps"]
@@ -61,10 +62,8 @@ def fuse_image(fmap: FeatureMap, mesh: MeshInput, fusion: PartFusionSettings | N
     the mesh's silhouette) and stage-1 record; ``descriptor`` defaults to the
     CPU geometric one, ``vertex_desc`` skips it.
     """
-    from geocorr.features.part_fusion import fuse_part
 
     if descriptor is None and vertex_desc is None:
-        from geocorr.features.geometric import GeometricDescriptor
 
         descriptor = GeometricDescriptor()
     return fuse_part(fmap, mesh.vertices, mesh.faces, mesh.camera, mesh.object_mask(), fusion,
