@@ -44,13 +44,14 @@ from pathlib import Path
 
 import numpy as np
 
+from geocorr.labels.settings import FILTERS
+
 ROWS = (("2d", "2D (XFeat)"), ("3d", "3D only"), ("fused", "2D+3D fused"),
         ("adapter_cyclic", "adapter, cyclic"), ("adapter_sphere", "adapter, sphere"),
         ("adapter_geodesic", "adapter, geodesic"),
         ("adapter_cyclic_fused", "adapter cyclic + part"),
         ("adapter_sphere_fused", "adapter sphere + part"),
         ("adapter_geodesic_fused", "adapter geodesic + part"))
-FILTERS = ("cyclic", "sphere", "geodesic")
 
 
 def parse_level(spec: str) -> tuple[str, float]:

@@ -148,7 +148,8 @@ def main() -> None:
             "before", "after", "ideal", "vote_ok", "direct_ok", "vote_ok_mod2", "t_refine",
             "t_yaw", "failed", "flipped", "disjoint", "vote_ok_sym", "true_ideal",
             "true_after", "t_true", "t_align", "canon_err", "canon_yaw", "vote_err",
-            "vote_yaw", "tilt_err", "tilt_before", "true_order", "order", "confidence")})
+            "vote_yaw", "tilt_err", "tilt_before", "true_order", "order", "confidence",
+            "wrong_turn", "mirrored", "rule", "vote_only_ok", "ref_ok")})
         ref = refs.setdefault(cat, json.loads((args.cache / cat / "reference.json").read_text()))
         sim = rec.load(cat, stem)
         mask = read_mask(args.cache / cat / stem / "mask.png")
@@ -187,6 +188,20 @@ def main() -> None:
         row["true_order"].append(order)
         row["order"].append(r["yaw_symmetry"])
         row["confidence"].append((r.get("canonical") or {}).get("confidence", float("nan")))
+        # diagnosis: which quarter turn is left, on which meshes, decided by which rule
+        mod = 4 // order
+        row["wrong_turn"].append(0 if (r["k"] - true_k) % mod == 0 else (r["k"] - true_k) % 4)
+        shape = (json.loads(errp.read_text()).get("shape") or {}) if errp.is_file() else {}
+        row["mirrored"].append(bool(shape.get("hidden_mirror", False)))
+        yaw = r.get("yaw") or {}
+        row["rule"].append(yaw.get("rule", "vote"))
+        kv = yaw.get("vote_correction", r["k"])
+        row["vote_only_ok"].append((kv - true_k) % mod == 0)
+        ref_stem = ref.get("reference")
+        if ref_stem and (args.dataset / "GroundTruth" / cat / f"{ref_stem}.npz").is_file():
+            rk = int(np.load(args.dataset / "GroundTruth" / cat / f"{ref_stem}.npz")["sim_true_k"])
+            row["ref_ok"].append((int(ref.get("reference_correction", 0)) - rk)
+                                 % (4 // max(int(ref.get("symmetry", 1)), 1)) == 0)
         row["failed"].append(r["refine"]["iou_after"] < settings.refine.fail_iou)
         if len(row["disjoint"]) < args.disjoint_per_category:
             cam = load_camera(args.dataset / "Reconstructions" / cat / f"{stem}.json")
@@ -237,12 +252,14 @@ def main() -> None:
             "s_align": float(np.mean(row["t_align"])),
             "s_reference": float(refs[cat].get("seconds", float("nan"))),
             **canon_summary(row),
+            "diagnosis": {**diagnosis(row), "reference_right": bool(row["ref_ok"][0])
+                          if row["ref_ok"] else None},
         }
     allv = {k: sum((rows[c][k] for c in rows), []) for k in (
         "before", "after", "ideal", "vote_ok", "direct_ok", "t_refine", "t_yaw", "vote_ok_sym",
         "vote_ok_mod2", "true_ideal", "true_after", "t_align", "canon_err", "canon_yaw",
         "vote_err", "vote_yaw", "tilt_err", "tilt_before", "true_order", "order",
-        "confidence")}
+        "confidence", "wrong_turn", "mirrored", "rule", "vote_only_ok")}
     dis_all = sum((rows[c]["disjoint"] for c in rows), [])
     summary = {
         "images": len(records), "wall_s": wall, "loadavg_after": load,
@@ -265,6 +282,7 @@ def main() -> None:
                                        / len(records)),
         "yaw_noise_deg": args.yaw_noise, "tilt_noise_deg": args.tilt_noise,
         **canon_summary(allv),
+        "diagnosis": diagnosis(allv, [rows[c]["flipped"] for c in rows]),
     }
     hdr = ("category", "n", "IoU before", "IoU after", "IoU ideal", "true mesh: ideal / after",
            "failed", "flipped", "ref. counts (margin)", "sym.", "yaw vote", "vote mod sym.",
@@ -298,6 +316,17 @@ def main() -> None:
               f"{t['tilt_err_median']:.2f} ({t['tilt_before_median']:.2f}) | "
               f"{t['s_yaw']:.2f} | {t['s_align']:.3f} | "
               f"{t.get('s_reference', t.get('s_reference_per_image', float('nan'))):.2f} |")
+    hdr = ("category", "n", "mirrored hidden side", "wrong: 90 / 180 / 270", "wrong & mirrored",
+           "wrong & reconstructor flipped", "8-view vote alone correct", "reference right",
+           "rules")
+    print("\n| " + " | ".join(hdr) + " |")
+    print("|" + "---|" * len(hdr))
+    for cat, t in list(table.items()) + [("**all**", summary)]:
+        d = t["diagnosis"]
+        print(f"| {cat} | {t.get('n', t.get('images'))} | {d['mirrored']} | "
+              f"{d['wrong_90']} / {d['wrong_180']} / {d['wrong_270']} | "
+              f"{d['wrong_mirrored']} | {d['wrong_flipped']} | {d['vote_only_correct']:.3f} | "
+              f"{d.get('reference_right', '-')} | {d['rules']} |")
     print(json.dumps(summary, indent=1))
     if args.json:
         args.json.parent.mkdir(parents=True, exist_ok=True)
@@ -363,6 +392,22 @@ def frame_error(E: np.ndarray, order: int) -> tuple[float, float]:
     yaw = float(np.degrees(np.arctan2(E[1, 0], E[0, 0])))
     yaw = abs((yaw + period / 2) % period - period / 2)
     return angle, yaw
+
+
+def diagnosis(row: dict, flipped: list | None = None) -> dict:
+    """Wrong quarter turns left (modulo the true symmetry) by kind, and the rules used."""
+    from collections import Counter
+
+    wrong = np.array(row["wrong_turn"])
+    mir = np.array(row["mirrored"], bool)
+    flip = np.array(sum(flipped, []) if flipped is not None else row["flipped"], bool)
+    return {"mirrored": int(mir.sum()),
+            "wrong_90": int((wrong == 1).sum()), "wrong_180": int((wrong == 2).sum()),
+            "wrong_270": int((wrong == 3).sum()),
+            "wrong_mirrored": int(((wrong != 0) & mir).sum()),
+            "wrong_flipped": int(((wrong != 0) & flip).sum()),
+            "vote_only_correct": float(np.mean(row["vote_only_ok"])),
+            "rules": dict(sorted(Counter(row["rule"]).items()))}
 
 
 def canon_summary(row: dict) -> dict:
@@ -581,7 +626,7 @@ def true_rotation(root: Path, category: str, stem: str, R_pred: np.ndarray) -> n
     ``GroundTruth/<cat>/<stem>.errors.json``); the truth is ``E^T R_pred``.
     Without that record (oracle data) the predicted rotation is exact.
     """
-    from geocorr.reconstruct.refine import rotvec_matrix
+    from geocorr.geometry.rotation import rotvec_matrix
 
     path = root / "GroundTruth" / category / f"{stem}.errors.json"
     rec = json.loads(path.read_text()) if path.is_file() else {}
@@ -595,7 +640,7 @@ def inject_rotation(v, f, cam, mask, sigma_deg: float, seed: int) -> tuple:
     (camera frame), ``E`` an isotropic axis-angle of per-axis std ``sigma_deg``
     (the realistic preset's model of SAM 3D's rotation error, without outliers)."""
     from geocorr.geometry.camera import Camera
-    from geocorr.reconstruct.refine import rotvec_matrix
+    from geocorr.geometry.rotation import rotvec_matrix
 
     rng = np.random.default_rng(7000 + seed)
     E = rotvec_matrix(np.radians(rng.normal(0.0, sigma_deg, 3)))

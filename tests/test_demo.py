@@ -4,20 +4,40 @@ import pytest
 from typer.testing import CliRunner
 
 from geocorr.adapter.train import TrainSettings
-from geocorr.demo import DemoSettings, run_demo
+from geocorr.data.synth.generate import SynthSettings
+from geocorr.demo import (
+    DemoData,
+    DemoSettings,
+    DemoStage3,
+    evaluate_step,
+    features_step,
+    report_step,
+    run_demo,
+    score_stage1,
+)
+from geocorr.demo.stage1 import stage1_summary
+from geocorr.evaluation.filter_study import FilterStudy
 from geocorr.labels.runner import LabelSettings
 from geocorr.matching.pairs import PairSamplingSettings
+from geocorr.report.html import Link
+
+# oracle reconstructions: at 4 label pairs the realistic level's geodesic filter keeps no
+# pair with 2 labels (no geodesic adapter to check); these tests are about the machinery
+SMALL = DemoSettings(categories=("car",), images_per_category=7, test_pairs=4, figures=1,
+                     labels=LabelSettings(pairs=PairSamplingSettings(4)),
+                     train=TrainSettings(steps=4, out_dim=16), adapter_context=True,
+                     sim_errors="oracle")
 
 
-def test_demo_end_to_end_small(tmp_path):
-    out = tmp_path / "demo"
-    # oracle reconstructions: at 4 label pairs the realistic level's geodesic filter keeps no
-    # pair with 2 labels (no geodesic adapter to check); this test is about the machinery
-    settings = DemoSettings(categories=("car",), images_per_category=7, test_pairs=4, figures=1,
-                            labels=LabelSettings(pairs=PairSamplingSettings(4)),
-                            train=TrainSettings(steps=4, out_dim=16), adapter_context=True,
-                            sim_errors="oracle")
-    res = run_demo(out, settings, progress=False, log=lambda _: None)
+@pytest.fixture(scope="module")
+def small_demo(tmp_path_factory):
+    """``(out, results)`` of one small oracle demo, shared by the tests that read it."""
+    out = tmp_path_factory.mktemp("small") / "demo"
+    return out, run_demo(out, SMALL, progress=False, log=lambda _: None)
+
+
+def test_demo_end_to_end_small(small_demo, tmp_path):
+    out, res = small_demo
     saved = json.loads((out / "results.json").read_text())
     assert [r["name"] for r in saved["rows"]] == [r["name"] for r in res["rows"]]
     keys = [r["key"] for r in saved["rows"]]
@@ -66,6 +86,12 @@ def test_demo_end_to_end_small(tmp_path):
     assert "adapter (geodesic-filtered labels)" in html      # adapter PCA panels
     assert (out / "figures" / "labels.png").is_file()
     assert "Pseudo-labels" in html and "| geodesic |" not in html   # rendered as HTML
+    # the interactive viewer of a few test pairs is written beside the report and linked
+    from geocorr.viewer import read_page_data
+
+    assert "href='viewer.html'" in html
+    page = read_page_data((out / "viewer.html").read_text())
+    assert len(page["pairs"]) >= 1
 
     # geocorr eval --model on the demo's geodesic run gives the demo's adapter row
     ev = tmp_path / "eval.json"
@@ -78,6 +104,34 @@ def test_demo_end_to_end_small(tmp_path):
     got = json.loads(ev.read_text())["overall"]["per_image"]
     assert got["0.1"] == pytest.approx(row["pck"]["0.1"])
     assert got["0.05"] == pytest.approx(row["pck"]["0.05"])
+
+
+def test_demo_steps_run_alone_with_a_replaced_record(small_demo, tmp_path):
+    """The steps after stage 1 run on their own: a stage-1 record rebuilt from the demo's cache
+    (as a user's own stage 1 would be passed in) and a stage-3 record with no adapter give the
+    demo's zero-shot rows exactly; the report step writes its page with an extra link."""
+    out, _ = small_demo
+    saved = json.loads((out / "results.json").read_text())
+    records = [json.loads(p.read_text()) for p in sorted((out / "stage1").glob("*/*/record.json"))]
+    stage1 = score_stage1(out / "data", out / "stage1", records)
+    assert stage1_summary(stage1.errors) == pytest.approx(saved["stage1"])
+    data = DemoData(out / "data", "oracle", 1.0, SynthSettings())
+    features = features_step(out, data, stage1, None, SMALL, log=lambda _: None)
+    study = FilterStudy(pairs=[], candidates=[], correct=[], quality={}, stores={}, runs={},
+                        train_pairs={}, train_labels={}, timings_s={})
+    stage3 = DemoStage3(study=study, labels=SMALL.labels, table="| filter |\n|---|")
+    ev = evaluate_step(data, features, stage3, SMALL, log=lambda _: None)
+    assert list(ev.rows) == ["2d", "2d_context", "3d", "fused"] and ev.adapters == {}
+    rows = {r["key"]: r for r in saved["rows"]}
+    for key, row in ev.rows.items():
+        assert {str(a): v for a, v in row.pck.items()} == rows[key]["pck"], key
+        assert {str(a): v for a, v in row.swap_rate.items()} == rows[key]["swap_rate"], key
+    report = report_step(tmp_path / "r", SMALL, data, stage1, features, stage3, ev,
+                         links=[Link("viewer.html", "interactive viewer")])
+    page = report.html.read_text()
+    assert "<a href='viewer.html'>interactive viewer</a>" in page
+    assert all(p.is_file() for p in report.figures) and len(report.figures) == 1 + 3
+    assert "figures/labels.png" not in page      # no label pair in this study
 
 
 def test_demo_refuses_non_empty_output(tmp_path):

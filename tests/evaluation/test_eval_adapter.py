@@ -117,7 +117,12 @@ def test_eval_model_errors(run):
     res = CliRunner().invoke(app, [*base, "--model", str(tmp / "nowhere")])
     assert res.exit_code == 2 and "neither 'zero-shot'" in " ".join(res.output.split())
     res = CliRunner().invoke(app, [*base, "--model", str(tmp / "run"), "--backbone", "xfeat"])
-    assert res.exit_code == 2 and "trained on ['classical']" in " ".join(res.output.split())
+    out = " ".join(res.output.split())
+    assert res.exit_code == 2 and "--backbone: the adapter" in out
+    assert "trained on ['classical'], not ['xfeat']" in out
+    # a negative canvas is refused before any work, naming the flag
+    res = CliRunner().invoke(app, [*base, "--size", "-1", "--backbone", "classical"])
+    assert res.exit_code == 2 and "--size must be >= 0" in " ".join(res.output.split())
     with pytest.raises(ValueError, match="not given"):
         from geocorr.adapter.checkpoint import from_pretrained
 

@@ -1,4 +1,4 @@
-"""Filters on one candidate set == the runner's per-filter labels; precision/recall by hand."""
+"""Precision/recall by hand; each filter's keep-mask == that filter run on the candidates."""
 
 from __future__ import annotations
 
@@ -13,15 +13,17 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "labels"))
 from labels_fixture import build  # noqa: E402
 
 from geocorr.evaluation.label_quality import (  # noqa: E402
-    FILTERS,
     filter_quality,
-    label_all_filters,
     label_quality,
     quality_table,
 )
+from geocorr.labels.pair import label_all_filters  # noqa: E402
 from geocorr.labels.runner import LabelSettings, PairInputs, label_pair, prepare_image  # noqa: E402
-from geocorr.matching.pair import MatchSettings  # noqa: E402
+from geocorr.labels.settings import FILTERS  # noqa: E402
+from geocorr.matching.pair import MatchSettings, match_pair  # noqa: E402
 from geocorr.matching.pairs import ImagePair  # noqa: E402
+from geocorr.matching.sphere import verify_sphere  # noqa: E402
+from geocorr.matching.verify import verify_geodesic  # noqa: E402
 
 
 def test_label_quality_hand_computed():
@@ -48,14 +50,36 @@ def test_all_filters_match_the_runner_per_filter(tmp_path):
     pair = ImagePair("blob", "blob_0000", "blob_0001")
     fc = label_all_filters(pair, PairInputs(a, b), s)
     assert len(fc) > 0 and fc.keep["cyclic"].all()
+    # the reference, written out: cyclic candidates of match_pair, then each verifier on them
+    m = match_pair(a.features, b.features, a.mask, b.mask, s.match)
+    cyc = np.flatnonzero(m.kept["cyclic"])
+    src, trg = m.src_uv[cyc], m.trg_uv[cyc]
+    ref_keep = {"cyclic": np.ones(len(cyc), bool)}
+    ref_err = {"cyclic": np.zeros(len(cyc))}
+    ref_missed = {"cyclic": 0}
+    for f, res in (("geodesic", verify_geodesic(a.index, b.index, a.camera, b.camera, src, trg,
+                                                s.verify)),
+                   ("sphere", verify_sphere(a.index, b.index, a.camera, b.camera, src, trg,
+                                            s.sphere))):
+        ref_keep[f], ref_err[f], ref_missed[f] = res.kept, res.errors, res.n_missed
+    assert 0 < ref_keep["geodesic"].sum() < len(cyc)  # the filters decide something here
     for f in FILTERS:
-        ref = label_pair(pair, PairInputs(a, b), replace(s, filter=f))
         got = fc.labels(f)
-        np.testing.assert_array_equal(got.src_uv, ref.src_uv)
-        np.testing.assert_array_equal(got.trg_uv, ref.trg_uv)
-        np.testing.assert_array_equal(got.score, ref.score)
-        np.testing.assert_allclose(got.error, ref.error)
-        assert (got.n_candidates, got.n_missed) == (ref.n_candidates, ref.n_missed)
+        k = np.flatnonzero(ref_keep[f])
+        np.testing.assert_array_equal(fc.keep[f], ref_keep[f])
+        np.testing.assert_array_equal(got.src_uv, src[k])
+        np.testing.assert_array_equal(got.trg_uv, trg[k])
+        np.testing.assert_array_equal(got.score, m.similarity[cyc][k].astype(np.float64))
+        np.testing.assert_array_equal(got.error, ref_err[f][k])
+        assert (got.n_candidates, got.n_missed) == (len(cyc), ref_missed[f])
+        # the runner's one-filter function is the same cut
+        one = label_pair(pair, PairInputs(a, b), replace(s, filter=f))
+        np.testing.assert_array_equal(one.src_uv, got.src_uv)
+        np.testing.assert_array_equal(one.error, got.error)
+        assert one.n_missed == got.n_missed
+    only = label_all_filters(pair, PairInputs(a, b), s, ("geodesic",))
+    assert set(only.keep) == {"geodesic"}
+    np.testing.assert_array_equal(only.keep["geodesic"], fc.keep["geodesic"])
     with pytest.raises(ValueError, match="unknown filter"):
         fc.labels("nope")
     # pooled scores: every candidate "correct" -> recall = kept share, precision 1

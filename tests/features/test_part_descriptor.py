@@ -3,11 +3,8 @@
 import numpy as np
 import pytest
 
-from geocorr.features.part_descriptor import (
-    PartDescriptor,
-    check_mesh_arrays,
-    face_to_vertex_features,
-)
+from geocorr.features.part_descriptor import PartDescriptor, face_to_vertex_features
+from geocorr.geometry.mesh_arrays import check_mesh_arrays
 
 
 def _two_triangles():

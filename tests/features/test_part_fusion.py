@@ -237,7 +237,7 @@ def test_every_command_composes_through_fuse_part(monkeypatch):
             users.append(f"uses:{p.relative_to(src).as_posix()}")
     assert [u for u in users if not u.startswith("uses:")] == ["features/part_fusion.py"]
     for m in ("matching/images.py", "evaluation/adapter_predict.py", "labels/runner.py",
-              "demo.py"):
+              "demo/features.py"):
         assert f"uses:{m}" in users, m
 
 

@@ -9,9 +9,17 @@ import pytest
 import trimesh
 
 from geocorr.geometry.camera import Camera, look_at
+from geocorr.geometry.rotation import rotvec_matrix
 from geocorr.reconstruct import refine as refine_module
 from geocorr.reconstruct.losses import mask_iou
-from geocorr.reconstruct.refine import RefineSettings, refine_pose, render_mask
+from geocorr.reconstruct.refine import (
+    POLISH_MAX_SWEEPS,
+    Pose,
+    RefineSettings,
+    polish_hard_iou,
+    refine_pose,
+    render_mask,
+)
 
 FAST = RefineSettings(max_side=64, dt_steps=25, iou_steps=10, polish_side=128)
 
@@ -110,7 +118,7 @@ def test_multicomponent_assembly_with_both_engines(engine):
 def test_polish_renders_each_point_once_and_matches_the_plain_search(scene, monkeypatch):
     v, f, cam = scene
     mask = render_mask(1.1 * v + np.array([0.2, 0.0, -0.1]), f, cam)
-    pose = refine_module._Pose(v, cam)
+    pose = Pose.of(v, cam)
     p0, steps = np.array([0.02, 0.05, -0.03]), (0.02, 0.01, 0.005)
 
     def plain(p):  # the pattern search without reuse: slow, obvious reference
@@ -119,7 +127,7 @@ def test_polish_renders_each_point_once_and_matches_the_plain_search(scene, monk
         best = score(p)
         for h in steps:
             improved, sweeps = True, 0
-            while improved and sweeps < 6:
+            while improved and sweeps < POLISH_MAX_SWEEPS:
                 improved, sweeps = False, sweeps + 1
                 for i in range(3):
                     for sign in (1.0, -1.0):
@@ -138,7 +146,7 @@ def test_polish_renders_each_point_once_and_matches_the_plain_search(scene, monk
         return render_mask(vertices, faces, camera)
 
     monkeypatch.setattr(refine_module, "render_mask", spy)
-    got = refine_module.polish_hard_iou(pose, f, cam, mask, p0, steps)
+    got = polish_hard_iou(pose, f, cam, mask, p0, steps)
     np.testing.assert_array_equal(got, expected)
     assert len(rendered) > 10 and len(set(rendered)) == len(rendered)
 
@@ -196,7 +204,7 @@ def _l_shape():
 
 def _turned(cam, v, rotvec_deg):
     """``cam`` turned by ``E`` about the mesh's bounding-box centre (camera frame)."""
-    E = refine_module.rotvec_matrix(np.radians(rotvec_deg))
+    E = rotvec_matrix(np.radians(rotvec_deg))
     c = 0.5 * (v.min(0) + v.max(0))
     return Camera(cam.K, E @ cam.R, cam.R @ c + cam.t - E @ cam.R @ c, cam.width, cam.height)
 
@@ -288,3 +296,35 @@ def test_in_own_frame_keeps_the_mesh_axes(l_scene):
     np.testing.assert_allclose(d, np.broadcast_to(d[0], d.shape), atol=1e-9)  # a pure shift
     np.testing.assert_allclose(cam2.project(v2)[0], start.project(res.apply(v))[0], atol=1e-6)
     assert _angle(cam2.R @ cam.R.T) < 2.5
+
+
+def test_pose_is_public_and_typed(scene):
+    """``polish_hard_iou`` takes a public :class:`Pose`: centre, radius and the
+    camera-frame centre follow from the mesh's bounding box and the camera."""
+    v, f, cam = scene
+    pose = Pose.of(v, cam)
+    lo, hi = v.min(0), v.max(0)
+    np.testing.assert_allclose(pose.center, 0.5 * (lo + hi))
+    assert pose.radius == pytest.approx(0.5 * np.linalg.norm(hi - lo))
+    np.testing.assert_allclose(pose.camera_center, cam.R @ pose.center + cam.t)
+    # sigma = log 2 doubles the mesh about its centre; a = 1 shifts it by one radius
+    np.testing.assert_allclose(pose.object_vertices(np.array([np.log(2.0), 0.0, 0.0])),
+                               pose.center + 2.0 * (v - pose.center), atol=1e-12)
+    shifted = pose.object_vertices(np.array([0.0, 1.0, 0.0]))
+    np.testing.assert_allclose(cam.R @ (shifted - v).mean(0), [pose.radius, 0.0, 0.0],
+                               atol=1e-12)
+    with pytest.raises(ValueError, match=r"\(V, 3\)"):
+        Pose.of(v[:, :2], cam)
+
+
+def test_polish_moves_each_coordinate_at_most_one_step_per_sweep(scene):
+    """The mesh is far to the side of its mask (a = 0.5 radii): every sweep
+    moves ``a`` by one step, so the sweep cap bounds the distance covered."""
+    v, f, cam = scene
+    pose = Pose.of(v, cam)
+    mask = render_mask(pose.object_vertices(np.array([0.0, 0.5, 0.0])), f, cam)
+    p0, steps = np.zeros(3), (0.02, 0.01)
+    one = polish_hard_iou(pose, f, cam, mask, p0, steps, max_sweeps=1)
+    assert one[1] == pytest.approx(0.03)
+    capped = polish_hard_iou(pose, f, cam, mask, p0, steps)
+    assert capped[1] == pytest.approx(POLISH_MAX_SWEEPS * sum(steps))

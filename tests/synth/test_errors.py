@@ -314,10 +314,10 @@ def test_synth_cli_error_levels(tmp_path):
 
 
 def test_rotation_error_modulo_yaw_and_components():
-    from geocorr.data.synth.shape_errors import rotation_matrix
     from geocorr.data.synth.simulator import count_components, yaw_rotation
+    from geocorr.geometry.rotation import rotvec_matrix
 
-    tilt = rotation_matrix([math.radians(10.0), 0.0, 0.0])
+    tilt = rotvec_matrix([math.radians(10.0), 0.0, 0.0])
     for k in range(4):
         R = yaw_rotation(k)
         assert rotation_error_deg(np.eye(3), R) == pytest.approx(0.0, abs=1e-6)

@@ -14,35 +14,10 @@ from dataclasses import dataclass
 import torch
 from torch.nn import functional as F
 
+from geocorr.adapter.settings import LossSettings
+
 __all__ = ["LossSettings", "LossTerms", "sample_descriptors", "cell_centers_normalized",
            "clip_loss", "soft_argmax", "dense_epe_loss", "adapter_loss", "logit_scale"]
-
-
-@dataclass
-class LossSettings:
-    """Weights and constants of :func:`adapter_loss`.
-
-    Attributes:
-        clip_weight: weight of the symmetric cross-entropy (DIY-SC: 1).
-        epe_weight: weight of the dense soft-argmax end-point error (1; the
-            EPE is in normalised grid units, ~0.1 when a match is a few cells
-            off, comparable to the CE's scale after the first steps).
-        beta: soft-argmax temperature over cosine similarities (DIY-SC: 0.02).
-        max_logit_scale: clamp of the learnable logit scale (CLIP: 100).
-    """
-
-    clip_weight: float = 1.0
-    epe_weight: float = 1.0
-    beta: float = 0.02
-    max_logit_scale: float = 100.0
-
-    def __post_init__(self) -> None:
-        if self.clip_weight < 0 or self.epe_weight < 0:
-            raise ValueError("LossSettings weights must be >= 0")
-        if self.beta <= 0:
-            raise ValueError(f"LossSettings.beta must be > 0, got {self.beta}")
-        if self.max_logit_scale <= 0:
-            raise ValueError("LossSettings.max_logit_scale must be > 0")
 
 
 @dataclass(frozen=True)

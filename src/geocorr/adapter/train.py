@@ -17,7 +17,7 @@ from __future__ import annotations
 import math
 import os
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -35,8 +35,9 @@ from geocorr.adapter.dataset import (
     TrainingPairs,
     subsample_labels,
 )
-from geocorr.adapter.losses import LossSettings, adapter_loss
+from geocorr.adapter.losses import adapter_loss
 from geocorr.adapter.network import Adapter, AdapterSettings
+from geocorr.adapter.settings import LOCAL_BACKBONES, TrainSettings, context_defaults
 from geocorr.atomic import remove_stale_temp_files, write_json_atomic
 
 __all__ = ["TrainSettings", "TrainResult", "one_cycle_lr", "split_pairs", "train_adapter",
@@ -44,100 +45,6 @@ __all__ = ["TrainSettings", "TrainResult", "one_cycle_lr", "split_pairs", "train
            "HISTORY_NAME"]
 
 HISTORY_NAME = "history.json"
-
-LOCAL_BACKBONES = frozenset({"xfeat", "classical"})
-"""Backbones whose cells see only a small neighbourhood (no image-wide tokens)."""
-
-
-def context_defaults(backbones: Sequence[str]) -> dict[str, object]:
-    """Adapter context options chosen by measurement for the given sources.
-
-    Local CPU backbones only (XFeat, DAISY + Lab): four dilated blocks and the
-    image-mean branch, which lifted the geodesic adapter from 22.8 to 26.4
-    PCK@0.1 over XFeat + context on the procedural benchmark
-    (``benchmarks/results/adapter.md``). Anything else (DINOv2, SD, mixes
-    with them): none, DIY-SC exact, since ViT / U-Net tokens already carry
-    image-wide context.
-
-    Args:
-        backbones: backbone names (``"xfeat"``, ``"sd"``, ...).
-
-    Returns:
-        ``{"context_blocks": int, "global_pool": bool}`` for :class:`TrainSettings`.
-    """
-    names = [str(b) for b in backbones]
-    if not names:
-        raise ValueError("context_defaults needs at least one backbone name")
-    local = all(n in LOCAL_BACKBONES for n in names)
-    return {"context_blocks": 4 if local else 0, "global_pool": local}
-
-
-@dataclass
-class TrainSettings:
-    """Adapter training (defaults: DIY-SC's recipe, method.md step 11).
-
-    Attributes:
-        epochs: passes over the training pairs (used when ``steps`` is None).
-        steps: total optimisation steps (one pair each); overrides ``epochs``.
-        lr: peak AdamW learning rate (5e-3).
-        weight_decay: AdamW weight decay (1e-3).
-        warmup: fraction of the steps spent warming up (one-cycle, 0.3).
-        max_points: pseudo-keypoints per pair and step, a seeded random subset (50).
-        val_fraction: fraction of pairs held out for validation (by pair).
-        val_every: steps between validations + checkpoints (None: once per
-            epoch of training pairs).
-        seed: seeds the pair split, order, subsets, dropout and init.
-        out_dim: adapter output width (768 for DINO+SD; 128 suits the
-            64-d CPU backbones).
-        dropout: adapter input dropout (0.2).
-        loss: loss weights and temperatures.
-        context_blocks: dilated context blocks after the mix
-            (:class:`~geocorr.adapter.network.AdapterSettings`); 0 keeps the
-            DIY-SC adapter exact.
-        global_pool: add the image-mean branch (off: DIY-SC exact).
-        label_budget: train on a seeded random subset of this many labels
-            in total (pairs left with < 2 labels are dropped), e.g. to compare
-            filters at equal label count; None uses every label.
-    """
-
-    epochs: int = 10
-    steps: int | None = None
-    lr: float = 5e-3
-    weight_decay: float = 1e-3
-    warmup: float = 0.3
-    max_points: int = 50
-    val_fraction: float = 0.1
-    val_every: int | None = None
-    seed: int = 0
-    out_dim: int = 128
-    dropout: float = 0.2
-    loss: LossSettings = field(default_factory=LossSettings)
-    context_blocks: int = 0
-    global_pool: bool = False
-    label_budget: int | None = None
-
-    def __post_init__(self) -> None:
-        if self.steps is None and self.epochs < 1:
-            raise ValueError(f"TrainSettings.epochs must be >= 1, got {self.epochs}")
-        if self.steps is not None and self.steps < 1:
-            raise ValueError(f"TrainSettings.steps must be >= 1, got {self.steps}")
-        if not 0.0 <= self.warmup < 1.0:
-            raise ValueError(f"TrainSettings.warmup must be in [0, 1), got {self.warmup}")
-        if not 0.0 <= self.val_fraction < 1.0:
-            raise ValueError("TrainSettings.val_fraction must be in [0, 1)")
-        if self.max_points < 2:
-            raise ValueError("TrainSettings.max_points must be >= 2 (the CE needs negatives)")
-        if self.val_every is not None and self.val_every < 1:
-            raise ValueError("TrainSettings.val_every must be >= 1")
-        if self.lr <= 0:
-            raise ValueError("TrainSettings.lr must be > 0")
-        if self.context_blocks < 0:
-            raise ValueError("TrainSettings.context_blocks must be >= 0")
-        if self.label_budget is not None and self.label_budget < 2:
-            raise ValueError("TrainSettings.label_budget must be >= 2 (or None)")
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 @dataclass(frozen=True)

@@ -18,8 +18,10 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
+from geocorr.evaluation.canvas import DEFAULT_CANVAS
+
 __all__ = ["console", "user_errors", "fail", "os_error_message", "check_device",
-           "check_output_file", "USER_ERROR"]
+           "check_output_file", "canvas_size", "given", "USER_ERROR"]
 
 USER_ERROR = 2
 
@@ -94,6 +96,25 @@ def check_output_file(path: Path | None, flag: str) -> None:
         raise ValueError(f"{flag} {path} is a directory; give a file path")
 
 
+def canvas_size(size: int | None) -> int | None:
+    """``--size`` -> the scorers' ``size``: ``None`` (not given) -> ``DEFAULT_CANVAS``,
+    ``0`` -> ``None`` (original pixels).
+
+    Raises:
+        ValueError: a negative size, naming ``--size``.
+    """
+    if size is None:
+        return DEFAULT_CANVAS
+    if size < 0:
+        raise ValueError(f"--size must be >= 0, got {size}")
+    return size or None
+
+
+def given(**flags: object) -> dict[str, object]:
+    """The flags that were given: ``None`` means "the settings dataclass's default"."""
+    return {k: v for k, v in flags.items() if v is not None}
+
+
 def check_device(device: str) -> None:
     """Raise ``ValueError`` naming ``--device`` unless torch can use ``device`` here.
 
@@ -127,7 +148,7 @@ def check_device(device: str) -> None:
 
 
 PART_WEIGHT_HELP = ("Share of the fused similarity given to the rendered part descriptor at "
-                    "full stage-1 confidence (default: PartFusionSettings.part_weight).")
+                    "full stage-1 confidence (default 0.9, PartFusionSettings.part_weight).")
 PART_CONFIDENCE_HELP = ("Scale the part weight per image by its stage-1 confidence (mask IoU, "
                         "vote margin, canonical alignment, symmetry); off: a constant weight.")
 
@@ -147,3 +168,21 @@ def part_fusion_settings(part_weight: float | None, confidence: bool = True):
         return PartFusionSettings(**kw)
     except ValueError as exc:
         raise ValueError(f"--part-weight: {exc}") from None
+
+
+def print_pck(out: Console, result, title: str) -> None:
+    """Print an :class:`~geocorr.evaluation.scorer.EvalResult` as eval and score do.
+
+    The PCK table titled ``title`` and the twin-swap line on ``out``, the
+    keypoint-group source line, and its warnings on stderr.
+    """
+    from geocorr.evaluation.tables import group_lines, pck_table, swap_line
+
+    out.print(pck_table(result.report, title=title))
+    line = swap_line(result.report)
+    if line is not None:
+        out.print(line)
+    groups_line, group_warnings = group_lines(result.keypoint_groups)
+    out.print(groups_line, markup=False)
+    for w in group_warnings:
+        console.print(f"[yellow]warning:[/yellow] {w}")

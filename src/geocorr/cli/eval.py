@@ -15,6 +15,11 @@ from geocorr.cli._engine import (
     NUM_WORKERS,
     RAY_ADDRESS,
 )
+from geocorr.evaluation.canvas import DEFAULT_CANVAS
+
+_FLAGS = {"backbones": "--backbone", "weights": "--weights", "grid_size": "--grid-size",
+          "context": "--context"}
+"""The flag of each :class:`~geocorr.evaluation.sources.SourceSettings` field, for errors."""
 
 
 def register(app: typer.Typer) -> None:
@@ -29,8 +34,9 @@ def register(app: typer.Typer) -> None:
                                   help="zero-shot, or a trained adapter: a `geocorr train` run "
                                        "folder (its best.pt) or a checkpoint file."),
         backbone: list[str] | None = typer.Option(
-            None, "--backbone", help="Backbone name (repeat to fuse several; default xfeat). "
-                                     "With an adapter: its backbones (read from the checkpoint)."),
+            None, "--backbone", help="Backbone name (repeat or comma-separate to fuse several; "
+                                     "default xfeat). With an adapter: its "
+                                     "backbones (read from the checkpoint)."),
         weights_path: list[str] = typer.Option(
             [], "--weights", help="NAME=PATH_OR_HUB_ID for a backbone's model (repeatable), "
                                   "e.g. dinov2=/models/dinov2-base."),
@@ -42,9 +48,12 @@ def register(app: typer.Typer) -> None:
             help="Backbones with image-wide context (as given to geocorr features/train)."),
         masks: bool = typer.Option(
             True, "--masks/--no-masks", help="Segmentation/ masks for context backbones."),
-        predict: str = typer.Option("nn", "--predict", help="nn | soft_argmax"),
+        predict: str | None = typer.Option(
+            None, "--predict", help="nn | soft_argmax (default nn)."),
         alpha: list[float] | None = typer.Option(None, "--alpha", help="PCK level (repeatable)."),
-        size: int = typer.Option(840, "--size", help="Resize-and-pad canvas side S."),
+        size: int | None = typer.Option(
+            None, "--size", help=f"Resize-and-pad canvas side S (default {DEFAULT_CANVAS}); 0 "
+                                 "scores in original pixels."),
         max_pairs: int = typer.Option(0, "--max-pairs", help="0 = every pair of the split."),
         stage1: Path | None = typer.Option(
             None, "--stage1", help="Stage-1 cache (geocorr reconstruct): fuse the rendered "
@@ -57,25 +66,28 @@ def register(app: typer.Typer) -> None:
         engine: str = ENGINE,
         ray_address: str | None = RAY_ADDRESS,
         num_workers: int | None = NUM_WORKERS,
-        num_cpus_per_worker: float = CPUS_PER_WORKER,
-        num_gpus_per_worker: float = GPUS_PER_WORKER,
+        num_cpus_per_worker: float | None = CPUS_PER_WORKER,
+        num_gpus_per_worker: float | None = GPUS_PER_WORKER,
         chunk_size: int | None = CHUNK_SIZE,
     ) -> None:
         """Predict target keypoints with (fused) backbone features or an adapter; score with PCK."""
         from rich.console import Console
 
         from geocorr.cli._common import (
+            canvas_size,
             check_device,
             check_output_file,
-            console,
+            given,
             part_fusion_settings,
+            print_pck,
             user_errors,
         )
         from geocorr.evaluation.predict import PredictSettings
         from geocorr.evaluation.scorer import evaluate_pairs, open_dataset
-        from geocorr.evaluation.tables import group_lines, pck_table, swap_line, write_json_atomic
-        from geocorr.evaluation.zero_shot import fused_feature_source, zero_shot_predictor
-        from geocorr.features.registry import make_backbones, parse_weights
+        from geocorr.evaluation.sources import SourceError, SourceSettings, eval_source
+        from geocorr.evaluation.tables import write_json_atomic
+        from geocorr.evaluation.zero_shot import zero_shot_predictor
+        from geocorr.features.registry import parse_weights
 
         with user_errors():
             from geocorr.cli._engine import engine_settings
@@ -85,73 +97,47 @@ def register(app: typer.Typer) -> None:
                                   num_gpus_per_worker, chunk_size)
             check_device(device)
             check_output_file(json_out, "--json")
+            canvas = canvas_size(size)
             fusion = part_fusion_settings(part_weight, part_confidence)
-            adapter = None
-            if model != "zero-shot":
-                from geocorr.adapter.checkpoint import from_pretrained
-                from geocorr.evaluation.adapter_predict import adapter_backbone_names
-
-                if not Path(model).exists():
-                    raise FileNotFoundError(f"--model {model}: neither 'zero-shot' nor an "
-                                            "existing run folder / checkpoint")
-                adapter = from_pretrained(model, device=device)
-                need = adapter_backbone_names(adapter.source_names)
-                if backbone and list(backbone) != need:
-                    raise ValueError(f"--backbone {list(backbone)}: the adapter {model} was "
-                                     f"trained on {need}")
-                backbone = need
-            backbone = list(backbone or ["xfeat"])
+            if model != "zero-shot" and not Path(model).exists():
+                raise FileNotFoundError(f"--model {model}: neither 'zero-shot' nor an "
+                                        "existing run folder / checkpoint")
             try:
-                paths = parse_weights(weights_path)
-                bbs = make_backbones(backbone, device=device, weights=paths,
-                                     grid_size=grid_size, context=context or None)
+                settings = SourceSettings(
+                    backbones=tuple(backbone or ()),
+                    weights=parse_weights(weights_path), grid_size=grid_size, context=context,
+                    masks=masks, cache=cache, adapter=None if model == "zero-shot" else Path(model),
+                    stage1=stage1, fusion=fusion)
             except ValueError as exc:
-                raise ValueError(f"--backbone/--weights/--grid-size/--context: {exc}") from None
+                raise ValueError(f"--weights: {exc}") from None
+            try:
+                source = eval_source(settings, root, device=device)
+            except SourceError as exc:
+                raise ValueError(f"{'/'.join(_FLAGS[f] for f in exc.fields)}: {exc}") from None
+            backbone = list(source.backbones)
             ds = open_dataset(dataset, root)
             pairs = ds.pairs(split)
             if max_pairs:
                 pairs = pairs[:max_pairs]
-            mask_for = None
-            if context and masks:
-                from geocorr.features.cache import dataset_mask_for
-
-                mask_for = dataset_mask_for(root)
-
-            if adapter is None:
-                source = fused_feature_source(bbs, cache_dir=cache, mask_for=mask_for)
-            else:
-                from geocorr.evaluation.adapter_predict import adapter_feature_source
-
-                source = adapter_feature_source(adapter, bbs, cache_dir=cache, device=device,
-                                                mask_for=mask_for)
-            if stage1 is not None:
-                from geocorr.evaluation.adapter_predict import part_fused_source
-
-                source = part_fused_source(source, stage1, fusion)
-            predictor = zero_shot_predictor(source, PredictSettings(method=predict))
+            predict_settings = PredictSettings(**given(method=predict))
+            predictor = zero_shot_predictor(source.features, predict_settings)
             runner = make_engine(eng)
             try:
-                result = evaluate_pairs(pairs, predictor, ds, alpha or None, size=size or None,
+                result = evaluate_pairs(pairs, predictor, ds, alpha or None,
+                                        size=canvas,
                                         split=split, progress=True, engine=runner)
             finally:
                 runner.close()
             out = Console(width=120)
-            what = "zero-shot" if adapter is None else f"adapter {model}"
+            what = "zero-shot" if source.adapter is None else f"adapter {model}"
             if stage1 is not None:
                 what += (f" + rendered part descriptor ({fusion.part_weight:g}"
                          f"{' x confidence' if fusion.confidence is not None else ''})")
-            out.print(pck_table(result.report, title=f"{dataset} {split}: "
-                                                     f"{'+'.join(backbone)} {what} PCK (%)"))
-            line = swap_line(result.report)
-            if line is not None:
-                out.print(line)
-            groups_line, group_warnings = group_lines(result.keypoint_groups)
-            out.print(groups_line, markup=False)
-            for w in group_warnings:
-                console.print(f"[yellow]warning:[/yellow] {w}")
+            print_pck(out, result, f"{dataset} {split}: {'+'.join(backbone)} {what} PCK (%)")
             if json_out is not None:
                 d = result.to_dict()
-                d.update(model=model, backbones=list(backbone), predict=predict,
+                d.update(model=model, backbones=list(backbone),
+                         predict=predict_settings.method,
                          context=context,
                          stage1=None if stage1 is None else str(stage1),
                          part_weight=None if stage1 is None else fusion.part_weight,

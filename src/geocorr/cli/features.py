@@ -22,23 +22,24 @@ def register(app: typer.Typer) -> None:
         dataset: Path = typer.Option(..., "--dataset", help="SPair-layout dataset root."),
         split: list[str] = typer.Option(
             ["test"], "--split", help="Splits to encode (repeat or comma-separate)."),
-        backbone: str = typer.Option(
-            "xfeat", "--backbone", help="xfeat, classical, dinov2, dinov3 or sd."),
+        backbone: str | None = typer.Option(
+            None, "--backbone", help="xfeat, classical, dinov2, dinov3 or sd (default xfeat)."),
         cache: Path = typer.Option(..., "--cache", help="Feature cache directory."),
         context: bool = typer.Option(
             False, "--context/--no-context",
             help="Image-wide context for xfeat/classical (pooled + position in the object)."),
-        model: str = typer.Option(
+        model: str | None = typer.Option(
             None, "--model", help="Weights: local directory or hub id (dinov2/dinov3/sd), "
             "state-dict path (xfeat)."),
-        image_size: int = typer.Option(
+        image_size: int | None = typer.Option(
             None, "--image-size", help="Canvas side (dinov2/dinov3/sd; default per backbone)."),
-        prompt: str = typer.Option(
+        prompt: str | None = typer.Option(
             None, "--prompt", help='SD prompt, e.g. "a photo of a {category}".'),
-        layer: int = typer.Option(
+        layer: int | None = typer.Option(
             None, "--layer", help="ViT hidden state (dinov2/dinov3; default: final output)."),
-        timestep: int = typer.Option(None, "--timestep", help="SD noising step (default 50)."),
-        grid_size: int = typer.Option(
+        timestep: int | None = typer.Option(None, "--timestep",
+                                            help="SD noising step (default 50)."),
+        grid_size: int | None = typer.Option(
             None, "--grid-size", help="Output grid side (xfeat/classical; default 64)."),
         float16: bool = typer.Option(False, "--float16", help="Store features as float16."),
         masks: bool = typer.Option(
@@ -48,25 +49,24 @@ def register(app: typer.Typer) -> None:
         engine: str = ENGINE,
         ray_address: str | None = RAY_ADDRESS,
         num_workers: int | None = NUM_WORKERS,
-        num_cpus_per_worker: float = CPUS_PER_WORKER,
-        num_gpus_per_worker: float = GPUS_PER_WORKER,
+        num_cpus_per_worker: float | None = CPUS_PER_WORKER,
+        num_gpus_per_worker: float | None = GPUS_PER_WORKER,
         chunk_size: int | None = CHUNK_SIZE,
     ) -> None:
         """Encode every image of the given splits once; later runs read the cache."""
-        from geocorr.cli._common import check_device, user_errors
+        from geocorr.cli._common import user_errors
 
         with user_errors():
             from functools import partial
 
             from geocorr.cli._engine import engine_settings, report_failures
             from geocorr.engine import make_engine
+            from geocorr.features.cache import FeatureCache, encode_dataset
+            from geocorr.features.registry import DEFAULT_BACKBONE
 
             eng = engine_settings(engine, ray_address, num_workers, num_cpus_per_worker,
-                                  num_gpus_per_worker, chunk_size)
-            if eng.engine == "local":  # on Ray the workers' devices count, not the driver's
-                check_device(device)
-            from geocorr.features.cache import FeatureCache, encode_dataset
-
+                                  num_gpus_per_worker, chunk_size, device=device)
+            backbone = backbone or DEFAULT_BACKBONE
             build = partial(_build_backbone, backbone, device, model, context, image_size,
                             prompt, layer, timestep, grid_size)
             # local: built here; Ray: each worker builds it once, on its own device (its

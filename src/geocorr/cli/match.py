@@ -26,14 +26,16 @@ def register(app: typer.Typer) -> None:
         camera1: Path | None = typer.Option(None, "--camera1", help="Source camera JSON."),
         mesh2: Path | None = typer.Option(None, "--mesh2"),
         camera2: Path | None = typer.Option(None, "--camera2"),
-        backbone: str = typer.Option("xfeat", "--backbone", help="2D backbone name."),
+        backbone: str | None = typer.Option(None, "--backbone",
+                                            help="2D backbone name (default xfeat)."),
         weights: str | None = typer.Option(
             None, "--weights", help="Weights of the backbone: PATH or NAME=PATH (state dict "
                                     "for xfeat; local directory or hub id for dinov2/dinov3/sd)."),
         part_weight: float | None = typer.Option(None, "--part-weight", help=PART_WEIGHT_HELP),
         part_confidence: bool = typer.Option(True, "--part-confidence/--constant-part-weight",
                                              help=PART_CONFIDENCE_HELP),
-        tau: float | None = typer.Option(None, "--tau", help="Relaxed cyclic tolerance."),
+        tau: float | None = typer.Option(
+            None, "--tau", help="Relaxed cyclic tolerance (default 0.05)."),
         max_side: int | None = typer.Option(
             None, "--max-side", help="Working resolution: longer side in pixels (default 1024); "
                                      "larger images are scaled down first."),
@@ -45,15 +47,20 @@ def register(app: typer.Typer) -> None:
         else; images with a side under 32 px are refused. Match coordinates in the JSON
         are pixels of the original files.
         """
-        import dataclasses
         import json
 
         import numpy as np
         from rich.markup import escape
 
-        from geocorr.cli._common import check_device, console, part_fusion_settings, user_errors
+        from geocorr.cli._common import (
+            check_device,
+            console,
+            given,
+            part_fusion_settings,
+            user_errors,
+        )
         from geocorr.evaluation.tables import write_json_atomic
-        from geocorr.features.registry import make_backbones, parse_weights
+        from geocorr.features.registry import DEFAULT_BACKBONE, make_backbones, parse_weights
         from geocorr.geometry.camera import load_camera
         from geocorr.geometry.mesh import load_mesh
         from geocorr.matching.images import (
@@ -83,18 +90,17 @@ def register(app: typer.Typer) -> None:
             check_device(device)
             if out.suffix.lower() not in (".png", ".json"):
                 raise ValueError(f"--out {out}: use a .png or .json path")
-            inputs = (ImageInputSettings() if max_side is None else
-                      ImageInputSettings(max_side=max_side))
+            inputs = ImageInputSettings(**given(max_side=max_side))
             w1 = load_working_image(image1, mask1, view(mesh1, camera1, "1"), inputs)
             w2 = load_working_image(image2, mask2, view(mesh2, camera2, "2"), inputs)
             img1, img2, m1, m2 = w1.image, w2.image, w1.mask, w2.mask
+            backbone = backbone or DEFAULT_BACKBONE
             try:
                 paths = parse_weights([weights] if weights else [], default=backbone)
                 bb = make_backbones([backbone], device=device, weights=paths)[backbone]
             except ValueError as exc:
                 raise ValueError(f"--backbone/--weights: {exc}") from None
-            settings = MatchSettings() if tau is None else dataclasses.replace(MatchSettings(),
-                                                                              tau=tau)
+            settings = MatchSettings(**given(tau=tau))
             res = match_images(img1, img2, bb, mask_s=m1, mask_t=m2, mesh_s=w1.mesh,
                                mesh_t=w2.mesh,
                                fusion=part_fusion_settings(part_weight, part_confidence),

@@ -34,33 +34,36 @@ def register(app: typer.Typer) -> None:
                  "R[:, [2, 0, 1]]); a warning names meshes that look otherwise."),
         categories: list[str] | None = typer.Option(None, "--category",
                                                     help="Only these categories (repeatable)."),
-        sam3_model: str = typer.Option("facebook/sam3", "--sam3-model",
-                                       help="SAM3 checkpoint folder or hub id (local only)."),
+        sam3_model: str | None = typer.Option(
+            None, "--sam3-model",
+            help="SAM3 checkpoint folder or hub id (local only; default facebook/sam3)."),
         estimator: str = typer.Option("template", "--estimator",
                                       help="template (CPU) | orient-anything:REPO:CKPT."),
         skip_yaw: bool = typer.Option(False, "--skip-yaw", help="Refinement only (k = 0)."),
-        reference_pool: str = typer.Option(
-            "dataset", "--reference-pool",
+        reference_pool: str | None = typer.Option(
+            None, "--reference-pool",
             help="CPU estimator's category reference is chosen among: dataset (every image of "
                  "the category; more robust to flipped reconstructions, but runs the "
-                 "reconstructor on the extra images) | images (only the split's)."),
-        reference_max: int = typer.Option(48, "--reference-max",
-                                          help="At most this many meshes in the reference pool."),
-        max_side: int = typer.Option(64, "--max-side",
-                                     help="Refinement working resolution (longest side)."),
+                 "reconstructor on the extra images) | images (only the split's); default "
+                 "dataset."),
+        reference_max: int | None = typer.Option(
+            None, "--reference-max",
+            help="At most this many meshes in the reference pool (default 48)."),
+        max_side: int | None = typer.Option(
+            None, "--max-side", help="Refinement working resolution (longest side; default 64)."),
         device: str = typer.Option("cpu", "--device", help="Torch device for models."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
         engine: str = ENGINE,
         ray_address: str | None = RAY_ADDRESS,
         num_workers: int | None = NUM_WORKERS,
-        num_cpus_per_worker: float = CPUS_PER_WORKER,
-        num_gpus_per_worker: float = GPUS_PER_WORKER,
+        num_cpus_per_worker: float | None = CPUS_PER_WORKER,
+        num_gpus_per_worker: float | None = GPUS_PER_WORKER,
         chunk_size: int | None = CHUNK_SIZE,
     ) -> None:
         """Canonicalized reconstruction of every image of a split into a cache."""
         from rich.text import Text
 
-        from geocorr.cli._common import check_device, console, user_errors
+        from geocorr.cli._common import console, given, user_errors
         from geocorr.reconstruct.pipeline import Stage1Settings, dataset_images, run_stage1
         from geocorr.reconstruct.refine import RefineSettings
 
@@ -69,9 +72,7 @@ def register(app: typer.Typer) -> None:
             from geocorr.engine import make_engine
 
             eng = engine_settings(engine, ray_address, num_workers, num_cpus_per_worker,
-                                  num_gpus_per_worker, chunk_size)
-            if eng.engine == "local":  # on Ray the workers' devices count, not the driver's
-                check_device(device)
+                                  num_gpus_per_worker, chunk_size, device=device)
             images = dataset_images(dataset, split, categories)
             if not images:
                 raise ValueError(f"no images in split {split!r} of {dataset}")
@@ -88,9 +89,10 @@ def register(app: typer.Typer) -> None:
             elif estimator != "template":
                 raise ValueError(f"--estimator must be template or orient-anything:REPO:CKPT, "
                                  f"got {estimator!r}")
-            settings = Stage1Settings(refine=RefineSettings(max_side=max_side), estimator=kind,
-                                      skip_yaw=skip_yaw, reference_pool=reference_pool,
-                                      reference_max=reference_max)
+            settings = Stage1Settings(refine=RefineSettings(**given(max_side=max_side)),
+                                      estimator=kind, skip_yaw=skip_yaw,
+                                      **given(reference_pool=reference_pool,
+                                              reference_max=reference_max))
             runner = make_engine(eng)
             try:
                 records = run_stage1(dataset, images, segmenter, reconstructor, out, settings,
@@ -129,7 +131,7 @@ def _warn_frames(records: list[dict]) -> None:
     console.print(f"[yellow]warning:[/yellow] {escape(text)}", highlight=False)
 
 
-def _segmenter(masks: str, dataset: Path, sam3_model: str, device: str):
+def _segmenter(masks: str, dataset: Path, sam3_model: str | None, device: str):
     from geocorr.reconstruct.segmenter import (
         DatasetMasks,
         PredictedMasks,
@@ -148,7 +150,9 @@ def _segmenter(masks: str, dataset: Path, sam3_model: str, device: str):
     if masks == "dataset":
         return DatasetMasks(dataset)
     if masks == "sam3":
-        return Sam3Segmenter(Sam3Settings(model=sam3_model), device=device)
+        from geocorr.cli._common import given
+
+        return Sam3Segmenter(Sam3Settings(**given(model=sam3_model)), device=device)
     raise ValueError(f"--masks must be auto, predicted, dataset or sam3, got {masks!r}")
 
 

@@ -6,6 +6,8 @@ from pathlib import Path
 
 import typer
 
+from geocorr.evaluation.canvas import DEFAULT_CANVAS
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -26,8 +28,9 @@ def register(app: typer.Typer) -> None:
         json_out: Path | None = typer.Option(None, "--json", help="Write all numbers here."),
         alpha: list[float] | None = typer.Option(
             None, "--alpha", help="PCK level (repeatable); default: the benchmark's usual ones."),
-        size: int = typer.Option(840, "--size", help="Resize-and-pad canvas side S; 0 scores "
-                                                      "in original pixels."),
+        size: int | None = typer.Option(
+            None, "--size", help=f"Resize-and-pad canvas side S (default {DEFAULT_CANVAS}); 0 "
+                                 "scores in original pixels."),
         per_pair: bool = typer.Option(False, "--per-pair",
                                       help="Also write each pair's errors to the JSON."),
         layout: str = typer.Option("large", "--layout",
@@ -35,36 +38,25 @@ def register(app: typer.Typer) -> None:
     ) -> None:
         """Score predicted target keypoints with PCK (per image, per keypoint, per category,
         geometry-aware subset, SPair difficulty breakdowns)."""
-        from geocorr.cli._common import check_output_file, console, user_errors
+        from geocorr.cli._common import canvas_size, check_output_file, print_pck, user_errors
         from geocorr.evaluation.scorer import open_dataset, score_file
         from geocorr.evaluation.tables import (
             breakdown_table,
-            group_lines,
-            pck_table,
-            swap_line,
             write_json_atomic,
         )
 
         with user_errors():
             check_output_file(json_out, "--json")
-            if size < 0:
-                raise ValueError(f"--size must be >= 0, got {size}")
+            canvas = canvas_size(size)
             if dataset == "tss":
                 _score_tss(root, split, predictions, alpha, json_out)
                 return
             if layout not in ("large", "small"):
                 raise ValueError(f"--layout must be 'large' or 'small', got {layout!r}")
             ds = open_dataset(dataset, root, **({"layout": layout} if dataset == "spair" else {}))
-            result = score_file(ds, split, predictions, alpha or None, size=size or None)
+            result = score_file(ds, split, predictions, alpha or None, size=canvas)
             out = _console()
-            out.print(pck_table(result.report, title=f"{dataset} {split}: PCK (%)"))
-            line = swap_line(result.report)
-            if line is not None:
-                out.print(line)
-            groups_line, group_warnings = group_lines(result.keypoint_groups)
-            out.print(groups_line, markup=False)
-            for w in group_warnings:
-                console.print(f"[yellow]warning:[/yellow] {w}")
+            print_pck(out, result, f"{dataset} {split}: PCK (%)")
             bd = breakdown_table(result.report)
             if bd is not None:
                 out.print(bd)

@@ -53,15 +53,19 @@ def register(app: typer.Typer) -> None:
     @app.command()
     def synth(
         out: Path = typer.Option(..., "--out", help="Output folder (must be absent or empty)."),
-        seed: int = typer.Option(0, "--seed", help="Dataset seed; same seed -> same bytes."),
+        seed: int | None = typer.Option(
+            None, "--seed", help="Dataset seed; same seed -> same bytes (default 0)."),
         categories: list[str] = typer.Option(
             None, "--categories", help="Categories (repeat or comma-separate); default all."),
-        images_per_category: int = typer.Option(20, "--images-per-category"),
-        pairs_per_split: str = typer.Option(
-            "100", "--pairs-per-split", help="Pairs per category: N for all splits, or "
-            "TRN,VAL,TEST (capped by what the split allows)."),
-        size: int = typer.Option(384, "--size", help="Long image side in pixels."),
-        views_per_instance: int = typer.Option(1, "--views-per-instance"),
+        images_per_category: int | None = typer.Option(
+            None, "--images-per-category", help="Images per category (default 20)."),
+        pairs_per_split: str | None = typer.Option(
+            None, "--pairs-per-split", help="Pairs per category: N for all splits, or "
+            "TRN,VAL,TEST (capped by what the split allows; default 100)."),
+        size: int | None = typer.Option(
+            None, "--size", help="Long image side in pixels (default 384)."),
+        views_per_instance: int | None = typer.Option(
+            None, "--views-per-instance", help="Views of each object instance (default 1)."),
         sim_errors: str = typer.Option(
             "realistic", "--sim-errors", help="Error level of the simulated SAM3D meshes and SAM3 "
             "masks: oracle (exact rotation, intrinsics, shape and mask: the upper bound) | "
@@ -79,15 +83,17 @@ def register(app: typer.Typer) -> None:
         sim_translation: float = typer.Option(
             None, "--sim-translation", help="Override the translation error (fraction of "
             "object size)."),
-        occluder_prob: float = typer.Option(
-            0.1, "--occluder-prob", help="Probability of a flat occluder per image."),
+        occluder_prob: float | None = typer.Option(
+            None, "--occluder-prob",
+            help="Probability of a flat occluder per image (default 0.1)."),
         preview: bool = typer.Option(False, "--preview", help="Also write preview.png."),
-        workers: int = typer.Option(1, "--workers", help="Rendering processes."),
+        workers: int | None = typer.Option(
+            None, "--workers", help="Rendering processes (default 1)."),
         overwrite: bool = typer.Option(False, "--overwrite", help="Replace a non-empty --out."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
         """Generate the procedural 3D-aware correspondence benchmark (SPair-71k layout)."""
-        from geocorr.cli._common import user_errors
+        from geocorr.cli._common import given, user_errors
 
         with user_errors():
             from geocorr.data.synth.generate import (
@@ -102,18 +108,18 @@ def register(app: typer.Typer) -> None:
                 cats = tuple(c.strip() for item in categories for c in item.split(",")
                              if c.strip())
             settings = SynthSettings(
-                seed=seed, categories=cats, images_per_category=images_per_category,
-                views_per_instance=views_per_instance,
-                pairs_per_split=_parse_pairs(pairs_per_split),
-                scene=SceneSettings(size=size, occluder_prob=occluder_prob),
-                preview=preview,
-            )
+                categories=cats, preview=preview,
+                scene=SceneSettings(**given(size=size, occluder_prob=occluder_prob)),
+                **given(seed=seed, images_per_category=images_per_category,
+                        views_per_instance=views_per_instance,
+                        pairs_per_split=(None if pairs_per_split is None
+                                         else _parse_pairs(pairs_per_split))))
             settings = with_error_level(settings, sim_errors,
                                         1.0 if sim_scale is None else sim_scale)
             settings = _override(settings, sim_flip_prob, sim_flip_prob_elongated,
                                  sim_scale_sigma, sim_translation)
-            summary = generate_dataset(out, settings, progress=not quiet, workers=workers,
-                                       overwrite=overwrite)
+            summary = generate_dataset(out, settings, progress=not quiet, overwrite=overwrite,
+                                       **given(workers=workers))
         pairs = ", ".join(f"{k} {v}" for k, v in summary.num_pairs.items())
         typer.echo(f"wrote {summary.num_images} images and pairs ({pairs}) to {summary.out_dir}; "
                    f"{100 * summary.flipped_fraction:.0f}% of reconstructions yaw-flipped")

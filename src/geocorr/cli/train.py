@@ -6,6 +6,10 @@ from pathlib import Path
 
 import typer
 
+from geocorr.adapter.settings import TrainSettings
+
+_DEFAULT = TrainSettings()
+
 
 def register(app: typer.Typer) -> None:
     @app.command()
@@ -16,38 +20,49 @@ def register(app: typer.Typer) -> None:
         dataset: Path = typer.Option(
             ..., "--dataset", help="SPair-layout dataset the labels were made on (images)."),
         out: Path = typer.Option(..., "--out", help="Run folder; resumes from its last.pt."),
-        backbone: list[str] = typer.Option(
-            ["xfeat"], "--backbone",
+        backbone: list[str] | None = typer.Option(
+            None, "--backbone",
             help="Feature sources (repeat or comma-separate), encoded with the same settings "
-            "as `geocorr features`."),
+            "as `geocorr features` (default xfeat)."),
         context: bool = typer.Option(
             False, "--context/--no-context", help="The sources were encoded with --context."),
         weights_path: list[str] = typer.Option(
             [], "--weights", help="NAME=PATH for a source's weights (repeatable), as given to "
                                   "`geocorr features --model`."),
-        grid_size: int = typer.Option(None, "--grid-size", help="xfeat/classical grid side."),
+        grid_size: int | None = typer.Option(None, "--grid-size",
+                                             help="xfeat/classical grid side."),
         masks: bool = typer.Option(
             True, "--masks/--no-masks", help="Segmentation/ masks for context backbones."),
-        epochs: int = typer.Option(10, "--epochs", help="Passes over the training pairs."),
-        steps: int = typer.Option(None, "--steps", help="Total steps (overrides --epochs)."),
-        lr: float = typer.Option(5e-3, "--lr", help="Peak AdamW learning rate."),
-        out_dim: int = typer.Option(128, "--out-dim", help="Adapter output width (768: DINO+SD)."),
-        max_points: int = typer.Option(50, "--max-points", help="Pseudo-keypoints per step."),
-        val_fraction: float = typer.Option(0.1, "--val-fraction", help="Pairs held out."),
-        val_every: int = typer.Option(None, "--val-every", help="Steps between validations."),
-        context_blocks: int = typer.Option(
+        epochs: int | None = typer.Option(
+            None, "--epochs", help=f"Passes over the training pairs (default {_DEFAULT.epochs})."),
+        steps: int | None = typer.Option(None, "--steps",
+                                         help="Total steps (overrides --epochs)."),
+        lr: float | None = typer.Option(
+            None, "--lr", help=f"Peak AdamW learning rate (default {_DEFAULT.lr:g})."),
+        out_dim: int | None = typer.Option(
+            None, "--out-dim",
+            help=f"Adapter output width (default {_DEFAULT.out_dim}; 768: DINO+SD)."),
+        max_points: int | None = typer.Option(
+            None, "--max-points",
+            help=f"Pseudo-keypoints per step (default {_DEFAULT.max_points})."),
+        val_fraction: float | None = typer.Option(
+            None, "--val-fraction", help=f"Pairs held out (default {_DEFAULT.val_fraction:g})."),
+        val_every: int | None = typer.Option(
+            None, "--val-every", help="Steps between validations (default: once per epoch)."),
+        context_blocks: int | None = typer.Option(
             None, "--context-blocks",
             help="Dilated adapter blocks after the mix (0: DIY-SC exact). Default: 4 when "
             "every source is xfeat/classical, else 0."),
-        global_pool: bool = typer.Option(
+        global_pool: bool | None = typer.Option(
             None, "--global-pool/--no-global-pool",
             help="Image-mean branch of the adapter. Default: on when every source is "
             "xfeat/classical, else off."),
-        label_budget: int = typer.Option(
+        label_budget: int | None = typer.Option(
             None, "--label-budget",
             help="Train on a seeded random subset of this many labels (equal-count "
             "comparisons of filters)."),
-        seed: int = typer.Option(0, "--seed", help="Seed of split, order, subsets, init."),
+        seed: int | None = typer.Option(
+            None, "--seed", help=f"Seed of split, order, subsets, init (default {_DEFAULT.seed})."),
         device: str = typer.Option("cpu", "--device", help="torch device."),
         quiet: bool = typer.Option(False, "--quiet", help="No progress bar."),
     ) -> None:
@@ -61,36 +76,33 @@ def register(app: typer.Typer) -> None:
                 labeled_pairs_from_store,
                 spair_image_path,
             )
-            from geocorr.adapter.train import TrainSettings, context_defaults, train_adapter
-            from geocorr.features.cache import FeatureCache, dataset_mask_for
-            from geocorr.features.registry import make_backbones, parse_weights
+            from geocorr.adapter.settings import train_settings
+            from geocorr.adapter.train import train_adapter
+            from geocorr.features.cache import FeatureCache
+            from geocorr.features.registry import (
+                DEFAULT_BACKBONE,
+                context_mask_source,
+                make_backbones,
+            )
             from geocorr.labels.store import LabelStore
 
-            names = [s.strip() for item in backbone for s in item.split(",") if s.strip()]
             try:
-                backbones = list(make_backbones(names, device=device,
-                                                weights=parse_weights(weights_path),
-                                                context=context or None,
-                                                grid_size=grid_size).values())
+                backbones = make_backbones(backbone or [DEFAULT_BACKBONE], device=device,
+                                           weights=weights_path, context=context or None,
+                                           grid_size=grid_size)
             except ValueError as exc:
                 raise ValueError(f"--backbone/--weights/--grid-size/--context: {exc}") from None
+            settings = train_settings(list(backbones), epochs=epochs, steps=steps, lr=lr,
+                                      out_dim=out_dim, max_points=max_points,
+                                      val_fraction=val_fraction, val_every=val_every, seed=seed,
+                                      context_blocks=context_blocks, global_pool=global_pool,
+                                      label_budget=label_budget)
             image_path = spair_image_path(dataset)
-
-            mask_for = dataset_mask_for(dataset) if masks else None
-
-            auto = context_defaults(names)
-            if context_blocks is None:
-                context_blocks = int(auto["context_blocks"])
-            if global_pool is None:
-                global_pool = bool(auto["global_pool"])
             with LabelStore(store) as label_store:
                 pairs = labeled_pairs_from_store(label_store, image_path, min_labels=2)
-            provider = cache_feature_provider(FeatureCache(cache), backbones, mask_for=mask_for)
-            settings = TrainSettings(epochs=epochs, steps=steps, lr=lr, out_dim=out_dim,
-                                     max_points=max_points, val_fraction=val_fraction,
-                                     val_every=val_every, seed=seed,
-                                     context_blocks=context_blocks, global_pool=global_pool,
-                                     label_budget=label_budget)
+            provider = cache_feature_provider(
+                FeatureCache(cache), list(backbones.values()),
+                mask_for=context_mask_source(backbones.values(), dataset if masks else None))
             result = train_adapter(pairs, provider, out, settings, device=device,
                                    progress=not quiet)
         last = result.history[-1] if result.history else {}

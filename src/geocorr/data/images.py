@@ -24,8 +24,11 @@ cannot read (not an image, truncated, a decompression bomb) raises
 
 from __future__ import annotations
 
+import contextlib
 import os
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -46,6 +49,17 @@ def _open(path: Path, what: str):
         raise ValueError(f"{path}: image too large to read safely ({exc})") from None
     except (UnidentifiedImageError, OSError) as exc:
         raise ValueError(f"{path}: not a readable image ({exc})") from None
+
+
+@contextlib.contextmanager
+def _decoding(path: Path, what: str) -> Iterator[Any]:
+    """:func:`_open` ``path`` for the block; data PIL cannot decode there (truncated,
+    corrupt: ``OSError``, ``SyntaxError``) raises ``ValueError`` naming the file."""
+    with _open(path, what) as im:
+        try:
+            yield im
+        except (OSError, SyntaxError) as exc:
+            raise ValueError(f"{path}: not a readable {what} ({exc})") from None
 
 
 def image_size(path: str | os.PathLike[str]) -> tuple[int, int]:
@@ -88,20 +102,16 @@ def read_rgb(path: str | os.PathLike[str], max_side: int | None = None) -> np.nd
     """
     from PIL import Image
 
-    path = Path(path)
-    with _open(path, "image") as im:
-        try:
-            size = resized_size(*im.size, max_side)
-            if size != im.size:
-                im.draft("RGB", size)  # JPEG: decode at >= size, 1/2..1/8 scale
-                rgb = im.convert("RGB")
-                if rgb.size != size:
-                    rgb = rgb.resize(size, Image.Resampling.BILINEAR)
-            else:
-                rgb = im.convert("RGB")
-            return np.asarray(rgb)
-        except (OSError, SyntaxError) as exc:  # truncated / corrupt data
-            raise ValueError(f"{path}: not a readable image ({exc})") from None
+    with _decoding(Path(path), "image") as im:
+        size = resized_size(*im.size, max_side)
+        if size != im.size:
+            im.draft("RGB", size)  # JPEG: decode at >= size, 1/2..1/8 scale
+            rgb = im.convert("RGB")
+            if rgb.size != size:
+                rgb = rgb.resize(size, Image.Resampling.BILINEAR)
+        else:
+            rgb = im.convert("RGB")
+        return np.asarray(rgb)
 
 
 def _alpha_is_the_mask(im) -> bool:
@@ -147,12 +157,8 @@ def read_mask(path: str | os.PathLike[str], size: tuple[int, int] | None = None)
     """
     from PIL import Image
 
-    path = Path(path)
-    with _open(path, "mask") as im:
-        try:
-            alpha = _alpha_is_the_mask(im)
-            if size is not None and im.size != tuple(size):
-                im = im.resize(tuple(size), Image.Resampling.NEAREST)
-            return mask_from_image(im, alpha)
-        except (OSError, SyntaxError) as exc:
-            raise ValueError(f"{path}: not a readable mask ({exc})") from None
+    with _decoding(Path(path), "mask") as im:
+        alpha = _alpha_is_the_mask(im)
+        if size is not None and im.size != tuple(size):
+            im = im.resize(tuple(size), Image.Resampling.NEAREST)
+        return mask_from_image(im, alpha)

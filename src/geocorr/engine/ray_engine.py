@@ -174,10 +174,8 @@ class RayEngine:
                   locality: bool = False, group: Callable[[Any], Hashable] | None = None,
                   errors: tuple[type[BaseException], ...] = ITEM_ERRORS,
                   label: Callable[[Any], str] = str) -> Iterator[tuple[Any, Any]]:
-        """See :meth:`geocorr.engine.base.Engine.map_items`; yields as chunks complete.
-
-        Args:
-            label: names an item in a :class:`WorkerLostError`.
+        """See :meth:`geocorr.engine.base.Engine.map_items` (arguments there); yields as
+        chunks complete; ``label`` names an item in a :class:`WorkerLostError`.
 
         Raises:
             WorkerLostError: a chunk's worker died more than ``max_retries`` times.

@@ -25,7 +25,10 @@ from typing import Any
 import numpy as np
 
 from geocorr.features.base import Backbone, FeatureMap
-from geocorr.features.part_fusion import PartFusionSettings
+from geocorr.features.cache import FeatureCache, backbone_inputs
+from geocorr.features.geometric import GeometricDescriptor
+from geocorr.features.part_fusion import PartFusionSettings, fuse_cached
+from geocorr.features.registry import BACKBONES
 
 __all__ = ["FeatureSource", "adapter_backbone_names", "adapter_feature_source",
            "part_fused_source"]
@@ -44,8 +47,6 @@ def adapter_backbone_names(source_names: Sequence[str]) -> list[str]:
     Raises:
         ValueError: a source names no known backbone.
     """
-    from geocorr.features.registry import BACKBONES
-
     out: list[str] = []
     for s in source_names:
         name = s if s in BACKBONES else s.rsplit("_", 1)[0]
@@ -62,8 +63,6 @@ class _NoCache:
 
     def features_for(self, image: np.ndarray, backbone: Backbone, *, mask=None, bbox=None,
                      category=None) -> FeatureMap:
-        from geocorr.features.cache import backbone_inputs
-
         return backbone.extract(image, **backbone_inputs(backbone, mask, bbox, category))
 
 
@@ -90,9 +89,8 @@ def adapter_feature_source(adapter: Any, backbones: Mapping[str, Backbone],
     Raises:
         ValueError: a backbone the adapter needs is missing.
     """
-    from geocorr.adapter.checkpoint import apply_adapter
-    from geocorr.adapter.dataset import cache_feature_provider
-    from geocorr.features.cache import FeatureCache
+    from geocorr.adapter.checkpoint import apply_adapter  # torch
+    from geocorr.adapter.dataset import cache_feature_provider  # torch
 
     need = adapter_backbone_names(adapter.source_names)
     missing = [n for n in need if n not in backbones]
@@ -135,14 +133,10 @@ def part_fused_source(features: FeatureSource, stage1: str | Path,
         ValueError: a part weight of 0 (nothing would be fused).
         FileNotFoundError: (when called) an image has no stage-1 entry.
     """
-    from geocorr.features.part_fusion import fuse_cached
-
     s = settings or PartFusionSettings()
     if s.part_weight == 0:
         raise ValueError("part_weight must be > 0 to fuse the part descriptor, got 0")
     if descriptor is None:
-        from geocorr.features.geometric import GeometricDescriptor
-
         descriptor = GeometricDescriptor()
     memo: dict[Path, FeatureMap] = {}
 

@@ -1,30 +1,28 @@
-"""Stage 3 for each pseudo-label filter on the same candidates: label, score, train.
+"""Stage 3 for each pseudo-label filter on the same candidates: score, then train.
 
 :func:`run_filter_study` is the comparison the paper's filter ablation makes,
 end to end on a dataset with a stage-1 cache:
 
-1. pairs of the label split sampled by *estimated* azimuth exactly as
-   ``geocorr pseudolabel`` does (:func:`geocorr.labels.runner.list_images` +
-   :func:`geocorr.matching.pairs.sample_pairs`);
-2. per pair, one candidate set and one keep-mask per filter
-   (:func:`geocorr.evaluation.label_quality.label_all_filters`);
+1. stage 3's loop (:class:`geocorr.labels.runner.PairLoop`, the one
+   ``geocorr pseudolabel`` runs) with every compared filter: pairs of the
+   label split sampled by *estimated* azimuth, per pair one candidate set and
+   one keep-mask per filter;
+2. precision / recall of each filter, scored against the procedural
+   benchmark's dense ground truth (``GroundTruth/``, through
+   :func:`geocorr.data.synth.groundtruth.check_correspondences`) **after** the
+   labels are made; nothing that produces labels or trains reads it;
 3. one pseudo-label store per filter (``OUT/labels/<filter>.sqlite``, the
    store ``geocorr pseudolabel --filter <filter>`` would write for these
-   pairs, so ``geocorr train`` can use it too);
+   pairs, so ``geocorr train`` can use it too: :meth:`PairLoop.save`);
 4. one adapter per filter (``OUT/runs/<filter>``), same seed and budget,
    trained on that store's labels over the cached frozen 2D features.
-
-Precision / recall of each filter are scored against the procedural
-benchmark's dense ground truth (``GroundTruth/``, through
-:func:`geocorr.data.synth.groundtruth.check_correspondences`) **after** the
-labels are made; nothing that produces labels or trains reads it.
 """
 
 from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -36,26 +34,14 @@ from geocorr.adapter.dataset import (
 )
 from geocorr.adapter.train import TrainResult, TrainSettings, context_defaults, train_adapter
 from geocorr.data.synth.groundtruth import check_correspondences, load_groundtruth
-from geocorr.evaluation.label_quality import (
-    FILTERS,
-    FilteredCandidates,
-    LabelQuality,
-    filter_quality,
-    label_all_filters,
-    quality_table,
-)
+from geocorr.evaluation.label_quality import LabelQuality, filter_quality, quality_table
 from geocorr.features.cache import FeatureCache, dataset_mask_for
-from geocorr.features.geometric import GeometricDescriptor, GeometricSettings
-from geocorr.features.registry import make_backbone
-from geocorr.labels.runner import (
-    LabelSettings,
-    PairInputs,
-    list_images,
-    prepare_image,
-    settings_record,
-)
+from geocorr.features.registry import make_backbones
+from geocorr.labels.pair import FilteredCandidates
+from geocorr.labels.runner import PairLoop
+from geocorr.labels.settings import FILTERS, Filter, LabelSettings, check_filters
 from geocorr.labels.store import LabelStore
-from geocorr.matching.pairs import ImagePair, PairSamplingSettings, sample_pairs
+from geocorr.matching.pairs import ImagePair, PairSamplingSettings
 
 __all__ = ["FilterStudySettings", "FilterStudy", "run_filter_study", "default_label_settings",
            "default_train_settings"]
@@ -108,15 +94,12 @@ class FilterStudySettings:
 
     labels: LabelSettings = field(default_factory=default_label_settings)
     train: TrainSettings = field(default_factory=default_train_settings)
-    filters: tuple[str, ...] = FILTERS
+    filters: tuple[Filter, ...] = FILTERS
     min_labels: int = 2
     adapter_context: bool = False
 
     def __post_init__(self) -> None:
-        bad = [f for f in self.filters if f not in FILTERS]
-        if bad or not self.filters:
-            raise ValueError(f"filters must be a non-empty subset of {FILTERS}, got "
-                             f"{self.filters}")
+        check_filters(self.filters)
         if self.min_labels < 2:
             raise ValueError(f"min_labels must be >= 2, got {self.min_labels}")
 
@@ -176,8 +159,6 @@ def run_filter_study(dataset: str | Path, stage1: str | Path, out: str | Path,
     Raises:
         ValueError: a store already exists, or the split has no stage-1 image.
     """
-    from rich.progress import Progress
-
     s = settings or FilterStudySettings()
     ls = s.labels
     out = Path(out)
@@ -186,36 +167,20 @@ def run_filter_study(dataset: str | Path, stage1: str | Path, out: str | Path,
         if p.exists():
             raise ValueError(f"pseudo-label store {p} already exists; use a new output folder")
     timings: dict[str, float] = {}
-    backbone = make_backbone(ls.backbone, device=device)
-    descriptor = GeometricDescriptor(GeometricSettings(hks_weight=ls.hks_weight))
-    fc = FeatureCache(feature_cache if feature_cache is not None else out / "features")
-    pairs = sample_pairs(list_images(dataset, stage1, ls.split), ls.pairs)
+    feature_dir = feature_cache if feature_cache is not None else out / "features"
+    loop = PairLoop(dataset, stage1, ls, s.filters, feature_dir, device)
+    pairs = loop.pairs
     if not pairs:
         raise ValueError(f"no pairs sampled from split {ls.split!r} of {dataset}")
 
-    # label: every filter on the same candidates
+    # label: every filter on the same candidates (a bad pair stops the study)
     t = time.perf_counter()
-    memo: dict[tuple[str, str], object] = {}
-    t_prep = 0.0
-    cands: list[FilteredCandidates] = []
-    correct: list[np.ndarray] = []
-    with Progress(disable=not progress, transient=True) as bar:
-        task = bar.add_task("pseudo-labels (cyclic, sphere, geodesic)", total=len(pairs))
-        for p in pairs:
-            for stem in (p.source, p.target):
-                if (p.category, stem) not in memo:
-                    t0 = time.perf_counter()
-                    memo[p.category, stem] = prepare_image(dataset, stage1, p.category, stem,
-                                                           backbone, descriptor, ls, fc)
-                    t_prep += time.perf_counter() - t0
-            fcand = label_all_filters(p, PairInputs(memo[p.category, p.source],
-                                                    memo[p.category, p.target]), ls)
-            cands.append(fcand)
-            bar.advance(task)
-    timings["prepare"] = t_prep
-    timings["label"] = time.perf_counter() - t - t_prep
+    cands: list[FilteredCandidates] = [c for _, c in loop.run(progress=progress, errors=())]
+    timings["prepare"] = loop.labeller.prepare_s
+    timings["label"] = time.perf_counter() - t - timings["prepare"]
 
     # score (ground truth read here, after labelling, for evaluation only)
+    correct: list[np.ndarray] = []
     gts: dict[tuple[str, str], object] = {}
     for p, fcand in zip(pairs, cands, strict=True):
         for stem in (p.source, p.target):
@@ -232,21 +197,17 @@ def run_filter_study(dataset: str | Path, stage1: str | Path, out: str | Path,
         log("      " + line)
 
     # one store per filter, exactly what `geocorr pseudolabel --filter F` records
-    for f, path in stores.items():
-        with LabelStore(path, settings_record(replace(ls, filter=f), backbone.cache_key(),
-                                              descriptor.cache_key())) as st:
-            st.set_meta("provenance", {"dataset": str(dataset), "cache": str(stage1),
-                                       "pairs": len(pairs), "by": "geocorr demo filter study"})
-            for fcand in cands:
-                st.write(fcand.labels(f))
+    loop.save(stores, cands, {"dataset": str(dataset), "cache": str(stage1), "pairs": len(pairs),
+                              "by": "geocorr demo filter study"})
 
     # one adapter per filter, same settings
+    fc = FeatureCache(feature_dir)
     if s.adapter_context:
         provider = cache_feature_provider(
-            fc, [make_backbone(ls.backbone, device=device, context=True)],
+            fc, list(make_backbones([ls.backbone], device=device, context=True).values()),
             mask_for=dataset_mask_for(dataset))
     else:
-        provider = cache_feature_provider(fc, [backbone])
+        provider = cache_feature_provider(fc, [loop.labeller.backbone])
     image_path = spair_image_path(dataset)
     runs: dict[str, TrainResult] = {}
     n_pairs: dict[str, int] = {}

@@ -1,18 +1,11 @@
-"""Pseudo-label filters compared on one candidate set, and their precision / recall.
+"""Precision / recall of pseudo-label filters, scored on one candidate set.
 
-:func:`label_all_filters` runs the pseudo-label runner's per-pair function
-(:func:`geocorr.labels.runner.label_pair`) once with the ``"cyclic"`` filter,
-which returns every candidate (NN on the fused features + relaxed cyclic
-consistency), then asks both 3D filters about exactly those candidates
-(:func:`~geocorr.matching.verify.verify_geodesic` and
-:func:`~geocorr.matching.sphere.verify_sphere` with the run's settings). The
-result holds one keep-mask per filter, so the filters differ only in what they
-keep, never in what they were shown. :meth:`FilteredCandidates.labels` cuts
-out one filter's :class:`~geocorr.labels.store.PairLabels`, exactly what
-``label_pair`` with that filter writes into a store.
-
-:func:`label_quality` scores a keep-mask against per-candidate correctness
-(from ground truth, which only evaluation code reads):
+The candidates and each filter's keep-mask come from stage 3
+(:func:`geocorr.labels.pair.label_all_filters`, one
+:class:`~geocorr.labels.pair.FilteredCandidates` per pair, so every filter
+was shown the same candidates). :func:`label_quality` scores a keep-mask
+against per-candidate correctness (from ground truth, which only evaluation
+code reads):
 
 - precision = correct kept / kept;
 - recall = correct kept / correct candidates (cyclic-only keeps every
@@ -22,93 +15,14 @@ out one filter's :class:`~geocorr.labels.store.PairLabels`, exactly what
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 
 import numpy as np
 
-from geocorr.labels.runner import LabelSettings, PairInputs, label_pair
-from geocorr.labels.store import PairLabels
-from geocorr.matching.pairs import ImagePair
-from geocorr.matching.sphere import verify_sphere
-from geocorr.matching.verify import verify_geodesic
+from geocorr.labels.pair import FilteredCandidates
+from geocorr.labels.settings import FILTERS, Filter
 
-__all__ = ["FILTERS", "FilteredCandidates", "LabelQuality", "label_all_filters",
-           "label_quality", "filter_quality", "quality_table"]
-
-FILTERS: tuple[str, ...] = ("cyclic", "sphere", "geodesic")
-"""The compared filters, weakest first."""
-
-
-@dataclass(frozen=True, eq=False)
-class FilteredCandidates:
-    """One pair's candidates and what each filter keeps.
-
-    Attributes:
-        candidates: every candidate (the ``"cyclic"`` labels): ``src_uv``,
-            ``trg_uv`` ``(N, 2)`` pixels, ``score`` ``(N,)`` fused similarity.
-        keep: filter name -> ``(N,)`` bool keep-mask (``"cyclic"``: all True).
-        errors: filter name -> ``(N,)`` float64 filter error (NaN where a ray
-            missed a mesh; zeros for ``"cyclic"``).
-        n_missed: filter name -> candidates dropped because a ray missed.
-    """
-
-    candidates: PairLabels
-    keep: dict[str, np.ndarray]
-    errors: dict[str, np.ndarray]
-    n_missed: dict[str, int]
-
-    def __len__(self) -> int:
-        return len(self.candidates.src_uv)
-
-    def labels(self, name: str) -> PairLabels:
-        """The pair's labels under filter ``name`` (as ``label_pair`` with that filter returns).
-
-        Raises:
-            ValueError: unknown filter name.
-        """
-        if name not in self.keep:
-            raise ValueError(f"unknown filter {name!r}; have {sorted(self.keep)}")
-        c = self.candidates
-        k = np.flatnonzero(self.keep[name])
-        return replace(c, src_uv=c.src_uv[k], trg_uv=c.trg_uv[k], score=c.score[k],
-                       error=np.asarray(self.errors[name][k], np.float64),
-                       n_missed=int(self.n_missed[name]))
-
-
-def label_all_filters(pair: ImagePair, inputs: PairInputs, settings: LabelSettings | None = None
-                      ) -> FilteredCandidates:
-    """Candidates of one pair with the cyclic, sphere and geodesic keep-masks (module doc).
-
-    Args:
-        pair: the pair (``inputs`` must be its two images).
-        inputs: both images' :class:`~geocorr.labels.runner.ImageInputs`.
-        settings: run settings (matching, verification and sphere thresholds);
-            its ``filter`` field is ignored.
-
-    Returns:
-        :class:`FilteredCandidates`.
-    """
-    s = settings or LabelSettings()
-    cand = label_pair(pair, inputs, replace(s, filter="cyclic"))
-    n = len(cand.src_uv)
-    keep = {"cyclic": np.ones(n, dtype=bool)}
-    errors = {"cyclic": np.zeros(n)}
-    missed = {"cyclic": 0}
-    src, trg = inputs.source, inputs.target
-    for name in ("sphere", "geodesic"):
-        if n == 0:
-            keep[name], errors[name], missed[name] = np.zeros(0, bool), np.zeros(0), 0
-            continue
-        if name == "geodesic":
-            res = verify_geodesic(src.index, trg.index, src.camera, trg.camera, cand.src_uv,
-                                  cand.trg_uv, s.verify)
-        else:
-            res = verify_sphere(src.index, trg.index, src.camera, trg.camera, cand.src_uv,
-                                cand.trg_uv, s.sphere)
-        keep[name] = np.asarray(res.kept, dtype=bool)
-        errors[name] = np.asarray(res.errors, dtype=np.float64)
-        missed[name] = int(res.n_missed)
-    return FilteredCandidates(cand, keep, errors, missed)
+__all__ = ["LabelQuality", "label_quality", "filter_quality", "quality_table"]
 
 
 @dataclass(frozen=True)
@@ -157,7 +71,7 @@ def label_quality(name: str, keep: np.ndarray, correct: np.ndarray) -> LabelQual
 
 
 def filter_quality(pairs: Sequence[FilteredCandidates], correct: Sequence[np.ndarray],
-                   filters: Sequence[str] = FILTERS) -> dict[str, LabelQuality]:
+                   filters: Sequence[Filter] = FILTERS) -> dict[str, LabelQuality]:
     """Pooled precision / recall of each filter over many pairs.
 
     Args:

@@ -3,10 +3,11 @@
 Protocol (docs/evaluation.md):
 
 1. Both images are resized keeping their aspect ratio and zero-padded to a
-   ``S x S`` canvas (:func:`geocorr.geometry.resize_and_pad`; ``S = 840`` for
-   DINOv2 at patch 14). Ground-truth and predicted target keypoints move to
-   the target canvas by ``S / max(W, H)`` plus the padding offset, and the
-   threshold size ``T`` scales by the same factor.
+   ``S x S`` canvas (:func:`geocorr.geometry.resize_and_pad`; ``S =``
+   :data:`DEFAULT_CANVAS`, 840 for DINOv2 at patch 14). Ground-truth and
+   predicted target keypoints move to the target canvas by ``S / max(W, H)``
+   plus the padding offset, and the threshold size ``T`` scales by the same
+   factor.
 2. ``T`` is measured on the target (:data:`geocorr.data.pairs.ThresholdRule`):
    the object box for SPair-71k / AP-10K, the image for PF-PASCAL, the
    keypoints' box for PF-WILLOW.
@@ -29,10 +30,12 @@ from typing import Any, Literal
 import numpy as np
 
 from geocorr.data.pairs import KeypointPair, ThresholdRule
+from geocorr.evaluation.canvas import DEFAULT_CANVAS
 from geocorr.evaluation.geometry_aware import geometry_aware_mask
 from geocorr.geometry.image_transform import resize_and_pad
 
 __all__ = [
+    "DEFAULT_CANVAS",
     "PairScore",
     "PCK",
     "PCKReport",
@@ -118,7 +121,8 @@ class PairScore:
 
 
 def score_pair(pair: KeypointPair, pred_trg_kps: np.ndarray, *, rule: ThresholdRule,
-               size: int | None = 840, groups: Sequence[Sequence[int]] = ()) -> PairScore:
+               size: int | None = DEFAULT_CANVAS, groups: Sequence[Sequence[int]] = ()
+               ) -> PairScore:
     """Score predicted target keypoints of one pair.
 
     Args:

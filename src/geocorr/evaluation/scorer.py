@@ -41,7 +41,13 @@ from geocorr.data.pfwillow import PFWillowDataset
 from geocorr.data.spair import SPairDataset
 from geocorr.engine import ItemFailure
 from geocorr.engine.local import LocalEngine
-from geocorr.evaluation.pck import PairScore, PCKReport, pck_report, score_pair
+from geocorr.evaluation.pck import (
+    DEFAULT_CANVAS,
+    PairScore,
+    PCKReport,
+    pck_report,
+    score_pair,
+)
 
 __all__ = [
     "DatasetKind",
@@ -268,7 +274,7 @@ def _name(dataset: PairDataset | str) -> str:
 
 def score_predictions(pairs: Sequence[KeypointPair], predictions: PredictionFile,
                       dataset: PairDataset | str, alphas: Sequence[float] | None = None, *,
-                      size: int | None = 840, split: str | None = None) -> EvalResult:
+                      size: int | None = DEFAULT_CANVAS, split: str | None = None) -> EvalResult:
     """Score a parsed predictions file against the pairs of a split.
 
     Args:
@@ -335,7 +341,7 @@ def pair_aliases(pairs: Sequence[KeypointPair]) -> dict[str, str]:
 
 def evaluate_pairs(pairs: Sequence[KeypointPair], predict_fn: Callable[[KeypointPair], Any],
                    dataset: PairDataset | str, alphas: Sequence[float] | None = None, *,
-                   size: int | None = 840, split: str | None = None,
+                   size: int | None = DEFAULT_CANVAS, split: str | None = None,
                    progress: bool = False, engine=None) -> EvalResult:
     """Predict every pair with ``predict_fn`` and score it.
 
@@ -401,7 +407,8 @@ def _predict_index(pairs: Sequence[KeypointPair], predict_fn: Callable[[Keypoint
 
 
 def score_file(dataset: PairDataset, split: str, predictions_path: str | Path,
-               alphas: Sequence[float] | None = None, *, size: int | None = 840) -> EvalResult:
+               alphas: Sequence[float] | None = None, *, size: int | None = DEFAULT_CANVAS
+               ) -> EvalResult:
     """Read ``split`` of ``dataset`` and a predictions file, and score it (``geocorr score``)."""
     preds = read_predictions(predictions_path)
     return score_predictions(dataset.pairs(split), preds, dataset, alphas, size=size,

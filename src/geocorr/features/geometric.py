@@ -42,7 +42,7 @@ import scipy.sparse as sp
 from scipy.sparse.linalg import eigsh
 from scipy.spatial import cKDTree
 
-from geocorr.features.part_descriptor import check_mesh_arrays
+from geocorr.geometry.mesh_arrays import check_mesh_arrays
 
 __all__ = ["GeometricSettings", "GeometricDescriptor", "canonical_coordinates",
            "cotangent_laplacian", "heat_kernel_signature", "vertex_normals", "cluster_vertices"]

@@ -16,7 +16,9 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from scipy.sparse import coo_matrix
 
-__all__ = ["PartDescriptor", "check_mesh_arrays", "face_to_vertex_features"]
+from geocorr.geometry.mesh_arrays import check_mesh_arrays
+
+__all__ = ["PartDescriptor", "face_to_vertex_features"]
 
 
 @runtime_checkable
@@ -45,39 +47,6 @@ class PartDescriptor(Protocol):
             ``(V, D)`` float32.
         """
         ...
-
-
-def check_mesh_arrays(vertices: np.ndarray, faces: np.ndarray,
-                      where: str = "mesh") -> tuple[np.ndarray, np.ndarray]:
-    """Validate and convert mesh arrays.
-
-    Args:
-        vertices: ``(V, 3)`` finite positions.
-        faces: ``(F, 3)`` integer indices into ``vertices``.
-        where: what to name in error messages.
-
-    Returns:
-        ``(vertices float64 (V, 3), faces int64 (F, 3))``.
-
-    Raises:
-        ValueError: wrong shapes, non-finite values or out-of-range indices.
-    """
-    v = np.asarray(vertices, dtype=np.float64)
-    if v.ndim != 2 or v.shape[1] != 3:
-        raise ValueError(f"{where}: vertices must have shape (V, 3), got {v.shape}")
-    if not np.all(np.isfinite(v)):
-        raise ValueError(f"{where}: vertices contain NaN or inf")
-    f = np.asarray(faces)
-    if f.size == 0:
-        f = f.reshape(0, 3)
-    if f.ndim != 2 or f.shape[1] != 3:
-        raise ValueError(f"{where}: faces must have shape (F, 3), got {f.shape}")
-    if f.size and not np.issubdtype(f.dtype, np.integer):
-        raise ValueError(f"{where}: faces must be integer indices, got dtype {f.dtype}")
-    f = f.astype(np.int64, copy=False)
-    if f.size and (f.min() < 0 or f.max() >= len(v)):
-        raise ValueError(f"{where}: faces index vertices outside [0, {len(v)})")
-    return v, f
 
 
 def face_to_vertex_features(vertices: np.ndarray, faces: np.ndarray,

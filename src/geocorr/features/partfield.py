@@ -37,7 +37,8 @@ from typing import Literal
 
 import numpy as np
 
-from geocorr.features.part_descriptor import check_mesh_arrays, face_to_vertex_features
+from geocorr.features.part_descriptor import face_to_vertex_features
+from geocorr.geometry.mesh_arrays import check_mesh_arrays
 
 __all__ = ["PARTFIELD_DIM", "PartFieldFiles", "PartFieldFile", "PartFieldSettings",
            "PartField", "load_partfield_features"]

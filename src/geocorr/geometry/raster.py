@@ -34,6 +34,7 @@ import numba
 import numpy as np
 
 from geocorr.geometry.camera import Camera
+from geocorr.geometry.mesh_arrays import check_faces, check_mesh_arrays
 
 __all__ = ["Fragments", "rasterize", "interpolate", "project_vertices", "DEFAULT_NEAR"]
 
@@ -67,27 +68,6 @@ class Fragments:
     def size(self) -> tuple[int, int]:
         """``(H, W)``."""
         return self.face_index.shape  # type: ignore[return-value]
-
-
-# ----------------------------------------------------------------- validation
-def _check_mesh(vertices, faces) -> tuple[np.ndarray, np.ndarray]:
-    v = np.asarray(vertices, dtype=np.float64)
-    if v.ndim != 2 or v.shape[1] != 3:
-        raise ValueError(f"vertices must have shape (V, 3), got {v.shape}")
-    if not np.all(np.isfinite(v)):
-        raise ValueError("vertices contain NaN or inf")
-    f = np.asarray(faces)
-    if f.size == 0:
-        f = f.reshape(0, 3)
-    if f.ndim != 2 or f.shape[1] != 3:
-        raise ValueError(f"faces must have shape (F, 3), got {f.shape}")
-    if f.size and not np.issubdtype(f.dtype, np.integer):
-        raise ValueError(f"faces must be integer vertex indices, got dtype {f.dtype}")
-    f = f.astype(np.int64, copy=False)
-    if f.size and (f.min() < 0 or f.max() >= v.shape[0]):
-        raise ValueError(f"faces index vertices outside [0, {v.shape[0]}): "
-                         f"min {f.min()}, max {f.max()}")
-    return v, f
 
 
 def project_vertices(vertices: np.ndarray, camera: Camera) -> tuple[np.ndarray, np.ndarray]:
@@ -171,6 +151,16 @@ def _span(lo, hi, q, p):
     return lo, hi
 
 
+@numba.njit(cache=True, inline="always")
+def _oriented_edge(i, j, px, py, qx, qy, sgn):
+    """The edge between vertices ``i`` (at ``p``) and ``j`` (at ``q``), directed from the
+    lower vertex index to the higher: ``(ax, ay, bx, by, s, dx, dy)`` with ``s`` the
+    face's orientation ``sgn`` flipped when the direction was, and ``d = s (b - a)``."""
+    if i < j:
+        return px, py, qx, qy, sgn, sgn * (qx - px), sgn * (qy - py)
+    return qx, qy, px, py, -sgn, -sgn * (px - qx), -sgn * (py - qy)
+
+
 @numba.njit(cache=True)
 def _raster_numba(uv, z, faces, face_ok, near, H, W, face_out, bary_out, depth_out):
     """Z-buffer over all faces; fills the flat ``(H*W,)`` / ``(H*W, 3)`` outputs in place.
@@ -212,30 +202,9 @@ def _raster_numba(uv, z, faces, face_ok, near, H, W, face_out, bary_out, depth_o
         # Canonical edge directions (lower vertex index first) make the on-edge
         # decision identical for both faces sharing an edge. Edge k is opposite
         # vertex k: e0 = (i1, i2), e1 = (i2, i0), e2 = (i0, i1).
-        s0 = sgn
-        if i1 < i2:
-            e0ax, e0ay, e0bx, e0by = bx, by, cx, cy
-        else:
-            e0ax, e0ay, e0bx, e0by = cx, cy, bx, by
-            s0 = -sgn
-        s1 = sgn
-        if i2 < i0:
-            e1ax, e1ay, e1bx, e1by = cx, cy, ax, ay
-        else:
-            e1ax, e1ay, e1bx, e1by = ax, ay, cx, cy
-            s1 = -sgn
-        s2 = sgn
-        if i0 < i1:
-            e2ax, e2ay, e2bx, e2by = ax, ay, bx, by
-        else:
-            e2ax, e2ay, e2bx, e2by = bx, by, ax, ay
-            s2 = -sgn
-        d0x = s0 * (e0bx - e0ax)
-        d0y = s0 * (e0by - e0ay)
-        d1x = s1 * (e1bx - e1ax)
-        d1y = s1 * (e1by - e1ay)
-        d2x = s2 * (e2bx - e2ax)
-        d2y = s2 * (e2by - e2ay)
+        e0ax, e0ay, e0bx, e0by, s0, d0x, d0y = _oriented_edge(i1, i2, bx, by, cx, cy, sgn)
+        e1ax, e1ay, e1bx, e1by, s1, d1x, d1y = _oriented_edge(i2, i0, cx, cy, ax, ay, sgn)
+        e2ax, e2ay, e2bx, e2by, s2, d2x, d2y = _oriented_edge(i0, i1, ax, ay, bx, by, sgn)
         for py in range(int(y0), int(y1) + 1):
             fy = float(py)
             # w_k(x) = p_k - q_k x  with  q_k = d_ky,  p_k = d_kx (fy - ay) + d_ky ax.
@@ -350,7 +319,7 @@ def rasterize(vertices: np.ndarray, faces: np.ndarray, camera: Camera, *,
         raise ValueError(f"near must be positive, got {near}")
     if not isinstance(camera, Camera):
         raise ValueError(f"camera must be a geocorr Camera, got {type(camera).__name__}")
-    v, f = _check_mesh(vertices, faces)
+    v, f = check_mesh_arrays(vertices, faces, where="rasterize")
     H, W = camera.height, camera.width
     face_out = np.full(H * W, -1, dtype=np.int64)
     out_dtype = np.float32 if engine == "numba" else np.float64
@@ -419,11 +388,7 @@ def interpolate(fragments: Fragments, faces: np.ndarray, attributes: np.ndarray)
         attr = attr[:, None]
     if attr.ndim != 2:
         raise ValueError(f"attributes must have shape (V, D), got {attr.shape}")
-    f = np.asarray(faces)
-    if f.size == 0:
-        f = f.reshape(0, 3)
-    if f.ndim != 2 or f.shape[1] != 3:
-        raise ValueError(f"faces must have shape (F, 3), got {f.shape}")
+    f = check_faces(faces, where="interpolate")
     fi = fragments.face_index
     H, W = fi.shape
     D = attr.shape[1]

@@ -80,6 +80,20 @@ def _box(ax, ay, bx, by, cx, cy, margin, W, H):
     return x0, x1, y0, y1
 
 
+@numba.njit(cache=True, inline="always")
+def _face(tri, f, margin, W, H):
+    """Corners of face ``f`` of ``tri``, its orientation ``sgn`` (+1, -1; 0 for zero
+    area) and its pixel box grown by ``margin``: ``(ax, ay, bx, by, cx, cy, sgn,
+    x0, x1, y0, y1)``."""
+    ax, ay = tri[f, 0, 0], tri[f, 0, 1]
+    bx, by = tri[f, 1, 0], tri[f, 1, 1]
+    cx, cy = tri[f, 2, 0], tri[f, 2, 1]
+    area2 = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
+    sgn = 0.0 if area2 == 0.0 else (1.0 if area2 > 0.0 else -1.0)
+    x0, x1, y0, y1 = _box(ax, ay, bx, by, cx, cy, margin, W, H)
+    return ax, ay, bx, by, cx, cy, sgn, x0, x1, y0, y1
+
+
 @numba.njit(cache=True)
 def _softplus(z):
     if z > 0.0:
@@ -92,14 +106,9 @@ def _forward(tri, W, H, margin, inv_sigma, out):
     """``out[p] += sum_faces log(1 - D)``; ``tri`` is ``(F, 3, 2)`` float64."""
     m2 = margin * margin
     for f in range(tri.shape[0]):
-        ax, ay = tri[f, 0, 0], tri[f, 0, 1]
-        bx, by = tri[f, 1, 0], tri[f, 1, 1]
-        cx, cy = tri[f, 2, 0], tri[f, 2, 1]
-        area2 = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
-        if area2 == 0.0:
+        ax, ay, bx, by, cx, cy, sgn, x0, x1, y0, y1 = _face(tri, f, margin, W, H)
+        if sgn == 0.0:
             continue
-        sgn = 1.0 if area2 > 0.0 else -1.0
-        x0, x1, y0, y1 = _box(ax, ay, bx, by, cx, cy, margin, W, H)
         for iy in range(y0, y1 + 1):
             py = float(iy)
             row = iy * W
@@ -116,14 +125,9 @@ def _backward(tri, W, H, margin, inv_sigma, grad_log, grad):
     """``grad (F, 3, 2) = d(sum_p grad_log[p] out[p]) / d tri`` (see module docstring)."""
     m2 = margin * margin
     for f in range(tri.shape[0]):
-        ax, ay = tri[f, 0, 0], tri[f, 0, 1]
-        bx, by = tri[f, 1, 0], tri[f, 1, 1]
-        cx, cy = tri[f, 2, 0], tri[f, 2, 1]
-        area2 = (bx - ax) * (cy - ay) - (by - ay) * (cx - ax)
-        if area2 == 0.0:
+        ax, ay, bx, by, cx, cy, sgn, x0, x1, y0, y1 = _face(tri, f, margin, W, H)
+        if sgn == 0.0:
             continue
-        sgn = 1.0 if area2 > 0.0 else -1.0
-        x0, x1, y0, y1 = _box(ax, ay, bx, by, cx, cy, margin, W, H)
         g0x = g0y = g1x = g1y = g2x = g2y = 0.0
         for iy in range(y0, y1 + 1):
             py = float(iy)

@@ -23,8 +23,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from geocorr.data.images import image_size, read_mask, read_rgb, resized_size
+from geocorr.features import part_fusion
 from geocorr.features.base import Backbone, FeatureMap
-from geocorr.features.part_fusion import PartFusionSettings
+from geocorr.features.geometric import GeometricDescriptor
 from geocorr.geometry.camera import Camera
 from geocorr.matching.matches import Matches
 from geocorr.matching.pair import MatchSettings, match_pair
@@ -144,8 +146,6 @@ def load_working_image(path: str | os.PathLike[str], mask: str | os.PathLike[str
         ValueError: unreadable file, an image below ``min_side``, a mask or
             camera of another size than the image; messages name the file.
     """
-    from geocorr.data.images import image_size, read_mask, read_rgb, resized_size
-
     s = settings or ImageInputSettings()
     W, H = image_size(path)
     _check_side(W, H, str(path), s.min_side)
@@ -185,7 +185,7 @@ def _check_mask(mask: np.ndarray | None, image: np.ndarray, name: str) -> np.nda
 def match_images(image_s: np.ndarray, image_t: np.ndarray, backbone: Backbone, *,
                  mask_s: np.ndarray | None = None, mask_t: np.ndarray | None = None,
                  mesh_s: MeshView | None = None, mesh_t: MeshView | None = None,
-                 fusion: PartFusionSettings | None = None,
+                 fusion: part_fusion.PartFusionSettings | None = None,
                  settings: MatchSettings | None = None
                  ) -> ImageMatchResult:
     """Candidate matches from ``image_s`` to ``image_t``.
@@ -221,9 +221,6 @@ def match_images(image_s: np.ndarray, image_t: np.ndarray, backbone: Backbone, *
     fs, ft = backbone.extract(image_s), backbone.extract(image_t)
     maps = {backbone.name: (fs, ft)}
     if mesh_s is not None and mesh_t is not None:
-        from geocorr.features.geometric import GeometricDescriptor
-        from geocorr.features.part_fusion import fuse_part
-
         desc = GeometricDescriptor()
         fusions = []
         for mv, mask, image, like, side in ((mesh_s, mask_s, image_s, fs, "source"),
@@ -235,8 +232,8 @@ def match_images(image_s: np.ndarray, image_t: np.ndarray, backbone: Backbone, *
                 from geocorr.geometry.raster import rasterize
 
                 mask = rasterize(mv.vertices, mv.faces, mv.camera).mask
-            fusions.append(fuse_part(like, mv.vertices, mv.faces, mv.camera, mask, fusion,
-                                     descriptor=desc))
+            fusions.append(part_fusion.fuse_part(like, mv.vertices, mv.faces, mv.camera, mask,
+                                                 fusion, descriptor=desc))
         maps["rendered part descriptor"] = (fusions[0].part, fusions[1].part)
         maps["fused"] = (fusions[0].fused, fusions[1].fused)
         fs, ft = maps["fused"]

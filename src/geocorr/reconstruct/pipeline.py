@@ -84,6 +84,8 @@ from geocorr.atomic import write_json_atomic as _write_json
 from geocorr.data.images import read_mask, read_rgb
 from geocorr.data.pairs import require_dir
 from geocorr.data.paths import Confined, inside
+from geocorr.engine import ItemFailure
+from geocorr.engine.local import LocalEngine
 from geocorr.geometry.camera import Camera, load_camera, save_camera
 from geocorr.reconstruct.canonical import (
     CanonSettings,
@@ -91,20 +93,23 @@ from geocorr.reconstruct.canonical import (
     align_to_reference,
     centred,
     instance_symmetry,
+    rotation_angle_deg,
     surface_points,
 )
 from geocorr.reconstruct.frame import check_frame
 from geocorr.reconstruct.orientation import OrientationEstimator
 from geocorr.reconstruct.reconstructor import Reconstructor
 from geocorr.reconstruct.refine import RefineSettings, refine_pose
+from geocorr.reconstruct.seen_side import facing_direction, seen_side_consensus
 from geocorr.reconstruct.segmenter import Segmenter
 from geocorr.reconstruct.template import (
     TemplateOrientationEstimator,
     TemplateSettings,
+    normalized_points,
     select_reference,
 )
 from geocorr.reconstruct.views import rotation_z
-from geocorr.reconstruct.yaw_vote import VoteSettings, canonicalize_yaw
+from geocorr.reconstruct.yaw_vote import VoteSettings, canonicalize_yaw, seen_side_decision
 
 __all__ = ["Stage1Settings", "dataset_images", "run_stage1", "load_cached", "CachedImage",
            "write_bytes_atomic", "write_json_atomic"]
@@ -336,9 +341,6 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
 
     from rich.progress import Progress
 
-    from geocorr.engine import ItemFailure
-    from geocorr.engine.local import LocalEngine
-
     settings = settings or Stage1Settings()
     engine = engine or LocalEngine()
     if settings.estimator not in ("template", "external"):
@@ -380,13 +382,13 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
         cats = sorted({c for c, _ in infos})
         jobs: dict[str, tuple] = {}
         for cat in cats:  # the category references need every refined mesh: between phases
-            est, direct, ref, ref_pts, syms = estimator, {}, None, None, {}
+            est, direct, ref, ref_pts, syms, seen = estimator, {}, None, None, {}, {}
             if not settings.skip_yaw and settings.estimator == "template":
                 pool = _reference_pool(root, cat, by_cat[cat], settings)
-                est, direct, ref, ref_pts, syms = _category_reference(
+                est, direct, ref, ref_pts, syms, seen = _category_reference(
                     root, out, cat, by_cat[cat], pool, tmpl, settings.canon, segmenter,
-                    reconstructor)
-            jobs[cat] = (est, direct, ref, ref_pts, syms)
+                    reconstructor, settings.vote)
+            jobs[cat] = (est, direct, ref, ref_pts, syms, seen)
         pending = [(c, s) for c, s in todo if (c, s) in infos]
         task = bar.add_task("yaw", total=len(pending))
         phase_b = partial(_phase_b_item, out, settings, jobs, infos)
@@ -415,11 +417,11 @@ def _phase_a_item(root: Path, out: Path, settings: Stage1Settings, models: tuple
 def _phase_b_item(out: Path, settings: Stage1Settings, jobs: dict, infos: dict, _state,
                   item: tuple[str, str]) -> dict:
     """Phase B of one image; ``jobs[category] = (estimator, direct corrections, reference,
-    reference points, per-stem symmetry)``."""
+    reference points, per-stem symmetry, per-stem seen-side cost)``."""
     cat, stem = item
-    est, direct, ref, ref_pts, syms = jobs[cat]
+    est, direct, ref, ref_pts, syms, seen = jobs[cat]
     return _phase_b(out, cat, stem, infos[item], est, direct.get(stem), settings, ref,
-                    ref_pts, syms.get(stem))
+                    ref_pts, syms.get(stem), seen.get(stem))
 
 
 def _reference_pool(root: Path, category: str, stems: Sequence[str],
@@ -438,17 +440,19 @@ def _reference_pool(root: Path, category: str, stems: Sequence[str],
 
 def _category_reference(root: Path, out: Path, category: str, stems: Sequence[str],
                         pool: Sequence[str], tmpl: TemplateSettings, canon: CanonSettings,
-                        segmenter: Segmenter, reconstructor: Reconstructor
+                        segmenter: Segmenter, reconstructor: Reconstructor,
+                        vote: VoteSettings = VoteSettings()
                         ) -> tuple[OrientationEstimator, dict[str, int], dict, np.ndarray,
-                                   dict[str, InstanceSymmetry]]:
+                                   dict[str, InstanceSymmetry], dict[str, np.ndarray]]:
     """Medoid reference of the pool's meshes -> estimator, direct corrections, summary,
-    the reference's canonical points, each processed mesh's own symmetry.
+    the reference's canonical points, each processed mesh's own symmetry and its
+    seen-side consensus cost (:mod:`geocorr.reconstruct.seen_side`; empty when off).
 
     Pool-only images that cannot be read, segmented or reconstructed (e.g.
     mesh files exist only for the processed split) are left out and listed in
     ``reference.json`` under ``pool_skipped``.
     """
-    meshes = []
+    meshes, cams = [], []
     used: list[str] = []
     skipped: dict[str, str] = {}
     for s in pool:
@@ -456,12 +460,15 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
         p = d / "refined.ply"
         if p.is_file():
             meshes.append(_load_ply(p))
+            cams.append(load_camera(d / "predicted_camera.json"))
         elif (d / "record.json").is_file():  # intermediate removed: undo the yaw of mesh.ply
             rec = json.loads((d / "record.json").read_text())
             v, f = _load_ply(d / "mesh.ply")
             G = (np.asarray(rec["rotation"], np.float64) if rec.get("rotation") is not None
                  else np.round(rotation_z(90.0 * rec["k"])))
             meshes.append((v @ G, f))  # v = refined @ G^T
+            cam = load_camera(d / "camera.json")
+            cams.append(cam.with_pose(cam.R @ G, cam.t))
         else:  # pool-only image: the raw reconstruction (normalisation makes refining moot)
             try:
                 image = read_rgb(root / "JPEGImages" / category / f"{s}.jpg")
@@ -471,11 +478,22 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
                 skipped[s] = str(exc)
                 continue
             meshes.append((np.asarray(r.vertices, np.float64), np.asarray(r.faces, np.int64)))
+            cams.append(r.camera)
         used.append(s)
     pool = used
     t0 = time.perf_counter()
     choice = select_reference(meshes, tmpl, canon)
     seconds = time.perf_counter() - t0
+    seen: dict[str, np.ndarray] = {}
+    cons = None
+    if vote.seen_side.enabled:
+        t0 = time.perf_counter()
+        ss = vote.seen_side
+        cons = seen_side_consensus(
+            [normalized_points(v, f, ss.points, ss.seed) for v, f in meshes],
+            [facing_direction(v, c) for (v, _), c in zip(meshes, cams, strict=True)], ss)
+        seen = {s: cons.cost[i] for i, s in enumerate(pool) if s in set(stems)}
+        seconds_seen = time.perf_counter() - t0
     v_ref, f_ref = meshes[choice.index]
     v_ref = v_ref @ choice.reference_rotation().T
     direct = {s: int(k) for s, k in zip(pool, choice.direct_corrections, strict=True)
@@ -484,6 +502,10 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
         "reference": pool[choice.index], "pool": list(pool), "pool_skipped": skipped,
         **choice.to_dict(),
         "direct_corrections": direct, "seconds": seconds,
+        "seen_side": None if cons is None else {
+            "corrections": {s: int(k) for s, k in zip(pool, cons.corrections, strict=True)},
+            "rounds": cons.rounds, "converged": cons.converged, "gauge": cons.gauge,
+            "seconds": seconds_seen},
         "rule": "per-instance yaw symmetry (self-Chamfer under 90/180-degree turns against "
                 "the instance's own variation); medoid of the lowest-order meshes under "
                 "yaw-aligned symmetric Chamfer, its small frame error removed (median "
@@ -495,12 +517,10 @@ def _category_reference(root: Path, out: Path, category: str, stems: Sequence[st
     summary = {"stem": pool[choice.index], "counts": [int(c) for c in choice.counts],
                "margin": int(choice.margin), "symmetry": int(choice.symmetry)}
     syms = {s: sym for s, sym in zip(pool, choice.instances, strict=True) if s in set(stems)}
-    return est, direct, summary, choice.points, syms
+    return est, direct, summary, choice.points, syms, seen
 
 
 def _angle(R: np.ndarray) -> float:
-    from geocorr.reconstruct.canonical import rotation_angle_deg
-
     return float(rotation_angle_deg(R))
 
 
@@ -508,7 +528,8 @@ def _phase_b(out: Path, category: str, stem: str, info: dict,
              estimator: OrientationEstimator | None, direct_k: int | None,
              settings: Stage1Settings, reference: dict | None = None,
              reference_points: np.ndarray | None = None,
-             symmetry: InstanceSymmetry | None = None) -> dict:
+             symmetry: InstanceSymmetry | None = None,
+             seen_cost: np.ndarray | None = None) -> dict:
     d = out / category / stem
     v, f = _load_ply(d / "refined.ply")
     cam = load_camera(d / "predicted_camera.json")
@@ -522,6 +543,8 @@ def _phase_b(out: Path, category: str, stem: str, info: dict,
         sym = symmetry if symmetry is not None else instance_symmetry(v, f, settings.canon)
         order = max(sym.order, int(reference["symmetry"]) if reference is not None else 1)
         vote = canonicalize_yaw(v, f, estimator, settings.vote, instance_order=order)
+        if seen_cost is not None:
+            vote = seen_side_decision(vote, seen_cost, settings.vote.twin_margin)
         k = vote.correction
     t_vote = time.perf_counter() - t
     Gq = Gk = np.round(rotation_z(90.0 * k))

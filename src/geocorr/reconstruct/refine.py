@@ -66,10 +66,12 @@ import numpy as np
 import torch
 
 from geocorr.geometry.camera import Camera
+from geocorr.geometry.rotation import rotvec_matrix
+from geocorr.geometry.soft_silhouette import SoftRasterSettings, soft_silhouette
 from geocorr.reconstruct.losses import distance_fields, dt_loss, mask_iou, soft_iou_loss
 
 __all__ = ["RefineSettings", "RefineResult", "refine_pose", "render_mask", "cluster_vertices",
-           "polish_hard_iou", "rotvec_matrix"]
+           "Pose", "polish_hard_iou", "POLISH_MAX_SWEEPS"]
 
 
 @dataclass
@@ -354,17 +356,6 @@ def render_mask(vertices: np.ndarray, faces: np.ndarray, camera: Camera) -> np.n
     return rasterize(vertices, faces, camera).face_index >= 0
 
 
-def rotvec_matrix(w: np.ndarray) -> np.ndarray:
-    """``(3,)`` axis-angle (radians) -> ``(3, 3)`` rotation matrix (Rodrigues)."""
-    w = np.asarray(w, dtype=np.float64).reshape(3)
-    theta = float(np.linalg.norm(w))
-    if theta < 1e-12:
-        return np.eye(3)
-    k = w / theta
-    K = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    return np.eye(3) + math.sin(theta) * K + (1.0 - math.cos(theta)) * (K @ K)
-
-
 def _rotvec_matrix_torch(w: torch.Tensor) -> torch.Tensor:
     """Differentiable Rodrigues, finite (with the right gradient) at ``w = 0``."""
     theta2 = (w * w).sum()
@@ -381,28 +372,74 @@ def _rotvec_matrix_torch(w: torch.Tensor) -> torch.Tensor:
 N_PARAMS = 7
 _ST, _ROT, _FOCAL = (0, 1, 2), (3, 4, 5), (6,)
 
+#: :func:`polish_hard_iou` sweeps the coordinates at most this many times per
+#: step size. A sweep moves each coordinate by at most one step, so the polish
+#: stays a local correction of the soft phases' optimum: at most 6 steps per
+#: size, 0.12 + 0.06 + 0.03 + 0.015 in log-scale and object radii with the
+#: default ``RefineSettings.polish_steps``. Measured on stage 1 of a
+#: 20-image synthetic set (5 categories, ``realistic`` errors, 40 polish
+#: calls, 160 step sizes): 10 of the 160 step sizes stopped at the cap; without
+#: it they ran up to 16 sweeps, for 4 % more renders and a mean polished IoU
+#: of 0.6651 instead of 0.6648, the median stage-1 IoU unchanged (0.761).
+POLISH_MAX_SWEEPS = 6
 
-class _Pose:
-    """Parameters -> object-frame vertices (and camera), in numpy and torch.
+#: :func:`polish_hard_iou` keys its memo of scores by the offset from the start
+#: rounded to this many decimals: points reached by different sums of steps
+#: (float error ~1e-16) share a key, distinct lattice points (steps >= 1e-4
+#: apart) never do.
+_LATTICE_DECIMALS = 12
 
-    ``p = (sigma, a, b, wx, wy, wz, phi)``; a shorter ``p`` means zeros for the
-    rest. ``w`` is an axis-angle rotation *in the camera frame* about the
+
+@dataclass(frozen=True, eq=False)
+class Pose:
+    """A mesh under a fixed camera and the refinement's parametrisation of its pose.
+
+    ``p = (sigma, a, b, wx, wy, wz, phi)`` (a shorter ``p`` means zeros for the
+    rest) maps the original vertices ``X`` to::
+
+        R X' + t = s E(w) R (X - c) + (R c + t) + r (a, b, 0),   s = e^sigma,   f' = e^phi f
+
+    ``w`` is an axis-angle rotation *in the camera frame* about the
     bounding-box centre ``c`` (radians), ``phi`` the log of a focal-length
-    factor::
+    factor. Build one with :meth:`of`.
 
-        R X' + t = s E(w) R (X - c) + (R c + t) + r (a, b, 0),   f' = e^phi f
+    Attributes:
+        vertices: ``(V, 3)`` float64 original vertices, object frame.
+        center: ``(3,)`` ``c``, the bounding-box centre.
+        radius: ``r``, the bounding-box half-diagonal (at least 1e-12).
+        R: ``(3, 3)`` rotation of the fixed camera.
+        t: ``(3,)`` translation of the fixed camera.
     """
 
-    def __init__(self, vertices: np.ndarray, camera: Camera) -> None:
-        self.v = vertices
-        lo, hi = vertices.min(0), vertices.max(0)
-        self.c = 0.5 * (lo + hi)
-        self.r = max(0.5 * float(np.linalg.norm(hi - lo)), 1e-12)
-        self.R, self.t = camera.R, camera.t
-        self.cc = self.R @ self.c + self.t  # camera-frame centre, fixed depth
+    vertices: np.ndarray
+    center: np.ndarray
+    radius: float
+    R: np.ndarray
+    t: np.ndarray
+
+    @classmethod
+    def of(cls, vertices: np.ndarray, camera: Camera) -> Pose:
+        """The parametrisation of ``(V, 3)`` ``vertices`` under ``camera``.
+
+        Raises:
+            ValueError: ``vertices`` is not a non-empty ``(V, 3)`` array.
+        """
+        v = np.asarray(vertices, dtype=np.float64)
+        if v.ndim != 2 or v.shape[1] != 3 or len(v) == 0:
+            raise ValueError(f"vertices must have shape (V, 3) with V > 0, got {v.shape}")
+        lo, hi = v.min(0), v.max(0)
+        return cls(vertices=v, center=0.5 * (lo + hi),
+                   radius=max(0.5 * float(np.linalg.norm(hi - lo)), 1e-12),
+                   R=camera.R, t=camera.t)
+
+    @property
+    def camera_center(self) -> np.ndarray:
+        """``(3,)`` ``R c + t``: the centre in the camera frame (its depth never changes)."""
+        return self.R @ self.center + self.t
 
     @staticmethod
     def full(p: np.ndarray) -> np.ndarray:
+        """``(P,)`` parameters -> the ``(N_PARAMS,)`` vector, zeros for the missing ones."""
         q = np.zeros(N_PARAMS)
         q[:len(p)] = p
         return q
@@ -416,17 +453,18 @@ class _Pose:
         """``(s, T)`` of ``X' = s Q X + T`` with ``Q`` :meth:`object_rotation`."""
         q = self.full(p)
         s = math.exp(float(q[0]))
-        shift = self.r * np.array([q[1], q[2], 0.0])
-        return s, self.c - s * self.object_rotation(q) @ self.c + self.R.T @ shift
+        shift = self.radius * np.array([q[1], q[2], 0.0])
+        return s, self.center - s * self.object_rotation(q) @ self.center + self.R.T @ shift
 
     def object_vertices(self, p: np.ndarray) -> np.ndarray:
+        """``(V, 3)`` vertices ``X'`` at parameters ``p``, object frame."""
         s, T = self.params_to_st(p)
-        return s * self.v @ self.object_rotation(p).T + T
+        return s * self.vertices @ self.object_rotation(p).T + T
 
     @staticmethod
     def camera(p: np.ndarray, camera: Camera) -> Camera:
         """``camera`` with its focal lengths times ``e^phi`` (principal point kept)."""
-        phi = float(_Pose.full(p)[6])
+        phi = float(Pose.full(p)[6])
         if phi == 0.0:
             return camera
         K = np.array(camera.K, dtype=np.float64, copy=True)
@@ -481,7 +519,7 @@ def _unclipped_render(vertices: np.ndarray, faces: np.ndarray, camera: Camera
     return render_mask(vertices, faces, big), lo.astype(np.float64)
 
 
-def _moment_init(pose: _Pose, faces: np.ndarray, camera: Camera, mask: np.ndarray,
+def _moment_init(pose: Pose, faces: np.ndarray, camera: Camera, mask: np.ndarray,
                  p0: np.ndarray, iters: int) -> np.ndarray:
     """Match the render's area and centroid to the mask's (unclipped unless truncated)."""
     touches = bool(mask[0].any() or mask[-1].any() or mask[:, 0].any() or mask[:, -1].any())
@@ -499,8 +537,8 @@ def _moment_init(pose: _Pose, faces: np.ndarray, camera: Camera, mask: np.ndarra
         cen_r = cen_r + offset
         p[0] += 0.5 * math.log(area_m / area_r)
         # pixel offset at the centre's depth -> camera-frame shift, in object radii
-        p[1] += (cen_m[0] - cen_r[0]) * pose.cc[2] / (f * pose.r)
-        p[2] += (cen_m[1] - cen_r[1]) * pose.cc[2] / (f * pose.r)
+        p[1] += (cen_m[0] - cen_r[0]) * pose.camera_center[2] / (f * pose.radius)
+        p[2] += (cen_m[1] - cen_r[1]) * pose.camera_center[2] / (f * pose.radius)
     return p
 
 
@@ -537,7 +575,7 @@ def refine_pose(vertices: np.ndarray, faces: np.ndarray, camera: Camera, mask: n
         raise ValueError(f"mask is {m.shape} but the camera image is {camera.size} (H, W)")
 
     iou_before = mask_iou(render_mask(v, f, camera), m)
-    pose = _Pose(v, camera)
+    pose = Pose.of(v, camera)
     rot_info = {"rotation_status": "off", "iou_fixed": float("nan"),
                 "iou_rotated": float("nan")}
 
@@ -568,7 +606,7 @@ def refine_pose(vertices: np.ndarray, faces: np.ndarray, camera: Camera, mask: n
     p = np.zeros(N_PARAMS)
     if not m.any():
         return result(p, "none", True, "empty mask", [])
-    if pose.cc[2] <= 0:
+    if pose.camera_center[2] <= 0:
         return result(p, "none", True, "mesh centre is behind the camera", [])
 
     cam_w, m_w = _working_camera(camera, m, settings)
@@ -624,7 +662,7 @@ def refine_pose(vertices: np.ndarray, faces: np.ndarray, camera: Camera, mask: n
     return result(best_p, init, False, "", hist)
 
 
-def _hard_iou(pose: _Pose, faces: np.ndarray, camera: Camera, mask: np.ndarray,
+def _hard_iou(pose: Pose, faces: np.ndarray, camera: Camera, mask: np.ndarray,
               p: np.ndarray) -> float:
     return mask_iou(render_mask(pose.object_vertices(p), faces, pose.camera(p, camera)), mask)
 
@@ -632,18 +670,16 @@ def _hard_iou(pose: _Pose, faces: np.ndarray, camera: Camera, mask: np.ndarray,
 class _SoftFit:
     """The two soft phases (DT, then soft IoU) on a subset of the parameters."""
 
-    def __init__(self, pose: _Pose, v_s: np.ndarray, f_s: np.ndarray, cam_w: Camera,
+    def __init__(self, pose: Pose, v_s: np.ndarray, f_s: np.ndarray, cam_w: Camera,
                  m_w: np.ndarray, settings: RefineSettings, device) -> None:
-        from geocorr.geometry.soft_silhouette import SoftRasterSettings
-
         dtype = torch.float32
         self.settings, self.device, self.dtype, self.cam_w = settings, device, dtype, cam_w
         fields = distance_fields(m_w, settings.dilation_px)
         self.phi_out, self.phi_in = fields.tensors(device, dtype)
         self.target = torch.as_tensor(m_w, device=device, dtype=dtype)
         self.pose = pose
-        self.vc = torch.as_tensor(v_s - pose.c, device=device, dtype=dtype)
-        self.c_t = torch.as_tensor(pose.c, device=device, dtype=dtype)
+        self.vc = torch.as_tensor(v_s - pose.center, device=device, dtype=dtype)
+        self.c_t = torch.as_tensor(pose.center, device=device, dtype=dtype)
         self.R_t = torch.as_tensor(pose.R, device=device, dtype=dtype)
         self.t_t = torch.as_tensor(pose.t, device=device, dtype=dtype)
         self.f_t = torch.as_tensor(f_s, device=device)
@@ -653,10 +689,8 @@ class _SoftFit:
 
     def silhouette(self, q: torch.Tensor) -> torch.Tensor:
         """``(7,)`` parameters -> ``(h, w)`` soft silhouette at the working resolution."""
-        from geocorr.geometry.soft_silhouette import soft_silhouette
-
         zero = torch.zeros((), device=self.device, dtype=self.dtype)
-        shift = self.pose.r * torch.stack([q[1], q[2], zero])
+        shift = self.pose.radius * torch.stack([q[1], q[2], zero])
         E = _rotvec_matrix_torch(q[3:6])
         # object frame: X' = c + s R^T E R (X - c) + R^T shift  (row vectors)
         rot = self.R_t.T @ E @ self.R_t
@@ -673,14 +707,14 @@ class _SoftFit:
         """Adam on the ``free`` coordinates from ``p``; the best soft-IoU point, or
         ``None`` when the optimisation diverged."""
         st = self.settings
-        param = torch.tensor(_Pose.full(p), device=self.device, dtype=self.dtype,
+        param = torch.tensor(Pose.full(p), device=self.device, dtype=self.dtype,
                              requires_grad=True)
         keep = torch.zeros(N_PARAMS, device=self.device, dtype=self.dtype)
         keep[list(free)] = 1.0
         rotating = 3 in free
         prior = math.radians(st.rotation_prior_deg)
         cap = math.radians(st.max_rotation_deg)
-        best_p, best_iou = _Pose.full(p), -1.0
+        best_p, best_iou = Pose.full(p), -1.0
         for phase, steps, lr in (("dt", dt_steps, st.lr_dt), ("iou", iou_steps, st.lr_iou)):
             opt = _Adam(param, lr)
             ref = None
@@ -716,10 +750,11 @@ class _SoftFit:
         return best_p if np.all(np.isfinite(best_p)) else None
 
 
-def polish_hard_iou(pose: _Pose, faces: np.ndarray, camera: Camera, mask: np.ndarray,
+def polish_hard_iou(pose: Pose, faces: np.ndarray, camera: Camera, mask: np.ndarray,
                     p0: np.ndarray, steps: tuple[float, ...],
                     coords: tuple[int, ...] | None = None,
-                    max_rotation: float = math.inf) -> np.ndarray:
+                    max_rotation: float = math.inf,
+                    max_sweeps: int = POLISH_MAX_SWEEPS) -> np.ndarray:
     """Coordinate pattern search on the pose parameters maximising the hard IoU.
 
     Args:
@@ -733,6 +768,8 @@ def polish_hard_iou(pose: _Pose, faces: np.ndarray, camera: Camera, mask: np.nda
             coordinates (+/-) until no move improves.
         coords: which coordinates to move (all of ``p0``'s by default).
         max_rotation: moves that take ``|w|`` beyond this (radians) are not tried.
+        max_sweeps: at most this many sweeps per step size
+            (:data:`POLISH_MAX_SWEEPS`).
 
     Returns:
         ``(P,)`` parameters with hard IoU >= that of ``p0``.
@@ -746,24 +783,25 @@ def polish_hard_iou(pose: _Pose, faces: np.ndarray, camera: Camera, mask: np.nda
     scores: dict[tuple[float, ...], float] = {}
 
     def score(q: np.ndarray) -> float:
-        key = tuple(np.round(q - p0, 12).tolist())  # points on the steps' lattice
+        key = tuple(np.round(q - p0, _LATTICE_DECIMALS).tolist())
         if key not in scores:
             scores[key] = mask_iou(render_mask(pose.object_vertices(q), faces,
                                                pose.camera(q, camera)), mask)
         return scores[key]
 
     coords = tuple(range(len(p0))) if coords is None else coords
+    rotates = len(p0) > max(_ROT)  # p0 carries the rotation w
     p, best = np.asarray(p0, dtype=np.float64).copy(), score(p0)
     for h in steps:
         improved = True
         sweeps = 0
-        while improved and sweeps < 6:
+        while improved and sweeps < max_sweeps:
             improved, sweeps = False, sweeps + 1
             for i in coords:
                 for sign in (1.0, -1.0):
                     q = p.copy()
                     q[i] += sign * h
-                    if len(q) > 5 and np.linalg.norm(q[3:6]) > max_rotation:
+                    if rotates and np.linalg.norm(q[list(_ROT)]) > max_rotation:
                         continue
                     sq = score(q)
                     if sq > best:

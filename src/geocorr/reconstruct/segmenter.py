@@ -24,6 +24,7 @@ from typing import Protocol, runtime_checkable
 
 import numpy as np
 
+from geocorr.data.images import read_mask
 from geocorr.data.paths import inside
 
 __all__ = ["Segmenter", "DatasetMasks", "PredictedMasks", "default_segmenter", "Sam3Settings",
@@ -67,8 +68,6 @@ class DatasetMasks:
     def segment(self, image: np.ndarray, category: str, stem: str,
                 bbox: tuple[float, float, float, float] | None = None) -> np.ndarray:
         """Read the mask PNG (rule: :func:`geocorr.data.images.read_mask`); errors name the file."""
-        from geocorr.data.images import read_mask
-
         p = self.path(category, stem)
         mask = read_mask(p)
         H, W = np.asarray(image).shape[:2]

@@ -35,20 +35,48 @@ correction is only defined modulo the symmetry.
   ``VoteSettings.twin_margin`` views wins (an appearance cue the geometry
   cannot see, e.g. a bus's windscreen), otherwise the smaller rotation
   ``c`` in {0, 1} (a symmetric shape is not turned by 180 degrees on noise).
+
+**With the seen-side consensus** (:mod:`geocorr.reconstruct.seen_side`, on by
+default for the CPU template estimator; :func:`seen_side_decision`). The
+8 renders show the whole mesh, hidden side included, and a reconstructor
+invents that side (often as the mirror image of the seen one), so the vote
+alone errs on such meshes; the consensus compares only seen halves but
+cannot always tell front from back. The two cues are independent, and the
+reconstructor's own frame is right on most images, so a turn is applied only
+on evidence:
+
+1. the mesh is 4-fold symmetric: ``k = 0`` (as above);
+2. the vote and the consensus name the same ``k``: that ``k``, except that
+   a 180-degree turn also needs the vote to lead ``k = 0`` by ``twin_margin``
+   views (the twin rule of 2-fold meshes above: front and back are what both
+   cues confuse when the reconstructor mirrored the seen side);
+3. they name turns of different pairs (one says 90 degrees where the other
+   says 0/180): ``k = 0``, the reconstructor's frame;
+4. same pair ``{0, 2}``, different twins: ``k = 0``;
+5. same pair ``{1, 3}`` (both see a 90-degree error, they differ on its
+   sign): the vote's twin if it leads by ``twin_margin`` views, else the
+   consensus's (lower seen-half cost).
+
+A mesh whose own geometry is 2-fold keeps the vote's decision (its twin
+tallies are summed, so a 90-degree error is already visible, and it has no
+front for the cues to disagree about; at oracle the consensus overruled a
+rectangular table's right 90-degree correction). Without consensus costs (no
+pool mesh shares a seen side with this one) the vote decides alone too.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 
 from geocorr.reconstruct.orientation import OrientationEstimate, OrientationEstimator
+from geocorr.reconstruct.seen_side import SeenSideSettings
 from geocorr.reconstruct.views import ViewSettings, render_view, rotation_z
 
 __all__ = ["VoteSettings", "YawVote", "vote_yaw", "canonicalize_yaw", "apply_yaw_correction",
-           "correction_for"]
+           "correction_for", "seen_side_decision"]
 
 
 @dataclass(frozen=True)
@@ -69,12 +97,15 @@ class VoteSettings:
             chosen; below it the smaller rotation is kept. 4 of 8 views
             (6 against 2).
         views: how the renders are made (size, elevation, field of view).
+        seen_side: the pool consensus over seen halves that the vote is
+            combined with (module docstring; ``enabled=False``: the vote alone).
     """
 
     num_views: int = 8
     symmetric_weight: float = 1.0
     twin_margin: float = 4.0
     views: ViewSettings = field(default_factory=ViewSettings)
+    seen_side: SeenSideSettings = field(default_factory=SeenSideSettings)
 
     def __post_init__(self) -> None:
         if self.num_views <= 0 or self.num_views % 4:
@@ -104,6 +135,13 @@ class YawVote:
             if skipped.
         weights: ``(n,)`` vote weights (0 for skipped views).
         instance_order: the mesh's own yaw symmetry order the vote respected.
+        rule: how ``correction`` was decided: ``"vote"`` (the vote alone) or,
+            by :func:`seen_side_decision`, ``"symmetric"``, ``"agree"``,
+            ``"disagree"``, ``"pair0"``, ``"twin_vote"``, ``"twin_seen"``.
+        vote_correction: the 8-view vote's own winner (``correction`` before
+            the seen-side decision).
+        seen_cost: ``(4,)`` the consensus's seen-half cost per ``k`` (NaN
+            where none), or ``None`` without a consensus.
     """
 
     correction: int
@@ -115,6 +153,9 @@ class YawVote:
     view_votes: np.ndarray
     weights: np.ndarray
     instance_order: int = 1
+    rule: str = "vote"
+    vote_correction: int | None = None
+    seen_cost: np.ndarray | None = None
 
     @property
     def correction_deg(self) -> int:
@@ -132,6 +173,11 @@ class YawVote:
             "view_votes": [int(x) for x in self.view_votes],
             "weights": [float(x) for x in self.weights],
             "instance_order": int(self.instance_order),
+            "rule": self.rule,
+            "vote_correction": int(self.correction if self.vote_correction is None
+                                   else self.vote_correction),
+            "seen_cost": None if self.seen_cost is None else
+            [None if not np.isfinite(x) else float(x) for x in self.seen_cost],
         }
 
 
@@ -208,6 +254,46 @@ def vote_yaw(view_azimuths: Sequence[float], estimates: Sequence[OrientationEsti
     return YawVote(correction=best, tally=tally, margin=margin, tie_broken=tie,
                    view_azimuths=psi, estimated=phi, view_votes=votes, weights=weights,
                    instance_order=int(instance_order))
+
+
+def seen_side_decision(vote: YawVote, seen_cost: np.ndarray | None,
+                       twin_margin: float = 4.0) -> YawVote:
+    """Combine the 8-view vote with the seen-side consensus (rules: module docstring).
+
+    Args:
+        vote: the 8-view vote (:func:`vote_yaw`), with the mesh's symmetry order.
+        seen_cost: ``(4,)`` consensus cost per absolute ``k``
+            (:attr:`~geocorr.reconstruct.seen_side.SeenSideConsensus.cost`
+            row; NaN = no comparison), or ``None``.
+        twin_margin: lead (views) the vote needs to pick a twin of pair ``{1, 3}``.
+
+    Returns:
+        The vote with ``correction`` decided, ``rule``, ``vote_correction``
+        and ``seen_cost`` filled.
+    """
+    kv = int(vote.correction)
+    cost = None if seen_cost is None else np.asarray(seen_cost, np.float64).reshape(4)
+
+    def done(k: int, rule: str) -> YawVote:
+        return replace(vote, correction=int(k), rule=rule, vote_correction=kv, seen_cost=cost)
+
+    if vote.instance_order == 4:
+        return done(0, "symmetric")
+    if vote.instance_order == 2 or cost is None or not np.isfinite(cost).any():
+        return done(kv, "vote")
+    kc = int(np.nanargmin(cost))
+    t = vote.tally
+    if kc == kv == 2 and t[2] - t[0] < max(twin_margin, 1e-9):
+        return done(0, "pair0")  # 180 degrees: both cues, and the vote's twin lead
+    if kc == kv:
+        return done(kv, "agree")
+    if (kc - kv) % 2:
+        return done(0, "disagree")
+    if kv % 2 == 0:
+        return done(0, "pair0")
+    if abs(t[kv] - t[kc]) >= max(twin_margin, 1e-9):
+        return done(kv if t[kv] > t[kc] else kc, "twin_vote")
+    return done(kc, "twin_seen")
 
 
 def canonicalize_yaw(vertices: np.ndarray, faces: np.ndarray, estimator: OrientationEstimator,

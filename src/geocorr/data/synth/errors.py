@@ -24,6 +24,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
 
+from geocorr.data.synth.shapes import CATEGORIES, category_info
+
 __all__ = ["ReconstructionErrors", "MaskErrors", "ErrorLevel", "error_preset",
            "ERROR_LEVELS", "REALISTIC_FLIP_PROB"]
 
@@ -304,8 +306,6 @@ def error_preset(name: str, scale: float = 1.0) -> ErrorLevel:
     factor = scale * (2.0 if name == "hard" else 1.0)
     recon = ReconstructionErrors().scaled(factor)
     if name == "hard":
-        from geocorr.data.synth.shapes import CATEGORIES, category_info
-
         recon = replace(recon, flip_prob_default=0.3, flip_prob=tuple(
             (c, 0.6 if category_info(c).elongated else 0.3) for c in CATEGORIES))
     return ErrorLevel(name, scale, 0.15 * factor, 0.08 * factor, 0.003 * factor, recon,

@@ -45,6 +45,7 @@ from geocorr.data.synth.groundtruth import GroundTruth, groundtruth_path, sim_er
 from geocorr.data.synth.mask_errors import predict_mask
 from geocorr.data.synth.preview import write_preview
 from geocorr.data.synth.scene import SceneSettings, pose_name, sample_occluder, sample_scene
+from geocorr.data.synth.shapes import CATEGORIES, category_info, make_shape
 from geocorr.data.synth.simulator import (
     SimulatorSettings,
     rotation_error_deg,
@@ -117,8 +118,6 @@ class SynthSettings:
 
     def resolved_categories(self) -> tuple[str, ...]:
         """The categories to generate, checked against the registry."""
-        from geocorr.data.synth.shapes import CATEGORIES
-
         if self.categories is None:
             return tuple(CATEGORIES)
         unknown = [c for c in self.categories if c not in CATEGORIES]
@@ -232,8 +231,6 @@ _SHAPE_CACHE: dict = {}
 
 
 def _shape(category: str, instance_id: int, seed: int):
-    from geocorr.data.synth.shapes import make_shape
-
     key = (category, instance_id, seed)
     if key not in _SHAPE_CACHE:
         _SHAPE_CACHE.clear()  # consecutive images of an instance share it; keep one
@@ -250,7 +247,7 @@ def render_image(root: str, category: str, index: int, settings: SynthSettings) 
         The :class:`ImageRecord` the pair writer needs.
     """
     from geocorr.data.synth.render import keypoint_visibility, occlude, render_shape
-    from geocorr.data.synth.shapes import category_info
+
     root_p = Path(root)
     instance_id = index // settings.views_per_instance
     shape = _shape(category, instance_id, settings.seed)
@@ -355,8 +352,6 @@ def _sample_pairs(records: list[ImageRecord], count: int, min_common: int,
 
 
 def _categories_meta(categories: tuple[str, ...]) -> dict:
-    from geocorr.data.synth.shapes import category_info
-
     meta = {}
     for cat in categories:
         info = category_info(cat)

@@ -31,23 +31,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from geocorr.data.synth.errors import ReconstructionErrors
+from geocorr.geometry.rotation import rotvec_matrix
 
-__all__ = ["ShapeErrors", "draw_shape_errors", "apply_shape_errors", "articulated_groups",
-           "rotation_matrix"]
+__all__ = ["ShapeErrors", "draw_shape_errors", "apply_shape_errors", "articulated_groups"]
 
 _ARTICULATED_PREFIXES = ("leg", "head", "tail")
 _HEAD_PARTS = ("head", "snout", "ear", "eye")
-
-
-def rotation_matrix(rotvec: np.ndarray) -> np.ndarray:
-    """Rodrigues: axis-angle ``(3,)`` (radians) -> ``(3, 3)`` rotation."""
-    r = np.asarray(rotvec, np.float64)
-    theta = float(np.linalg.norm(r))
-    if theta < 1e-15:
-        return np.eye(3)
-    k = r / theta
-    K = np.array([[0, -k[2], k[1]], [k[2], 0, -k[0]], [-k[1], k[0], 0]])
-    return np.eye(3) + math.sin(theta) * K + (1 - math.cos(theta)) * (K @ K)
 
 
 def articulated_groups(category: str, part_names: tuple[str, ...]) -> dict[str, list[int]]:
@@ -253,7 +242,7 @@ def apply_shape_errors(occ: np.ndarray, origin: np.ndarray, pitch: float,
         R = np.eye(3)
         g = np.zeros(3)
         if p in group_of:
-            R = rotation_matrix(errors.articulation[group_of[p]])
+            R = rotvec_matrix(errors.articulation[group_of[p]])
             g = joints[group_of[p]]
         # forward: x -> m + D (g + R (a + s (x - a) - g) - m); the part's new box from
         # its corners, then the inverse map gathers on that box only

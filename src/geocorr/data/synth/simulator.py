@@ -55,8 +55,9 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from geocorr.data.synth.errors import ReconstructionErrors
-from geocorr.data.synth.shape_errors import apply_shape_errors, draw_shape_errors, rotation_matrix
+from geocorr.data.synth.shape_errors import apply_shape_errors, draw_shape_errors
 from geocorr.geometry.camera import Camera
+from geocorr.geometry.rotation import rotvec_matrix
 
 __all__ = ["SimulatorSettings", "SimulatedReconstruction", "simulate_reconstruction",
            "yaw_rotation", "remesh", "apply_stage1_corrections", "rotation_error_deg",
@@ -467,4 +468,4 @@ def draw_camera_errors(err: ReconstructionErrors, camera: Camera, rng: np.random
         "focal_factor": float(focal),
         "principal_point_offset_px": pp.tolist(),
     }
-    return rotation_matrix(tilt), rotation_matrix(rot), K, record
+    return rotvec_matrix(tilt), rotvec_matrix(rot), K, record

@@ -23,17 +23,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, lr_keypoints, make_info
+from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, make_info
 from geocorr.data.synth.shapes.placement import X_AXIS_FORWARD, affine, smoothstep
+from geocorr.data.synth.shapes.sides import lr_keypoints, lr_parts
 
 PARTS = (
     ("fuselage", "fuselage"),
-    ("wing_left", "wing"),
-    ("wing_right", "wing"),
-    ("engine_left", "engine"),
-    ("engine_right", "engine"),
-    ("stabilizer_left", "tailplane"),
-    ("stabilizer_right", "tailplane"),
+    *lr_parts("wing", "wing"),
+    *lr_parts("engine", "engine"),
+    *lr_parts("stabilizer", "tailplane"),
     ("fin", "tailplane"),
 )
 

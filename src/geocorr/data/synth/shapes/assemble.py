@@ -43,7 +43,6 @@ __all__ = [
     "KeypointSpec",
     "PartSpec",
     "assemble",
-    "lr_keypoints",
     "make_info",
 ]
 
@@ -165,15 +164,6 @@ class CategoryInfo:
     elongated: bool
     optional_parts: tuple[str, ...] = ()
     keypoint_parts: tuple[str, ...] = field(default=())
-
-
-def lr_keypoints(name: str, part: str, template: tuple[float, float, float]) -> list[KeypointSpec]:
-    """``name_left`` on ``part_left`` and ``name_right`` on ``part_right``, same template point.
-
-    Right parts are mirrored copies of the left ones, so one template point
-    names the mirror-image spot on both.
-    """
-    return [KeypointSpec(f"{name}_{s}", f"{part}_{s}", template) for s in ("left", "right")]
 
 
 def make_info(

@@ -26,29 +26,23 @@ from __future__ import annotations
 
 import numpy as np
 
-from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, lr_keypoints, make_info
+from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, make_info
+from geocorr.data.synth.shapes.car import VEHICLE_GROUPS
 from geocorr.data.synth.shapes.placement import Y_AXIS_OUT, affine
+from geocorr.data.synth.shapes.sides import SIDES, lr_keypoints, lr_parts
 
 PARTS = (
     ("body", "body"),
     ("windscreen", "glass"),
     ("rear_window", "glass"),
-    ("side_windows_left", "glass"),
-    ("side_windows_right", "glass"),
+    *lr_parts("side_windows", "glass"),
     ("door", "door"),
-    ("wheel_front_left", "wheel"),
-    ("wheel_front_right", "wheel"),
-    ("wheel_rear_left", "wheel"),
-    ("wheel_rear_right", "wheel"),
-    ("mirror_left", "mirror"),
-    ("mirror_right", "mirror"),
-    ("headlight_left", "headlight"),
-    ("headlight_right", "headlight"),
-    ("taillight_left", "taillight"),
-    ("taillight_right", "taillight"),
+    *lr_parts("wheel_front", "wheel"),
+    *lr_parts("wheel_rear", "wheel"),
+    *lr_parts("mirror", "mirror"),
+    *lr_parts("headlight", "headlight"),
+    *lr_parts("taillight", "taillight"),
 )
-
-_SIDES = ("left", "right")
 
 # Inset boxes are centred on the face they cut; the recess floor is their inner face.
 KEYPOINTS = (
@@ -78,14 +72,7 @@ KEYPOINTS = (
 )
 
 GROUPS = (
-    ("wheel_front_left", "wheel_front_right", "wheel_rear_left", "wheel_rear_right"),
-    ("headlight_left", "headlight_right"),
-    ("taillight_left", "taillight_right"),
-    ("mirror_left", "mirror_right"),
-    ("windscreen_bottom_left", "windscreen_bottom_right"),
-    ("windscreen_top_left", "windscreen_top_right"),
-    ("rear_window_bottom_left", "rear_window_bottom_right"),
-    ("rear_window_top_left", "rear_window_top_right"),
+    *VEHICLE_GROUPS,
     ("roof_front_left", "roof_front_right", "roof_rear_left", "roof_rear_right"),
     ("side_windows_front_left", "side_windows_front_right"),
     ("side_windows_rear_left", "side_windows_rear_right"),
@@ -125,7 +112,7 @@ def build(rng: np.random.Generator) -> list[PartSpec]:
     sw_x0, sw_x1 = -L / 2 + u(0.5, 1.2), L / 2 - u(1.9, 2.3)
     side = affine(((sw_x0 + sw_x1) / 2, W / 2, (sw_z0 + sw_z1) / 2),
                   ((sw_x1 - sw_x0) / 2, sw_d, (sw_z1 - sw_z0) / 2))
-    for s in _SIDES:
+    for s in SIDES:
         parts.append(PartSpec(f"side_windows_{s}", "box", side,
                               (sw_x1 - sw_x0, 2 * sw_d, sw_z1 - sw_z0), s == "right", True))
     # Door on the right side only, between the front face and the side windows.
@@ -139,7 +126,7 @@ def build(rng: np.random.Generator) -> list[PartSpec]:
     y_wheel = W / 2 - wt / 2 + u(0.0, 0.03)
     for name, x in (("front", L / 2 - front_over), ("rear", -L / 2 + rear_over)):
         place = affine((x, y_wheel, r), (r, r, wt / 2), Y_AXIS_OUT)
-        for s in _SIDES:
+        for s in SIDES:
             parts.append(PartSpec(f"wheel_{name}_{s}", "cylinder", place, (2 * r, 2 * r, wt),
                                   s == "right"))
     # Mirror arms: from the front top corner, forwards and outwards, hanging down.
@@ -152,7 +139,7 @@ def build(rng: np.random.Generator) -> list[PartSpec]:
     tl_w, tl_h = u(0.12, 0.2), u(0.3, 0.5)
     tail = affine((-L / 2 - 0.01, W / 2 - tl_w / 2 - 0.08, z0 + 0.45 + tl_h / 2),
                   (0.03, tl_w / 2, tl_h / 2))
-    for s in _SIDES:
+    for s in SIDES:
         m = s == "right"
         parts += [
             PartSpec(f"mirror_{s}", "box", mirror, (m_len, m_out, 0.2), m),

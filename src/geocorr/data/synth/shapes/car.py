@@ -28,26 +28,20 @@ from __future__ import annotations
 
 import numpy as np
 
-from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, lr_keypoints, make_info
+from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, make_info
 from geocorr.data.synth.shapes.placement import Y_AXIS_OUT, affine, smoothstep
+from geocorr.data.synth.shapes.sides import lr_keypoints, lr_parts
 
 PARTS = (
     ("body", "body"),
     ("cabin", "glass"),
-    ("wheel_front_left", "wheel"),
-    ("wheel_front_right", "wheel"),
-    ("wheel_rear_left", "wheel"),
-    ("wheel_rear_right", "wheel"),
-    ("mirror_left", "mirror"),
-    ("mirror_right", "mirror"),
-    ("headlight_left", "headlight"),
-    ("headlight_right", "headlight"),
-    ("taillight_left", "taillight"),
-    ("taillight_right", "taillight"),
-    ("door_front_left", "door"),
-    ("door_front_right", "door"),
-    ("door_rear_left", "door"),
-    ("door_rear_right", "door"),
+    *lr_parts("wheel_front", "wheel"),
+    *lr_parts("wheel_rear", "wheel"),
+    *lr_parts("mirror", "mirror"),
+    *lr_parts("headlight", "headlight"),
+    *lr_parts("taillight", "taillight"),
+    *lr_parts("door_front", "door"),
+    *lr_parts("door_rear", "door"),
 )
 
 _SIDES = (("left", 1.0), ("right", -1.0))
@@ -77,7 +71,8 @@ KEYPOINTS = (
     *_lr("door_rear", "door_rear", (0.0, 1.0, 0.0)),
 )
 
-GROUPS = (
+#: keypoint groups every road vehicle has (the bus shares them).
+VEHICLE_GROUPS = (
     ("wheel_front_left", "wheel_front_right", "wheel_rear_left", "wheel_rear_right"),
     ("headlight_left", "headlight_right"),
     ("taillight_left", "taillight_right"),
@@ -86,6 +81,10 @@ GROUPS = (
     ("windscreen_top_left", "windscreen_top_right"),
     ("rear_window_bottom_left", "rear_window_bottom_right"),
     ("rear_window_top_left", "rear_window_top_right"),
+)
+
+GROUPS = (
+    *VEHICLE_GROUPS,
     ("door_front_left", "door_front_right", "door_rear_left", "door_rear_right"),
 )
 

@@ -23,21 +23,17 @@ from __future__ import annotations
 
 import numpy as np
 
-from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, lr_keypoints, make_info
+from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, make_info
 from geocorr.data.synth.shapes.placement import affine, smoothstep
+from geocorr.data.synth.shapes.sides import SIDES, lr_keypoints, lr_parts
 
 PARTS = (
     ("seat", "seat"),
     ("backrest", "backrest"),
-    ("leg_front_left", "leg"),
-    ("leg_front_right", "leg"),
-    ("leg_rear_left", "leg"),
-    ("leg_rear_right", "leg"),
-    ("armrest_left", "armrest"),
-    ("armrest_right", "armrest"),
+    *lr_parts("leg_front", "leg"),
+    *lr_parts("leg_rear", "leg"),
+    *lr_parts("armrest", "armrest"),
 )
-
-_SIDES = ("left", "right")
 
 KEYPOINTS = (
     KeypointSpec("back_top_left", "backrest", (1.0, 1.0, 1.0)),
@@ -116,7 +112,7 @@ def build(rng: np.random.Generator) -> list[PartSpec]:
         PartSpec("seat", "box", seat, (D, W, ts)),
         PartSpec("backrest", "box", backrest, (tb, W * max(1.0, top_scale), hb)),
     ]
-    for s in _SIDES:
+    for s in SIDES:
         m = s == "right"
         front = make_leg(D / 2 - leg - inset, W / 2 - leg - inset, 1.0)
         rear = make_leg(-D / 2 + leg + inset, W / 2 - leg - inset, -1.0)
@@ -128,6 +124,6 @@ def build(rng: np.random.Generator) -> list[PartSpec]:
         za0 = zs1 - ts / 2
         arm = affine(((xa0 + xa1) / 2, W / 2 - ta / 2, za0 + (ha + ts / 2) / 2),
                          ((xa1 - xa0) / 2, ta / 2, (ha + ts / 2) / 2))
-        for s in _SIDES:
+        for s in SIDES:
             parts.append(PartSpec(f"armrest_{s}", "box", arm, (xa1 - xa0, ta, ha), s == "right"))
     return parts

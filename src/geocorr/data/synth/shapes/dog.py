@@ -23,26 +23,21 @@ from __future__ import annotations
 
 import numpy as np
 
-from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, lr_keypoints, make_info
+from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, make_info
 from geocorr.data.synth.shapes.placement import X_AXIS_FORWARD, affine, rot_x, rot_y
+from geocorr.data.synth.shapes.sides import SIDES, lr_keypoints, lr_parts
 
 PARTS = (
     ("body", "fur"),
     ("neck", "fur"),
     ("head", "fur"),
     ("snout", "snout"),
-    ("ear_left", "ear"),
-    ("ear_right", "ear"),
-    ("eye_left", "eye"),
-    ("eye_right", "eye"),
-    ("leg_front_left", "leg"),
-    ("leg_front_right", "leg"),
-    ("leg_hind_left", "leg"),
-    ("leg_hind_right", "leg"),
+    *lr_parts("ear", "ear"),
+    *lr_parts("eye", "eye"),
+    *lr_parts("leg_front", "leg"),
+    *lr_parts("leg_hind", "leg"),
     ("tail", "tail"),
 )
-
-_SIDES = ("left", "right")
 
 KEYPOINTS = (
     *lr_keypoints("eye", "eye", (1.0, 0.0, 0.0)),
@@ -139,7 +134,7 @@ def build(rng: np.random.Generator) -> list[PartSpec]:
     hind = _tapered_leg((xh, y_leg, zb), (xh - hind_slant, y_leg + 0.01, 0.0), lr_top * 1.15,
                         lr_bot)
     leg_size = (2 * lr_top, 2 * lr_top, zb)
-    for s in _SIDES:
+    for s in SIDES:
         m = s == "right"
         parts += [
             PartSpec(f"ear_{s}", "ellipsoid", ear, (2 * ew, 2 * et, 2 * el), m),

@@ -24,22 +24,18 @@ from __future__ import annotations
 
 import numpy as np
 
-from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, lr_keypoints, make_info
+from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, make_info
 from geocorr.data.synth.shapes.placement import affine, rot_z
+from geocorr.data.synth.shapes.sides import SIDES, lr_keypoints, lr_parts
 
 PARTS = (
     ("top", "top"),
     ("apron_front", "apron"),
     ("apron_rear", "apron"),
-    ("apron_left", "apron"),
-    ("apron_right", "apron"),
-    ("leg_front_left", "leg"),
-    ("leg_front_right", "leg"),
-    ("leg_rear_left", "leg"),
-    ("leg_rear_right", "leg"),
+    *lr_parts("apron", "apron"),
+    *lr_parts("leg_front", "leg"),
+    *lr_parts("leg_rear", "leg"),
 )
-
-_SIDES = ("left", "right")
 
 KEYPOINTS = (
     KeypointSpec("top_front_left", "top", (1.0, 1.0, 1.0)),
@@ -110,7 +106,7 @@ def build(rng: np.random.Generator) -> list[PartSpec]:
         return place
 
     leg_kind = "cylinder" if round_legs else "box"
-    for s in _SIDES:
+    for s in SIDES:
         m = s == "right"
         parts.append(PartSpec(f"leg_front_{s}", leg_kind, make_leg(xl), (2 * leg, 2 * leg, H), m))
         parts.append(PartSpec(f"leg_rear_{s}", leg_kind, make_leg(-xl), (2 * leg, 2 * leg, H), m))
