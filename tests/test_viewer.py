@@ -8,15 +8,13 @@ import re
 
 import numpy as np
 import pytest
-import trimesh
-from PIL import Image
 from typer.testing import CliRunner
 
+from box_scenes import box_scene, write_box_views
 from geocorr.cli import app
 from geocorr.data.pairs import KeypointPair
 from geocorr.evaluation.predict import image_cells, predict_keypoints
 from geocorr.features.base import FeatureMap
-from geocorr.geometry import Camera, look_at, save_camera
 from geocorr.geometry.image_transform import resize_and_pad
 from geocorr.geometry.raster import rasterize
 from geocorr.viewer.demo_pairs import transfer_points, twin_swap_fixed
@@ -113,16 +111,8 @@ def test_twin_swap_fixed_needs_a_2d_swap_and_a_correct_fused_match():
                                alpha=0.1).any()
 
 
-def _scene(eye, size=(128, 96)):
-    mesh = trimesh.creation.box(extents=(2.0, 1.0, 0.8)).subdivide().subdivide()
-    R, t = look_at(np.asarray(eye, float), np.zeros(3))
-    W, H = size
-    cam = Camera(np.array([[120.0, 0, W / 2], [0, 120.0, H / 2], [0, 0, 1]]), R, t, W, H)
-    mask = rasterize(mesh.vertices, mesh.faces, cam).mask
-    rng = np.random.default_rng(len(eye))
-    image = (rng.uniform(0, 255, (H, W, 3)) * 0.3).astype(np.uint8)
-    image[mask] = (200, 120, 40)
-    return mesh, cam, mask, image
+def _scene(eye):
+    return box_scene(eye, seed=len(eye))
 
 
 def test_mesh_overlay_colours_by_canonical_position_inside_the_silhouette_only():
@@ -196,14 +186,7 @@ def write_scene_files(tmp_path):
     from geocorr.geometry.raster import project_vertices
 
     corners = np.array([[1.0, 0.5, 0.4], [1.0, -0.5, 0.4]])
-    kps = []
-    for n, eye in ((1, [5.0, 2.0, 1.5]), (2, [4.0, -3.0, 1.5])):
-        mesh, cam, mask, image = _scene(eye)
-        Image.fromarray(image).save(tmp_path / f"i{n}.png")
-        Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / f"k{n}.png")
-        mesh.export(tmp_path / f"m{n}.ply")
-        save_camera(cam, tmp_path / f"c{n}.json")
-        kps.append(project_vertices(corners, cam)[0])
+    kps = [project_vertices(corners, cam)[0] for cam in write_box_views(tmp_path, seed=3)]
     (tmp_path / "kps.json").write_text(json.dumps({"source": kps[0].tolist(),
                                                    "target": kps[1].tolist()}))
     return kps

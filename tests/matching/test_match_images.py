@@ -6,24 +6,17 @@ import trimesh
 from PIL import Image
 from typer.testing import CliRunner
 
+from box_scenes import box_scene, write_box_views
 from geocorr.cli import app
 from geocorr.features.registry import make_backbone
-from geocorr.geometry import Camera, look_at, save_camera
+from geocorr.geometry import Camera, save_camera
 from geocorr.geometry.camera import load_camera
 from geocorr.geometry.raster import rasterize
 from geocorr.matching.images import MeshView, match_images
 
 
 def _scene(eye):
-    mesh = trimesh.creation.box(extents=(2.0, 1.0, 0.8))
-    mesh = mesh.subdivide().subdivide()
-    R, t = look_at(eye, [0.0, 0.0, 0.0])
-    cam = Camera(np.array([[120.0, 0, 64], [0, 120.0, 48], [0, 0, 1]]), R, t, 128, 96)
-    mask = rasterize(mesh.vertices, mesh.faces, cam).mask
-    rng = np.random.default_rng(0)
-    image = (rng.uniform(0, 255, (96, 128, 3)) * 0.3).astype(np.uint8)
-    image[mask] = (200, 120, 40)
-    return mesh, cam, mask, image
+    return box_scene(eye)
 
 
 def test_match_images_2d_and_fused():
@@ -54,12 +47,7 @@ def test_match_images_rejects_bad_inputs():
 
 
 def test_match_cli_writes_png_and_json(tmp_path):
-    for n, eye in ((1, [5.0, 2.0, 1.5]), (2, [4.0, -3.0, 1.5])):
-        mesh, cam, mask, image = _scene(eye)
-        Image.fromarray(image).save(tmp_path / f"i{n}.png")
-        Image.fromarray(mask.astype(np.uint8) * 255).save(tmp_path / f"k{n}.png")
-        mesh.export(tmp_path / f"m{n}.ply")
-        save_camera(cam, tmp_path / f"c{n}.json")
+    write_box_views(tmp_path)
     res = CliRunner().invoke(app, [
         "match", str(tmp_path / "i1.png"), str(tmp_path / "i2.png"), "--backbone", "classical",
         "--mask1", str(tmp_path / "k1.png"), "--mask2", str(tmp_path / "k2.png"),
