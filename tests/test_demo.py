@@ -1,4 +1,5 @@
 import json
+from dataclasses import replace
 
 import pytest
 from typer.testing import CliRunner
@@ -126,6 +127,9 @@ def test_demo_steps_run_alone_with_a_replaced_record(small_demo, tmp_path):
     for key, row in ev.rows.items():
         assert {str(a): v for a, v in row.pck.items()} == rows[key]["pck"], key
         assert {str(a): v for a, v in row.swap_rate.items()} == rows[key]["swap_rate"], key
+    # an image stage 1 failed on (no fit to draw) comes first: the report skips it
+    failed = {"category": "car", "stem": "car_9999", "failed": True, "error": "bad mesh"}
+    stage1 = replace(stage1, records=(failed, *stage1.records))
     report = report_step(tmp_path / "r", SMALL, data, stage1, features, stage3, ev,
                          links=[Link("viewer.html", "interactive viewer")])
     page = report.html.read_text()

@@ -186,3 +186,30 @@ def print_pck(out: Console, result, title: str) -> None:
     out.print(groups_line, markup=False)
     for w in group_warnings:
         console.print(f"[yellow]warning:[/yellow] {w}")
+
+
+def mesh_view_from_flags(mesh: Path | None, camera: Path | None, flag: str):
+    """The :class:`~geocorr.matching.images.MeshView` of ``--meshN``/``--cameraN`` (or ``None``).
+
+    Both or neither must be given; a camera that does not look like the
+    library's frame gets a warning on stderr (:func:`geocorr.reconstruct.frame.check_frame`).
+    """
+    if (mesh is None) != (camera is None):
+        raise ValueError(f"--mesh{flag} and --camera{flag} go together")
+    if mesh is None:
+        return None
+    import numpy as np
+    from rich.markup import escape
+
+    from geocorr.geometry.camera import load_camera
+    from geocorr.geometry.mesh import load_mesh
+    from geocorr.matching.images import MeshView
+    from geocorr.reconstruct.frame import check_frame
+
+    m = load_mesh(mesh)
+    cam = load_camera(camera)
+    frame = check_frame(cam)
+    if not frame.ok:
+        console.print(f"[yellow]warning:[/yellow] {escape(frame.message(str(mesh)))}",
+                      highlight=False)
+    return MeshView(np.asarray(m.vertices), np.asarray(m.faces), cam)

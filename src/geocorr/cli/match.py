@@ -50,49 +50,33 @@ def register(app: typer.Typer) -> None:
         import json
 
         import numpy as np
-        from rich.markup import escape
 
         from geocorr.cli._common import (
             check_device,
             console,
             given,
+            mesh_view_from_flags,
             part_fusion_settings,
             user_errors,
         )
         from geocorr.evaluation.tables import write_json_atomic
         from geocorr.features.registry import DEFAULT_BACKBONE, make_backbones, parse_weights
-        from geocorr.geometry.camera import load_camera
-        from geocorr.geometry.mesh import load_mesh
         from geocorr.matching.images import (
             ImageInputSettings,
-            MeshView,
             load_working_image,
             match_images,
         )
         from geocorr.matching.pair import MatchSettings
-        from geocorr.reconstruct.frame import check_frame
         from geocorr.report.pair_figure import save_pair_figure
-
-        def view(mesh: Path | None, cam: Path | None, flag: str):
-            if (mesh is None) != (cam is None):
-                raise ValueError(f"--mesh{flag} and --camera{flag} go together")
-            if mesh is None:
-                return None
-            m = load_mesh(mesh)
-            camera = load_camera(cam)
-            frame = check_frame(camera)
-            if not frame.ok:
-                console.print(f"[yellow]warning:[/yellow] {escape(frame.message(str(mesh)))}",
-                              highlight=False)
-            return MeshView(np.asarray(m.vertices), np.asarray(m.faces), camera)
 
         with user_errors():
             check_device(device)
             if out.suffix.lower() not in (".png", ".json"):
                 raise ValueError(f"--out {out}: use a .png or .json path")
             inputs = ImageInputSettings(**given(max_side=max_side))
-            w1 = load_working_image(image1, mask1, view(mesh1, camera1, "1"), inputs)
-            w2 = load_working_image(image2, mask2, view(mesh2, camera2, "2"), inputs)
+            w1, w2 = (load_working_image(image, mask, mesh_view_from_flags(mesh, cam, n), inputs)
+                      for image, mask, mesh, cam, n in ((image1, mask1, mesh1, camera1, "1"),
+                                                        (image2, mask2, mesh2, camera2, "2")))
             img1, img2, m1, m2 = w1.image, w2.image, w1.mask, w2.mask
             backbone = backbone or DEFAULT_BACKBONE
             try:

@@ -54,23 +54,14 @@ def register(app: typer.Typer) -> None:
             check_device,
             console,
             given,
+            mesh_view_from_flags,
             part_fusion_settings,
             user_errors,
         )
         from geocorr.features.registry import parse_weights, split_names
-        from geocorr.geometry.camera import load_camera
-        from geocorr.geometry.mesh import load_mesh
-        from geocorr.matching.images import ImageInputSettings, MeshView
+        from geocorr.matching.images import ImageInputSettings
         from geocorr.viewer.files import FilePairSettings, pair_from_files
         from geocorr.viewer.page import write_viewer
-
-        def mesh_view(mesh: Path | None, cam: Path | None, flag: str):
-            if (mesh is None) != (cam is None):
-                raise ValueError(f"--mesh{flag} and --camera{flag} go together")
-            if mesh is None:
-                return None
-            m = load_mesh(mesh)
-            return MeshView(np.asarray(m.vertices), np.asarray(m.faces), load_camera(cam))
 
         def read_keypoints(path: Path):
             try:
@@ -98,7 +89,8 @@ def register(app: typer.Typer) -> None:
                 backbones=names, weights=paths, device=device,
                 fusion=part_fusion_settings(part_weight, part_confidence),
                 inputs=ImageInputSettings(**given(max_side=max_side)))
-            meshes = (mesh_view(mesh1, camera1, "1"), mesh_view(mesh2, camera2, "2"))
+            meshes = (mesh_view_from_flags(mesh1, camera1, "1"),
+                      mesh_view_from_flags(mesh2, camera2, "2"))
             kps = read_keypoints(keypoints) if keypoints is not None else None
             pair = pair_from_files(image1, image2, meshes=meshes, masks=(mask1, mask2),
                                    stage1=stage1, model=model, keypoints=kps, settings=settings)

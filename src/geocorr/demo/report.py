@@ -164,7 +164,8 @@ def report_step(out: str | Path, settings: DemoSettings, data: DemoData, stage1:
     for path, fig in _pair_figures(figs, features, stage1, evaluation, settings.figures):
         written.append(path)
         figures.append(fig)
-    for i, r in enumerate(stage1.records[:REFINE_FIGURES]):
+    finished = [r for r in stage1.records if "error" not in r]   # failed images have no fit
+    for i, r in enumerate(finished[:REFINE_FIGURES]):
         path = figs / f"refine_{i}.png"
         figures.append(_refinement_figure(path, stage1, r))
         written.append(path)

@@ -21,8 +21,10 @@ from geocorr.engine.base import (
     WorkerLostError,
     chunk_items,
     make_engine,
+    ready_state,
     run_chunk,
 )
 
 __all__ = ["Engine", "EngineSettings", "ItemFailure", "WorkerLostError", "chunk_items",
+           "ready_state",
            "make_engine", "run_chunk"]

@@ -5,9 +5,10 @@ from __future__ import annotations
 import math
 from collections.abc import Callable, Hashable, Iterator, Sequence
 from dataclasses import dataclass
+from functools import partial
 from typing import Any, Literal, Protocol
 
-__all__ = ["EngineSettings", "ItemFailure", "WorkerLostError", "Engine", "run_chunk",
+__all__ = ["EngineSettings", "ItemFailure", "WorkerLostError", "Engine", "run_chunk", "ready_state",
            "chunk_items", "make_engine", "ITEM_ERRORS"]
 
 ITEM_ERRORS: tuple[type[BaseException], ...] = (ValueError, FileNotFoundError)
@@ -174,3 +175,15 @@ def make_engine(settings: EngineSettings | None = None) -> Engine:
 
     return RayEngine(settings)
 
+
+def _identity(x: Any) -> Any:
+    return x
+
+
+def ready_state(state: Any) -> Callable[[], Any]:
+    """A ``setup`` for :meth:`Engine.map_items` that returns ``state``, already built.
+
+    Picklable (a ``partial`` of a module-level function), so Ray ships ``state``
+    to each worker once.
+    """
+    return partial(_identity, state)

@@ -35,7 +35,7 @@ from geocorr.adapter.dataset import (
 from geocorr.adapter.train import TrainResult, TrainSettings, context_defaults, train_adapter
 from geocorr.data.synth.groundtruth import check_correspondences, load_groundtruth
 from geocorr.evaluation.label_quality import LabelQuality, filter_quality, quality_table
-from geocorr.features.cache import FeatureCache, dataset_mask_for
+from geocorr.features.cache import dataset_mask_for
 from geocorr.features.registry import make_backbones
 from geocorr.labels.pair import FilteredCandidates
 from geocorr.labels.runner import PairLoop
@@ -175,14 +175,17 @@ def run_filter_study(dataset: str | Path, stage1: str | Path, out: str | Path,
 
     # label: every filter on the same candidates (a bad pair stops the study)
     t = time.perf_counter()
-    cands: list[FilteredCandidates] = [c for _, c in loop.run(progress=progress, errors=())]
+    # each result comes with its pair: an engine may yield them in completion order
+    done: list[tuple[ImagePair, FilteredCandidates]] = list(loop.run(progress=progress,
+                                                                     errors=()))
+    pairs, cands = [p for p, _ in done], [c for _, c in done]
     timings["prepare"] = loop.labeller.prepare_s
     timings["label"] = time.perf_counter() - t - timings["prepare"]
 
     # score (ground truth read here, after labelling, for evaluation only)
     correct: list[np.ndarray] = []
     gts: dict[tuple[str, str], object] = {}
-    for p, fcand in zip(pairs, cands, strict=True):
+    for p, fcand in done:
         for stem in (p.source, p.target):
             if (p.category, stem) not in gts:
                 gts[p.category, stem] = load_groundtruth(dataset, p.category, stem)
@@ -201,7 +204,7 @@ def run_filter_study(dataset: str | Path, stage1: str | Path, out: str | Path,
                               "by": "geocorr demo filter study"})
 
     # one adapter per filter, same settings
-    fc = FeatureCache(feature_dir)
+    fc = loop.labeller.feature_cache
     if s.adapter_context:
         provider = cache_feature_provider(
             fc, list(make_backbones([ls.backbone], device=device, context=True).values()),

@@ -18,6 +18,7 @@ an id (``"000001"`` or ``"1"`` for ``000001-...``) is accepted too
 
 from __future__ import annotations
 
+import io
 import json
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
@@ -39,7 +40,7 @@ from geocorr.data.pairs import KeypointPair, PairDataset, ThresholdRule
 from geocorr.data.pfpascal import PFPascalDataset
 from geocorr.data.pfwillow import PFWillowDataset
 from geocorr.data.spair import SPairDataset
-from geocorr.engine import ItemFailure
+from geocorr.engine import ItemFailure, ready_state
 from geocorr.engine.local import LocalEngine
 from geocorr.evaluation.pck import (
     DEFAULT_CANVAS,
@@ -120,10 +121,6 @@ class EvalResult:
     scores: tuple[PairScore, ...]
     keypoint_groups: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
 
-    def categories_without_groups(self) -> list[str]:
-        """Scored categories whose group table is empty (no geometry-aware subset)."""
-        return sorted(c for c, g in self.keypoint_groups.items() if not g["num_groups"])
-
     def to_dict(self, per_pair: bool = False) -> dict[str, Any]:
         """JSON-ready dict; ``per_pair`` adds each pair's errors and threshold."""
         d: dict[str, Any] = {"dataset": self.dataset, "split": self.split,
@@ -170,48 +167,48 @@ def read_predictions(path: str | Path) -> PredictionFile:
         raise FileNotFoundError(f"predictions file {path} does not exist")
     data = path.read_bytes()
     try:
-        data.decode("utf-8")
+        text = data.decode("utf-8")
     except UnicodeDecodeError as exc:
         no = data[:exc.start].count(b"\n") + 1
         raise ValueError(f"{path}:{no}: not UTF-8 text (byte {exc.start}); expected JSON Lines, "
                          'one {"pair": ..., "trg_kps": [[x, y], ...]} per line') from None
     kps: dict[str, np.ndarray] = {}
     lines: dict[str, int] = {}
-    with path.open(encoding="utf-8") as f:
-        for no, line in enumerate(f, start=1):
-            if not line.strip():
-                continue
-            where = f"{path}:{no}"
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise ValueError(f"{where}: not a JSON object ({exc.msg})") from None
-            if not isinstance(obj, dict):
-                raise ValueError(f"{where}: expected a JSON object "
-                                 f'{{"pair": ..., "trg_kps": [[x, y], ...]}}')
-            for key in ("pair", "trg_kps"):
-                if key not in obj:
-                    raise ValueError(f"{where}: missing field '{key}'")
-            pid = obj["pair"]
-            if not isinstance(pid, str | int) or isinstance(pid, bool):
-                raise ValueError(f"{where}: field 'pair' must be a string, got {pid!r}")
-            pid = str(pid)
-            if pid in kps:
-                raise ValueError(f"{where}: pair '{pid}' already predicted on line {lines[pid]}")
-            try:
-                arr = np.asarray(obj["trg_kps"], dtype=np.float64)
-            except (TypeError, ValueError):
-                raise ValueError(f"{where}: field 'trg_kps' must be a list of [x, y] "
-                                 f"numbers") from None
-            if arr.size == 0:
-                arr = arr.reshape(0, 2)
-            if arr.ndim != 2 or arr.shape[1] != 2:
-                raise ValueError(f"{where}: field 'trg_kps' must be a list of [x, y] pairs, "
-                                 f"got shape {arr.shape}")
-            if not np.all(np.isfinite(arr)):
-                raise ValueError(f"{where}: field 'trg_kps' has NaN or inf")
-            kps[pid] = arr
-            lines[pid] = no
+    # the text decoded above, split into lines as a text-mode file would be
+    for no, line in enumerate(io.StringIO(text, newline=None), start=1):
+        if not line.strip():
+            continue
+        where = f"{path}:{no}"
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise ValueError(f"{where}: not a JSON object ({exc.msg})") from None
+        if not isinstance(obj, dict):
+            raise ValueError(f"{where}: expected a JSON object "
+                             f'{{"pair": ..., "trg_kps": [[x, y], ...]}}')
+        for key in ("pair", "trg_kps"):
+            if key not in obj:
+                raise ValueError(f"{where}: missing field '{key}'")
+        pid = obj["pair"]
+        if not isinstance(pid, str | int) or isinstance(pid, bool):
+            raise ValueError(f"{where}: field 'pair' must be a string, got {pid!r}")
+        pid = str(pid)
+        if pid in kps:
+            raise ValueError(f"{where}: pair '{pid}' already predicted on line {lines[pid]}")
+        try:
+            arr = np.asarray(obj["trg_kps"], dtype=np.float64)
+        except (TypeError, ValueError):
+            raise ValueError(f"{where}: field 'trg_kps' must be a list of [x, y] "
+                             f"numbers") from None
+        if arr.size == 0:
+            arr = arr.reshape(0, 2)
+        if arr.ndim != 2 or arr.shape[1] != 2:
+            raise ValueError(f"{where}: field 'trg_kps' must be a list of [x, y] pairs, "
+                             f"got shape {arr.shape}")
+        if not np.all(np.isfinite(arr)):
+            raise ValueError(f"{where}: field 'trg_kps' has NaN or inf")
+        kps[pid] = arr
+        lines[pid] = no
     return PredictionFile(path=path, trg_kps=kps, lines=lines)
 
 
@@ -376,7 +373,7 @@ def evaluate_pairs(pairs: Sequence[KeypointPair], predict_fn: Callable[[Keypoint
     pairs = list(pairs)
     preds: dict[int, Any] = {}
     results = engine.map_items(partial(_predict_index, pairs), range(len(pairs)),
-                               setup=partial(_same, predict_fn),
+                               setup=ready_state(predict_fn),
                                group=lambda i: pairs[i].category,
                                label=lambda i: f"pair {pairs[i].pair_id}")
     if progress:
@@ -395,10 +392,6 @@ def evaluate_pairs(pairs: Sequence[KeypointPair], predict_fn: Callable[[Keypoint
     return EvalResult(dataset=name, split=split, threshold_rule=rule, alphas=alphas, size=size,
                       report=pck_report(scores, alphas), scores=scores,
                       keypoint_groups=keypoint_groups)
-
-
-def _same(x):
-    return x
 
 
 def _predict_index(pairs: Sequence[KeypointPair], predict_fn: Callable[[KeypointPair], Any],

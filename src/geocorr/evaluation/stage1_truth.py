@@ -82,8 +82,6 @@ def stage1_errors(data: str | Path, cache: str | Path, records: Sequence[dict]) 
         ValueError: no records.
         FileNotFoundError: a ground-truth, mask or camera file is missing (named).
     """
-    from PIL import Image
-
     from geocorr.data.images import read_mask
     from geocorr.data.paths import inside
     from geocorr.data.synth.groundtruth import load_groundtruth
@@ -111,9 +109,8 @@ def stage1_errors(data: str | Path, cache: str | Path, records: Sequence[dict]) 
         before.append(rotation_error_deg(gt.camera.R, predicted.R))
         after.append(rotation_error_deg(gt.camera.R, final.R))
         frame.append(rotation_error_deg(gt.camera.R, final.R, modulo_yaw=False))
-        with Image.open(inside(data, "Segmentation", cat, f"{stem}.png", source=where,
-                               what="true mask")) as im:
-            true_mask = np.asarray(im) > 0
+        true_mask = read_mask(inside(data, "Segmentation", cat, f"{stem}.png", source=where,
+                                     what="true mask"))
         ious.append(mask_iou(np.asarray(used_mask, bool), true_mask))
         residual.setdefault(cat, []).append((gt.sim_true_k - int(r["k"])) % 4)
     flat = [x for v in residual.values() for x in v]

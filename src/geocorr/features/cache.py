@@ -28,7 +28,7 @@ from geocorr.atomic import atomic_file
 from geocorr.data.images import read_mask, read_rgb
 from geocorr.data.paths import inside
 from geocorr.data.spair import SPairDataset
-from geocorr.engine import ItemFailure
+from geocorr.engine import ItemFailure, ready_state
 from geocorr.engine.local import LocalEngine
 from geocorr.features.base import Backbone, FeatureMap
 from geocorr.geometry.image_transform import ResizePad
@@ -316,7 +316,7 @@ def encode_dataset(root: str | os.PathLike[str], splits: list[str],
                                                              key=lambda kv: kv[0])]
     setup = partial(_encoder_state, backbone, cache)
     if engine.settings.engine == "local":  # build once here; the cache counts hits/misses
-        setup = partial(_same, setup())
+        setup = ready_state(setup())
     fn = partial(_encode_item, ds, use_masks, key_extra)
     computed = cached = masked = 0
     compute_time = 0.0
@@ -341,10 +341,6 @@ def encode_dataset(root: str | os.PathLike[str], splits: list[str],
                          masked=masked, seconds=time.perf_counter() - start,
                          seconds_per_computed=compute_time / computed if computed else 0.0,
                          failures=tuple(failures))
-
-
-def _same(x):
-    return x
 
 
 def _encoder_state(backbone, cache: FeatureCache) -> tuple[Backbone, FeatureCache]:

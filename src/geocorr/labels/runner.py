@@ -37,7 +37,7 @@ from functools import partial
 from geocorr import __version__
 from geocorr.data.images import read_rgb
 from geocorr.data.paths import inside
-from geocorr.engine.base import ITEM_ERRORS, Engine, ItemFailure
+from geocorr.engine.base import ITEM_ERRORS, Engine, ItemFailure, ready_state
 from geocorr.engine.local import LocalEngine
 from geocorr.features.cache import FeatureCache
 from geocorr.features.geometric import GeometricDescriptor, GeometricSettings
@@ -176,10 +176,6 @@ def _candidates(labeller: PairLabeller, pair: ImagePair) -> FilteredCandidates:
     return labeller.candidates(pair)
 
 
-def _same(x):
-    return x
-
-
 class PairLoop:
     """The one loop over a dataset's sampled pairs (module doc).
 
@@ -220,7 +216,7 @@ class PairLoop:
         self.engine = engine or LocalEngine()
         if self.engine.settings.engine == "local":
             self.labeller = PairLabeller(dataset, cache, s, feature_cache, device, self.filters)
-            self._setup = partial(_same, self.labeller)  # the driver's labeller does the work
+            self._setup = ready_state(self.labeller)  # the driver's labeller does the work
         else:
             self.labeller = PairLabeller(dataset, cache, s, None, "cpu", self.filters)
             self._setup = partial(PairLabeller, dataset, cache, s, feature_cache, device,
@@ -353,4 +349,3 @@ def run_pseudolabels(dataset: str | os.PathLike[str], cache: str | os.PathLike[s
     return RunSummary(pairs=len(loop.pairs), skipped=len(loop.pairs) - len(todo),
                       labelled=len(todo) - len(failures), labels=n_labels,
                       failures=tuple(failures))
-

@@ -84,7 +84,7 @@ from geocorr.atomic import write_json_atomic as _write_json
 from geocorr.data.images import read_mask, read_rgb
 from geocorr.data.pairs import require_dir
 from geocorr.data.paths import Confined, inside
-from geocorr.engine import ItemFailure
+from geocorr.engine import ItemFailure, ready_state
 from geocorr.engine.local import LocalEngine
 from geocorr.geometry.camera import Camera, load_camera, save_camera
 from geocorr.reconstruct.canonical import (
@@ -372,7 +372,7 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
     with Progress(disable=not progress, transient=False) as bar:
         task = bar.add_task("refine", total=len(todo))
         for item, info in engine.map_items(partial(_phase_a_item, root, out, settings), todo,
-                                           setup=partial(_same, (segmenter, reconstructor)),
+                                           setup=ready_state((segmenter, reconstructor)),
                                            stateful=True, label=name):
             if isinstance(info, ItemFailure):
                 failed[item] = info.message
@@ -402,10 +402,6 @@ def run_stage1(dataset_root: str | Path, images: Sequence[tuple[str, str]],
     return [{"category": c, "stem": s, "failed": True, "error": failed[(c, s)]}
             if (c, s) in failed else json.loads((out / c / s / "record.json").read_text())
             for c, s in images]
-
-
-def _same(x):
-    return x
 
 
 def _phase_a_item(root: Path, out: Path, settings: Stage1Settings, models: tuple,
