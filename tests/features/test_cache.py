@@ -214,3 +214,29 @@ def test_dataset_mask_for_reads_segmentation_or_none(tmp_path):
     got = mask_for(tmp_path / "JPEGImages" / "car" / "car_0001.jpg", "car")
     np.testing.assert_array_equal(got, m > 0)
     assert mask_for(tmp_path / "JPEGImages" / "car" / "car_0002.jpg", "car") is None
+
+
+def test_encode_uses_the_masks_training_and_evaluation_read(tmp_path):
+    """On the procedural benchmark the context masks are the predicted ones (PredictedMasks/),
+    never the true Segmentation/: encoding keys its entries by them, so eval and train hit."""
+    from PIL import Image
+
+    from geocorr.data.images import read_rgb
+    from geocorr.features.cache import dataset_mask_for, encode_dataset
+    from geocorr.features.registry import make_backbone
+
+    root = _tiny_spair(tmp_path / "ds")
+    predicted = np.zeros((48, 64), np.uint8)
+    predicted[5:30, 20:60] = 255                 # differs from the true mask
+    (root / "PredictedMasks" / "car").mkdir(parents=True)
+    Image.fromarray(predicted).save(root / "PredictedMasks" / "car" / "car_0000.png")
+    cache = FeatureCache(tmp_path / "cache")
+    bb = make_backbone("classical", canvas_size=64, grid_size=16, radius=4, context=True)
+    s = encode_dataset(root, ["test"], bb, cache, progress=False)
+    assert (s.computed, s.masked) == (2, 1)
+    path = root / "JPEGImages" / "car" / "car_0000.jpg"
+    mask = dataset_mask_for(root)(path, "car")
+    np.testing.assert_array_equal(mask, predicted > 0)
+    before = cache.misses
+    cache.features_for(read_rgb(path), bb, mask=mask, category="car")
+    assert cache.misses == before                # the entry encode wrote

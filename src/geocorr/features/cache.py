@@ -294,8 +294,10 @@ def encode_dataset(root: str | os.PathLike[str], splits: list[str],
         backbone: the backbone to run, or a zero-argument factory that builds it
             (what a Ray worker should do, rather than receive a model built here).
         cache: where the features go.
-        use_masks: read ``Segmentation/<cat>/<stem>.png`` for context backbones
-            (the pair JSON's box is used when a mask is missing).
+        use_masks: give context backbones the dataset's masks, from
+            :func:`dataset_mask_for` as training and evaluation read them
+            (``PredictedMasks/`` on the procedural benchmark, ``Segmentation/``
+            otherwise); the pair JSON's box is used when a mask is missing.
         progress: show a rich progress bar.
         key_extra: passed to the cache.
         engine: a :class:`~geocorr.engine.Engine` (default: local).
@@ -317,7 +319,7 @@ def encode_dataset(root: str | os.PathLike[str], splits: list[str],
     setup = partial(_encoder_state, backbone, cache)
     if engine.settings.engine == "local":  # build once here; the cache counts hits/misses
         setup = ready_state(setup())
-    fn = partial(_encode_item, ds, use_masks, key_extra)
+    fn = partial(_encode_item, dataset_mask_for(root) if use_masks else None, key_extra)
     computed = cached = masked = 0
     compute_time = 0.0
     failures: list = []
@@ -348,19 +350,16 @@ def _encoder_state(backbone, cache: FeatureCache) -> tuple[Backbone, FeatureCach
     return (backbone if hasattr(backbone, "extract") else backbone()), cache
 
 
-def _encode_item(ds, use_masks: bool, key_extra: str, state: tuple,
+def _encode_item(mask_for, key_extra: str, state: tuple,
                  item: tuple) -> tuple[bool, bool, float]:
     """Encode one image; ``(from the cache?, with its mask?, seconds computing)``."""
     backbone, cache = state
     path, category, bbox = item
     image = read_rgb(path)
-    mask = None
-    seg = ds.segmentation_path(category, path.name)
-    if use_masks and seg.is_file():
-        mask = read_mask(seg)
-        if mask.shape != image.shape[:2]:
-            raise ValueError(f"mask {seg} is {mask.shape[::-1]}, image {path} is "
-                             f"{image.shape[1::-1]}")
+    mask = None if mask_for is None else mask_for(path, category)
+    if mask is not None and mask.shape != image.shape[:2]:
+        raise ValueError(f"mask of {path} is {mask.shape[::-1]}, the image is "
+                         f"{image.shape[1::-1]}")
     kwargs = backbone_inputs(backbone, mask=mask, bbox=bbox, category=category)
     t0 = time.perf_counter()
     before = cache.misses
