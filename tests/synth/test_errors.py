@@ -257,6 +257,9 @@ def test_presets_and_scale():
         MaskErrors(thin_drop_prob=1.5)
     with pytest.raises(ValueError, match="rotation_outlier_deg"):
         ReconstructionErrors(rotation_outlier_deg=(50.0, 10.0))
+    # a focal outlier of 1 would make fx = 0 (and above 1 negative): refused, at any scale
+    with pytest.raises(ValueError, match="focal_outlier"):
+        error_preset("realistic", 5.0)
 
 
 def test_pipeline_reads_predicted_masks_by_default(realistic, tmp_path):

@@ -57,6 +57,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from geocorr.geometry.rotation import rotvec_matrix
+from geocorr.reconstruct.views import rotation_z
+
 __all__ = ["CanonSettings", "InstanceSymmetry", "Alignment", "surface_points", "centred",
            "instance_symmetry", "align_to_reference", "pool_frame", "rotation_from_rotvec",
            "rotation_angle_deg"]
@@ -147,13 +150,7 @@ class CanonSettings:
 # ------------------------------------------------------------------ geometry
 def rotation_from_rotvec(rotvec_deg: np.ndarray) -> np.ndarray:
     """``(3, 3)`` rotation of a rotation vector in degrees (axis * angle, Rodrigues)."""
-    w = np.radians(np.asarray(rotvec_deg, dtype=np.float64).reshape(3))
-    th = float(np.linalg.norm(w))
-    if th < 1e-15:
-        return np.eye(3)
-    k = w / th
-    K = np.array([[0.0, -k[2], k[1]], [k[2], 0.0, -k[0]], [-k[1], k[0], 0.0]])
-    return np.eye(3) + math.sin(th) * K + (1.0 - math.cos(th)) * (K @ K)
+    return rotvec_matrix(np.radians(np.asarray(rotvec_deg, dtype=np.float64)))
 
 
 def rotation_angle_deg(R: np.ndarray) -> float:
@@ -187,10 +184,6 @@ def centred(points: np.ndarray) -> np.ndarray:
     p = p - p.mean(0)
     rms = float(np.sqrt((p ** 2).sum(1).mean()))
     return p / max(rms, 1e-12)
-
-
-def _rz(deg: float) -> np.ndarray:
-    return rotation_from_rotvec(np.array([0.0, 0.0, deg]))
 
 
 # ------------------------------------------------------------------ symmetry
@@ -254,7 +247,7 @@ def instance_symmetry(vertices: np.ndarray, faces: np.ndarray,
 
     def cost(deg: float, axis: tuple[float, float] = (0.0, 0.0)) -> float:
         T = rotation_from_rotvec(np.array([axis[0], axis[1], 0.0]))
-        R = T @ _rz(deg) @ T.T  # a turn about Z tilted by the axis rotation vector
+        R = T @ rotation_z(deg) @ T.T  # a turn about Z tilted by the axis rotation vector
         return float(tb.query(a @ R.T)[0].mean() + ta.query(b @ R)[0].mean())
 
     # the turn axis: Z, or within axis_tilt_deg of it where a 180-degree turn fits best

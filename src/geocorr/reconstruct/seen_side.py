@@ -108,24 +108,6 @@ class SeenSideConsensus:
     converged: bool
     gauge: int
 
-    def pair_margin(self, i: int) -> float:
-        """``(worse pair - better pair) / better pair`` of mesh ``i`` (pair cost = min of twins;
-        NaN when a pair has no cost)."""
-        c = self.cost[i]
-        p = np.array([np.nanmin(c[[0, 2]]) if np.isfinite(c[[0, 2]]).any() else np.nan,
-                      np.nanmin(c[[1, 3]]) if np.isfinite(c[[1, 3]]).any() else np.nan])
-        if not np.isfinite(p).all():
-            return float("nan")
-        return float((p.max() - p.min()) / max(p.min(), 1e-12))
-
-    def entry(self, i: int) -> dict:
-        """JSON-ready record of mesh ``i``."""
-        return {"correction": int(self.corrections[i]),
-                "cost": [None if not np.isfinite(x) else float(x) for x in self.cost[i]],
-                "compared": int(self.compared[i]), "pair_margin": self.pair_margin(i),
-                "rounds": int(self.rounds), "converged": bool(self.converged),
-                "gauge": int(self.gauge)}
-
 
 def facing_direction(vertices: np.ndarray, camera: Camera) -> np.ndarray:
     """Horizontal unit vector from the mesh's bbox centre towards its camera, ``(3,)``.

@@ -147,6 +147,10 @@ class ReconstructionErrors:
                      "principal_point_sigma", "part_scale_sigma", "axis_scale_sigma",
                      "hidden_warp", "thin_part_size", "articulation_sigma_deg"):
             _check_nonneg(f"ReconstructionErrors.{name}", getattr(self, name))
+        if self.focal_outlier >= 1:
+            raise ValueError(f"ReconstructionErrors.focal_outlier must be < 1 (an outlier's focal "
+                             f"is 1 - focal_outlier times the true one), got {self.focal_outlier}"
+                             " (a scaled level: lower the scale)")
         lo, hi = self.rotation_outlier_deg
         if not 0 <= lo <= hi <= 180:
             raise ValueError(f"ReconstructionErrors.rotation_outlier_deg must be ordered in "

@@ -35,7 +35,6 @@ from geocorr.geometry.rotation import rotvec_matrix
 
 __all__ = ["ShapeErrors", "draw_shape_errors", "apply_shape_errors", "articulated_groups"]
 
-_ARTICULATED_PREFIXES = ("leg", "head", "tail")
 _HEAD_PARTS = ("head", "snout", "ear", "eye")
 
 

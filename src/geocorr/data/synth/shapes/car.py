@@ -30,7 +30,7 @@ import numpy as np
 
 from geocorr.data.synth.shapes.assemble import KeypointSpec, PartSpec, make_info
 from geocorr.data.synth.shapes.placement import Y_AXIS_OUT, affine, smoothstep
-from geocorr.data.synth.shapes.sides import lr_keypoints, lr_parts
+from geocorr.data.synth.shapes.sides import SIDES, lr_keypoints, lr_parts
 
 PARTS = (
     ("body", "body"),
@@ -44,19 +44,17 @@ PARTS = (
     *lr_parts("door_rear", "door"),
 )
 
-_SIDES = (("left", 1.0), ("right", -1.0))
 # Cabin template z where it meets the body top: -1 + 2 * 0.06 / (hc + 0.06) for the
 # sampled cabin heights hc is -0.82 .. -0.79, i.e. within 1 cm of this.
 CABIN_BASE = -0.8
-_lr = lr_keypoints
 
 
 KEYPOINTS = (
-    *_lr("wheel_front", "wheel_front", (0.0, 0.0, 1.0)),
-    *_lr("wheel_rear", "wheel_rear", (0.0, 0.0, 1.0)),
-    *_lr("headlight", "headlight", (1.0, 0.0, 0.0)),
-    *_lr("taillight", "taillight", (-1.0, 0.0, 0.0)),
-    *_lr("mirror", "mirror", (0.0, 1.0, 0.0)),
+    *lr_keypoints("wheel_front", "wheel_front", (0.0, 0.0, 1.0)),
+    *lr_keypoints("wheel_rear", "wheel_rear", (0.0, 0.0, 1.0)),
+    *lr_keypoints("headlight", "headlight", (1.0, 0.0, 0.0)),
+    *lr_keypoints("taillight", "taillight", (-1.0, 0.0, 0.0)),
+    *lr_keypoints("mirror", "mirror", (0.0, 1.0, 0.0)),
     KeypointSpec("windscreen_bottom_left", "cabin", (1.0, 1.0, CABIN_BASE)),
     KeypointSpec("windscreen_bottom_right", "cabin", (1.0, -1.0, CABIN_BASE)),
     KeypointSpec("windscreen_top_left", "cabin", (1.0, 1.0, 1.0)),
@@ -67,8 +65,8 @@ KEYPOINTS = (
     KeypointSpec("rear_window_top_right", "cabin", (-1.0, -1.0, 1.0)),
     KeypointSpec("front_bumper", "body", (1.0, 0.0, -0.6)),
     KeypointSpec("rear_bumper", "body", (-1.0, 0.0, -0.6)),
-    *_lr("door_front", "door_front", (0.0, 1.0, 0.0)),
-    *_lr("door_rear", "door_rear", (0.0, 1.0, 0.0)),
+    *lr_keypoints("door_front", "door_front", (0.0, 1.0, 0.0)),
+    *lr_keypoints("door_rear", "door_rear", (0.0, 1.0, 0.0)),
 )
 
 #: keypoint groups every road vehicle has (the bus shares them).
@@ -147,7 +145,7 @@ def build(rng: np.random.Generator) -> list[PartSpec]:
     y_wheel = W / 2 - wt / 2 + u(0.02, 0.04)
     for name, x in (("front", wb / 2 - axle_shift), ("rear", -wb / 2 - axle_shift)):
         place = affine((x, y_wheel, r), (r, r, wt / 2), Y_AXIS_OUT)
-        for side, _ in _SIDES:
+        for side in SIDES:
             size = (2 * r, 2 * r, wt)
             parts.append(PartSpec(f"wheel_{name}_{side}", "cylinder", place, size, side == "right"))
     # Mirror on the cabin's side, just behind the windscreen base.
@@ -166,7 +164,7 @@ def build(rng: np.random.Generator) -> list[PartSpec]:
     # Doors: slightly raised panels on the sides below the cabin.
     dz0, dz1 = z0 + 0.12, ztop - 0.06
     dxs = np.linspace(cab_rear + 0.05, cab_front + 0.05, 3)
-    for side, _ in _SIDES:
+    for side in SIDES:
         m = side == "right"
         parts += [
             PartSpec(f"mirror_{side}", "box", mirror, (0.12, mlen, 0.12), m),
