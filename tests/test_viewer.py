@@ -243,3 +243,36 @@ def test_view_cli_bad_input_is_one_line_and_writes_nothing(tmp_path):
         assert res.exit_code == 2, res.output
         assert needle in res.output and len(res.output.strip().splitlines()) == 1, res.output
     assert not list(tmp_path.glob("v.*"))
+
+
+def test_view_adapter_gets_the_mask_files_and_stage1_masks_are_not_mixed(tmp_path, monkeypatch):
+    """With --mask1/--mask2 the adapter's feature source sees those masks (context adapters
+    depend on them); --stage1 with --mask would drop one of the two: refused."""
+    import geocorr.viewer.files as files
+    from geocorr.adapter.checkpoint import save_checkpoint
+    from geocorr.adapter.network import Adapter, AdapterSettings
+    from geocorr.data.images import read_mask
+    from geocorr.features.registry import make_backbone
+
+    write_scene_files(tmp_path)
+    ch = make_backbone("classical").extract(np.zeros((96, 128, 3), np.uint8)).shape[0]
+    save_checkpoint(tmp_path / "run" / "best.pt",
+                    Adapter(AdapterSettings(sources=(("classical", ch),), out_dim=8)))
+    seen = {}
+    real = files.adapter_feature_source
+
+    def spy(adapter, bbs, **kw):
+        for n in (1, 2):
+            p = tmp_path / f"i{n}.png"
+            seen[n] = kw["mask_for"](p, p.parent.name)
+        return real(adapter, bbs, **kw)
+
+    monkeypatch.setattr(files, "adapter_feature_source", spy)
+    res = CliRunner().invoke(app, view_args(tmp_path, tmp_path / "v.html", "--model",
+                                            str(tmp_path / "run")))
+    assert res.exit_code == 0, res.output
+    for n in (1, 2):
+        np.testing.assert_array_equal(seen[n], read_mask(tmp_path / f"k{n}.png"))
+    with pytest.raises(ValueError, match="--mask or from --stage1"):
+        files.pair_from_files(tmp_path / "i1.png", tmp_path / "i2.png", stage1=tmp_path,
+                              masks=(tmp_path / "k1.png", None))

@@ -40,6 +40,7 @@ __all__ = [
     "PCK",
     "PCKReport",
     "threshold_size",
+    "twin_positions",
     "score_pair",
     "pck",
     "pck_report",
@@ -156,7 +157,7 @@ def score_pair(pair: KeypointPair, pred_trg_kps: np.ndarray, *, rule: ThresholdR
     errors = np.linalg.norm(pred - gt, axis=1) if len(gt) else np.zeros(0)
     groups = tuple(tuple(int(i) for i in g) for g in groups)
     aware = geometry_aware_mask(pair.kps_ids, pair.trg_visible_ids, groups)
-    twins = _twin_positions(pair, groups)
+    twins = twin_positions(pair, groups)
     twin_err = np.full(len(gt), np.inf)
     for i, pos in twins.items():
         if size is not None:
@@ -167,8 +168,8 @@ def score_pair(pair: KeypointPair, pred_trg_kps: np.ndarray, *, rule: ThresholdR
                      twin_errors=twin_err)
 
 
-def _twin_positions(pair: KeypointPair, groups: tuple[tuple[int, ...], ...]
-                    ) -> dict[int, np.ndarray]:
+def twin_positions(pair: KeypointPair, groups: Sequence[Sequence[int]]
+                   ) -> dict[int, np.ndarray]:
     """Keypoint index -> ``(K, 2)`` original target positions of its visible same-part twins."""
     if pair.trg_visible_ids is None or pair.trg_visible_kps is None:
         return {}

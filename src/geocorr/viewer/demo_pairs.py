@@ -29,7 +29,7 @@ import numpy as np
 from geocorr.data.images import read_rgb
 from geocorr.data.pairs import KeypointPair, ThresholdRule
 from geocorr.data.spair import SPairDataset
-from geocorr.evaluation.pck import score_pair, threshold_size
+from geocorr.evaluation.pck import score_pair, threshold_size, twin_positions
 from geocorr.features.cache import FeatureCache, dataset_mask_for
 from geocorr.features.geometric import GeometricDescriptor
 from geocorr.features.part_confidence import ConfidenceSettings
@@ -122,14 +122,8 @@ def twin_swap_fixed(pair: KeypointPair, pred_2d: np.ndarray, pred_fused: np.ndar
 
 def _twins(pair: KeypointPair, groups: Sequence[Sequence[int]]) -> tuple[np.ndarray, ...]:
     """Per keypoint, ``(K, 2)`` target positions of its visible same-part twins."""
-    where: dict[int, np.ndarray] = {}
-    if pair.trg_visible_ids is not None and pair.trg_visible_kps is not None:
-        where = {int(k): pair.trg_visible_kps[j] for j, k in enumerate(pair.trg_visible_ids)}
-    out = []
-    for k in (int(x) for x in pair.kps_ids):
-        tw = [where[m] for g in groups if k in g for m in g if m != k and m in where]
-        out.append(np.asarray(tw, dtype=np.float64).reshape(-1, 2))
-    return tuple(out)
+    where = twin_positions(pair, groups)
+    return tuple(where.get(i, np.zeros((0, 2))) for i in range(len(pair.kps_ids)))
 
 
 def _fusion_settings(results: Mapping[str, Any]):

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from geocorr.data.images import read_mask
 from geocorr.evaluation.adapter_predict import adapter_backbone_names, adapter_feature_source
 from geocorr.features.base import FeatureMap
 from geocorr.features.cache import backbone_inputs
@@ -93,7 +94,8 @@ def pair_from_files(image1: str | os.PathLike[str], image2: str | os.PathLike[st
         descriptor and the fused map, then (with ``model``) the adapter.
 
     Raises:
-        ValueError: a mesh for one image only, both ``meshes`` and ``stage1``,
+        ValueError: a mesh for one image only, both ``meshes`` and ``stage1``, or both
+            ``masks`` and ``stage1``,
             or inputs that do not fit their image (messages name the file).
         FileNotFoundError: a missing file or stage-1 entry.
     """
@@ -104,6 +106,8 @@ def pair_from_files(image1: str | os.PathLike[str], image2: str | os.PathLike[st
         raise ValueError("give a mesh + camera for both images or for neither")
     if stage1 is not None and meshes[0] is not None:
         raise ValueError("give meshes either with --mesh/--camera or with --stage1, not both")
+    if stage1 is not None and any(m is not None for m in masks):
+        raise ValueError("give masks either with --mask or from --stage1 (its masks), not both")
     records: list[Mapping | None] = [None, None]
     file_masks: list[np.ndarray | None] = [None, None]
     views: list[MeshView | None] = list(meshes)
@@ -141,7 +145,10 @@ def pair_from_files(image1: str | os.PathLike[str], image2: str | os.PathLike[st
                             for w, m, rec in zip(work, wmasks, records, strict=True))
     adapted = None
     if model is not None:
-        adapted = _adapter_maps(model, paths, work, file_masks, s)
+        # the adapter's source reads the image files: it gets the masks at file size
+        adapted = _adapter_maps(model, paths, work, [
+            fm if fm is not None else (None if m is None else read_mask(m))
+            for fm, m in zip(file_masks, masks, strict=True)], s)
     maps = viewer_maps((two_d[0], two_d[1]), name, meshes=mesh_inputs, fusion=s.fusion,
                        adapted=adapted)
     images = []
